@@ -1,0 +1,1 @@
+//! bench (work in progress).

@@ -1,0 +1,1 @@
+//! The XDP steering program (work in progress).
