@@ -1,1 +1,111 @@
-//! config (work in progress).
+//! quickdraw's typed TOML configuration: the schema, loading, and validation that reports
+//! every problem at its TOML key path at once.
+
+mod error;
+mod schema;
+mod validate;
+
+pub use error::{ConfigError, Problem};
+pub use schema::{Appliance, Backend, Config, Target, TrustAnchors, XdpMode};
+
+use std::path::Path;
+
+impl Config {
+    /// Parses and validates a configuration from TOML text.
+    ///
+    /// Type errors (a string where a number belongs, an unknown key) stop parsing and are
+    /// reported with their location; semantic checks then run over the whole file and
+    /// report every problem found, each at its key path.
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(ConfigError::parse)?;
+        let problems = validate::check(&config);
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError::Invalid(problems))
+        }
+    }
+
+    /// Reads, parses and validates the configuration file at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::from_toml(&text)
+    }
+
+    /// The target called `name`, if configured.
+    pub fn target(&self, name: &str) -> Option<&Target> {
+        self.targets.iter().find(|t| t.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LAB: &str = include_str!("../lab.toml");
+
+    #[test]
+    fn lab_config_is_valid() {
+        let c = Config::from_toml(LAB).expect("config/lab.toml must validate");
+        assert_eq!(c.appliance.backend, Backend::AfXdp);
+        assert_eq!(c.appliance.ip, std::net::Ipv4Addr::new(198, 18, 0, 10));
+        let t = c.target("lab").unwrap();
+        assert_eq!(t.server_name, "target.lab");
+        assert_eq!(t.trust, TrustAnchors::CaFile("/run/quickdraw-lab/ca.pem".into()));
+        assert!(c.target("nope").is_none());
+    }
+
+    fn problems(text: &str) -> Vec<String> {
+        match Config::from_toml(text) {
+            Err(e) => e.problems().iter().map(|p| p.path.clone()).collect(),
+            Ok(_) => panic!("config should be rejected:\n{text}"),
+        }
+    }
+
+    #[test]
+    fn every_semantic_problem_is_reported_at_its_key() {
+        let bad = LAB
+            .replace("ip = \"198.18.0.10\"", "ip = \"127.0.0.1\"")
+            .replace("prefix_len = 24", "prefix_len = 33")
+            .replace("interface = \"qd0\"", "interface = \"a-name-far-too-long\"")
+            .replace("server_name = \"target.lab\"", "server_name = \"bad name!\"")
+            .replace("max_connections = 8", "max_connections = 0")
+            .replace("max_fires_per_arm = 8", "max_fires_per_arm = 1000")
+            .replace("core = 1", "core = 4096");
+        let got = problems(&bad);
+        for key in [
+            "appliance.interface",
+            "appliance.ip",
+            "appliance.prefix_len",
+            "appliance.core",
+            "targets[0].server_name",
+            "targets[0].max_connections",
+            "targets[0].max_fires_per_arm",
+        ] {
+            assert!(got.iter().any(|p| p == key), "{key} missing from {got:?}");
+        }
+        assert_eq!(got.len(), 7, "{got:?}");
+    }
+
+    #[test]
+    fn duplicate_target_names_and_missing_targets() {
+        let target = &LAB[LAB.find("[[targets]]").unwrap()..];
+        let two = format!("{LAB}\n{target}");
+        assert_eq!(problems(&two), vec!["targets[1].name"]);
+        let none = &LAB[..LAB.find("[[targets]]").unwrap()];
+        assert_eq!(problems(none), vec!["targets"]);
+    }
+
+    #[test]
+    fn type_errors_name_the_key() {
+        let err = Config::from_toml(&LAB.replace("queue = 0", "queue = \"zero\"")).unwrap_err();
+        assert!(err.to_string().contains("queue"), "{err}");
+        let err = Config::from_toml(&LAB.replace("core = 1", "core = 1\ncroe = 2")).unwrap_err();
+        assert!(err.to_string().contains("croe"), "{err}");
+        let err = Config::from_toml(&LAB.replace("\"af_xdp\"", "\"dpdk\"")).unwrap_err();
+        assert!(err.to_string().contains("backend"), "{err}");
+    }
+}

@@ -1,0 +1,114 @@
+//! The configuration schema: plain typed structs, deserialized by serde from TOML.
+//! Unknown keys are errors, so a typo never silently falls back to a default.
+
+use serde::Deserialize;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::path::PathBuf;
+
+/// A whole quickdraw configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The appliance itself: where it sits on the network and which backend it runs.
+    pub appliance: Appliance,
+    /// The HTTPS servers orders are sent to. At least one.
+    #[serde(default)]
+    pub targets: Vec<Target>,
+}
+
+/// Which path puts requests on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Backend {
+    /// quickdraw's own TCP/TLS over an AF_XDP socket, the kernel bypassed.
+    AfXdp,
+    /// std sockets and rustls through the kernel's TCP stack: the baseline and fallback.
+    Kernel,
+}
+
+/// How the XDP program is attached to the interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum XdpMode {
+    /// In the driver (fast; veth and most modern NIC drivers support it).
+    #[default]
+    Native,
+    /// Generic XDP on the skb path: works everywhere, slower.
+    Skb,
+}
+
+/// The appliance's place on the network.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Appliance {
+    pub backend: Backend,
+    /// Interface the XDP program attaches to and the AF_XDP socket binds on.
+    pub interface: String,
+    /// The NIC queue the datapath owns (its XSK sits in this XSKMAP slot).
+    #[serde(default)]
+    pub queue: u32,
+    /// CPU core the busy-polling datapath thread is pinned to.
+    pub core: usize,
+    /// The appliance's own IPv4 address (distinct from the host's: the kernel would
+    /// reset connections it does not know about on a shared address).
+    pub ip: Ipv4Addr,
+    /// Prefix length of the appliance's subnet.
+    #[serde(default = "default_prefix")]
+    pub prefix_len: u8,
+    /// Next hop for targets outside the subnet, if any.
+    pub gateway: Option<Ipv4Addr>,
+    #[serde(default)]
+    pub xdp_mode: XdpMode,
+}
+
+fn default_prefix() -> u8 {
+    24
+}
+
+/// Where a target's certificates are anchored. Verification is always on: the only
+/// choice is which roots to trust.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TrustAnchors {
+    /// The operating system's root store.
+    System,
+    /// Only the CA certificates in this PEM file (a lab or private CA).
+    CaFile(PathBuf),
+}
+
+impl<'de> Deserialize<'de> for TrustAnchors {
+    fn deserialize<D: serde::Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(de)?;
+        Ok(match text.as_str() {
+            "system" => TrustAnchors::System,
+            _ => TrustAnchors::CaFile(PathBuf::from(text)),
+        })
+    }
+}
+
+/// An HTTPS server that orders go to, with its responsible-use caps.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    /// Name used on the command line (`--target NAME`).
+    pub name: String,
+    /// IPv4 address and port of the server.
+    pub address: SocketAddrV4,
+    /// TLS server name (SNI) and the name its certificate must carry; also the Host header.
+    pub server_name: String,
+    /// `"system"` or the path of a PEM file of CA certificates.
+    pub trust: TrustAnchors,
+    /// Most connections kept open to this target at once.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: u32,
+    /// Most requests one arm may fire (a burst over K connections counts K).
+    #[serde(default = "default_max_fires_per_arm")]
+    pub max_fires_per_arm: u32,
+}
+
+fn default_max_connections() -> u32 {
+    8
+}
+
+fn default_max_fires_per_arm() -> u32 {
+    8
+}

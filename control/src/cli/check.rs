@@ -1,0 +1,46 @@
+//! `control check --config FILE`: validate a configuration and say what it describes.
+
+use quickdraw_config::{Config, TrustAnchors};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// The TOML configuration to validate.
+    #[arg(long, short)]
+    config: PathBuf,
+}
+
+/// Exit code 0 when valid, 2 when not (every problem printed on stderr, one per line).
+pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
+    let config = match Config::load(&args.config) {
+        Ok(c) => c,
+        Err(err) => {
+            eprintln!("{}: {err}", args.config.display());
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let a = &config.appliance;
+    println!(
+        "{}: ok: backend {:?}, appliance {}/{} on {} queue {} (core {}, xdp {:?})",
+        args.config.display(),
+        a.backend,
+        a.ip,
+        a.prefix_len,
+        a.interface,
+        a.queue,
+        a.core,
+        a.xdp_mode
+    );
+    for t in &config.targets {
+        let trust = match &t.trust {
+            TrustAnchors::System => "system roots".to_owned(),
+            TrustAnchors::CaFile(p) => format!("CA {}", p.display()),
+        };
+        println!(
+            "  target {}: {} as {} ({trust}); caps: {} connections, {} fires per arm",
+            t.name, t.address, t.server_name, t.max_connections, t.max_fires_per_arm
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

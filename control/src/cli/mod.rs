@@ -1,0 +1,3 @@
+//! The `control` subcommands, one module each.
+
+pub mod check;
