@@ -1,0 +1,17 @@
+//! AF_XDP, one module per kernel concept: system calls and mappings (`sys`), the shared
+//! rings (`ring`), packet memory (`umem`) and the bound socket (`socket`). The only
+//! modules of the datapath allowed `unsafe`.
+//!
+//! Written over `libc` rather than xdpilone so the rings and UMEM can be built over
+//! anonymous memory and tested without a kernel, and every descriptor is bounds-checked
+//! in release builds.
+
+pub mod ring;
+pub mod socket;
+mod sys;
+pub mod umem;
+
+pub use ring::{Completion, Desc, Fill, Rx, Tx};
+pub use socket::{BindMode, Xsk, XskConfig, XskStats, ZeroCopy};
+pub use sys::if_index;
+pub use umem::{BadDesc, FramePool, Frames, Umem, UmemConfig};

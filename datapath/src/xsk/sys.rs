@@ -1,0 +1,193 @@
+//! The system calls and memory mappings behind AF_XDP: each wrapper turns -1 into
+//! `io::Error::last_os_error()` and owns what it creates.
+#![allow(unsafe_code)]
+
+use std::ffi::CString;
+use std::io;
+use std::mem::{size_of, MaybeUninit};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::ptr::NonNull;
+
+/// Turns a libc return value into a `Result`, reading errno on -1.
+macro_rules! syscall {
+    ($call:expr) => {{
+        let ret = $call;
+        if ret == -1 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(ret)
+        }
+    }};
+}
+
+/// A new AF_XDP socket, close-on-exec.
+pub fn xdp_socket() -> io::Result<OwnedFd> {
+    // SAFETY: socket(2) takes no pointers; a non-negative return is a fresh fd we now own.
+    let fd = unsafe { syscall!(libc::socket(libc::AF_XDP, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0))? };
+    // SAFETY: `fd` was just returned by socket(2) and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `setsockopt(SOL_XDP, opt, value)` for a plain-old-data `value`.
+pub fn set_option<T: Copy>(fd: BorrowedFd<'_>, opt: libc::c_int, value: &T) -> io::Result<()> {
+    // SAFETY: `value` points to `size_of::<T>()` readable bytes for the duration of the call.
+    unsafe {
+        syscall!(libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_XDP,
+            opt,
+            (value as *const T).cast(),
+            size_of::<T>() as libc::socklen_t,
+        ))?;
+    }
+    Ok(())
+}
+
+/// `getsockopt(SOL_XDP, opt)` into a plain-old-data `T`, which must be filled completely.
+pub fn get_option<T: Copy>(fd: BorrowedFd<'_>, opt: libc::c_int) -> io::Result<T> {
+    let mut value = MaybeUninit::<T>::zeroed();
+    let mut len = size_of::<T>() as libc::socklen_t;
+    // SAFETY: `value` has room for `len` bytes; the kernel writes at most `len` and updates it.
+    unsafe {
+        syscall!(libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_XDP,
+            opt,
+            value.as_mut_ptr().cast(),
+            &mut len,
+        ))?;
+    }
+    if len as usize != size_of::<T>() {
+        // An older kernel answered with an older layout: refuse rather than misread it.
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!("SOL_XDP option {opt}: kernel wrote {len} bytes, expected {}", size_of::<T>()),
+        ));
+    }
+    // SAFETY: zero-initialised, then fully written by the kernel (checked just above);
+    // the T used here are integer-only kernel ABI structs, valid for any bit pattern.
+    Ok(unsafe { value.assume_init() })
+}
+
+/// Binds an AF_XDP socket to `(ifindex, queue)` with `flags` (XDP_COPY, XDP_ZEROCOPY, ...).
+pub fn bind(fd: BorrowedFd<'_>, ifindex: u32, queue: u32, flags: u16) -> io::Result<()> {
+    let addr = libc::sockaddr_xdp {
+        sxdp_family: libc::AF_XDP as u16,
+        sxdp_flags: flags,
+        sxdp_ifindex: ifindex,
+        sxdp_queue_id: queue,
+        sxdp_shared_umem_fd: 0,
+    };
+    // SAFETY: `addr` is a valid sockaddr_xdp and its exact size is passed.
+    unsafe {
+        syscall!(libc::bind(
+            fd.as_raw_fd(),
+            (&addr as *const libc::sockaddr_xdp).cast(),
+            size_of::<libc::sockaddr_xdp>() as libc::socklen_t,
+        ))?;
+    }
+    Ok(())
+}
+
+/// Tells the kernel there are Tx descriptors to send (the one syscall of the hot path).
+///
+/// EAGAIN/EBUSY/ENOBUFS mean "busy, will be picked up by the next kick"; ENETDOWN means
+/// the link is down: all of them leave the descriptors in the ring, so they are not errors
+/// of the kick itself (the same set libbpf's xsk code ignores).
+pub fn kick_tx(fd: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: a zero-length sendto with null buffer and address reads no memory.
+    let ret = unsafe { libc::sendto(fd.as_raw_fd(), std::ptr::null(), 0, libc::MSG_DONTWAIT, std::ptr::null(), 0) };
+    if ret >= 0 {
+        return Ok(());
+    }
+    let err = io::Error::last_os_error();
+    match err.raw_os_error() {
+        Some(libc::EAGAIN | libc::EBUSY | libc::ENOBUFS | libc::ENETDOWN) => Ok(()),
+        _ => Err(err),
+    }
+}
+
+/// Wakes the driver to refill its receive side from the Fill ring (needed only when the
+/// Fill ring carries XDP_RING_NEED_WAKEUP).
+pub fn wake_rx(fd: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: a zero-length recvfrom with null buffer and address writes no memory.
+    let ret = unsafe {
+        libc::recvfrom(fd.as_raw_fd(), std::ptr::null_mut(), 0, libc::MSG_DONTWAIT, std::ptr::null_mut(), std::ptr::null_mut())
+    };
+    if ret >= 0 {
+        return Ok(());
+    }
+    let err = io::Error::last_os_error();
+    match err.raw_os_error() {
+        Some(libc::EAGAIN | libc::EBUSY | libc::ENOBUFS | libc::ENETDOWN) => Ok(()),
+        _ => Err(err),
+    }
+}
+
+/// The index of the interface called `name`.
+pub fn if_index(name: &str) -> io::Result<u32> {
+    let c = CString::new(name).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "interface name has a NUL byte"))?;
+    // SAFETY: `c` is a valid NUL-terminated string for the duration of the call.
+    let index = unsafe { libc::if_nametoindex(c.as_ptr()) };
+    if index == 0 {
+        return Err(io::Error::new(io::ErrorKind::NotFound, format!("no interface named {name:?}")));
+    }
+    Ok(index)
+}
+
+/// An owned memory mapping, unmapped on drop.
+#[derive(Debug)]
+pub struct Mmap {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: the mapping is plain memory owned by this value; which thread touches it is
+// governed by the ring and UMEM types built on top, not by the mapping itself.
+unsafe impl Send for Mmap {}
+// SAFETY: as above; `Mmap` itself only hands out its base pointer.
+unsafe impl Sync for Mmap {}
+
+impl Mmap {
+    /// `len` bytes of zeroed private memory, populated up front so the hot path never
+    /// takes a page fault on it.
+    pub fn anonymous(len: usize) -> io::Result<Mmap> {
+        Self::map(len, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_POPULATE, -1, 0)
+    }
+
+    /// One of an AF_XDP socket's rings, shared with the kernel at page offset `offset`.
+    pub fn ring(fd: BorrowedFd<'_>, len: usize, offset: u64) -> io::Result<Mmap> {
+        Self::map(len, libc::MAP_SHARED | libc::MAP_POPULATE, fd.as_raw_fd(), offset as libc::off_t)
+    }
+
+    fn map(len: usize, flags: libc::c_int, fd: libc::c_int, offset: libc::off_t) -> io::Result<Mmap> {
+        if len == 0 {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "empty mapping"));
+        }
+        // SAFETY: a fresh mapping at an address the kernel chooses; no existing memory is
+        // affected. Failure is MAP_FAILED, checked below.
+        let ptr = unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, flags, fd, offset) };
+        if ptr == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let ptr = NonNull::new(ptr.cast()).ok_or_else(|| io::Error::other("mmap returned null"))?;
+        Ok(Mmap { ptr, len })
+    }
+
+    pub fn as_ptr(&self) -> NonNull<u8> {
+        self.ptr
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+}
+
+impl Drop for Mmap {
+    fn drop(&mut self) {
+        // SAFETY: `ptr`/`len` describe a mapping this value created and nobody else unmaps.
+        unsafe {
+            libc::munmap(self.ptr.as_ptr().cast(), self.len);
+        }
+    }
+}
