@@ -63,6 +63,7 @@ pub struct Xsk {
     pub tx: Tx,
     pub completion: Completion,
     pub tx_frames: Frames,
+    umem: UmemConfig,
     mode: BindMode,
     ifindex: u32,
     queue: u32,
@@ -108,7 +109,7 @@ impl Xsk {
         fill.publish();
 
         let mode = bind_with_fallback(s, ifindex, queue, config.zero_copy)?;
-        Ok(Xsk { fd, fill, rx, rx_frames, tx, completion, tx_frames, mode, ifindex, queue })
+        Ok(Xsk { fd, fill, rx, rx_frames, tx, completion, tx_frames, umem: config.umem, mode, ifindex, queue })
     }
 
     /// Asks the kernel to send what is in the Tx ring. The hot path's one system call.
@@ -124,6 +125,10 @@ impl Xsk {
     /// The kernel's drop and ring counters for this socket.
     pub fn stats(&self) -> io::Result<XskStats> {
         sys::get_option(self.fd.as_fd(), libc::XDP_STATISTICS)
+    }
+
+    pub fn umem_config(&self) -> UmemConfig {
+        self.umem
     }
 
     pub fn mode(&self) -> BindMode {
