@@ -3,10 +3,11 @@
 # those that are missing (so repeated `make` runs stay fast and offline).
 #   build: clang + llvm (the XDP program), libelf-dev, zlib1g-dev, pkg-config (libbpf-sys)
 #   lab:   iproute2 (netns, veth), ethtool (checksum offload), nginx (the HTTPS target),
-#          curl (a second, independent TLS client for the demo)
+#          curl (a second, independent TLS client for the demo),
+#          python3 (the datapath tests inject raw frames from inside the lab)
 set -euo pipefail
 
-packages=(clang llvm libelf-dev zlib1g-dev pkg-config make iproute2 ethtool nginx curl ca-certificates)
+packages=(clang llvm libelf-dev zlib1g-dev pkg-config make iproute2 ethtool nginx curl ca-certificates python3)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -1,0 +1,32 @@
+//! The datapath's one error type.
+
+use std::io;
+
+/// Why the datapath could not start or do what was asked.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An AF_XDP socket or UMEM operation failed; `what` says which.
+    #[error("{what}: {source}")]
+    Xsk {
+        what: String,
+        #[source]
+        source: io::Error,
+    },
+    /// Loading, attaching or updating the XDP program failed.
+    #[error(transparent)]
+    Bpf(#[from] quickdraw_bpf::Error),
+    /// No TCP connection could be opened.
+    #[error(transparent)]
+    Connect(#[from] crate::stack::ConnectError),
+    /// The interface is unusable (missing, no MAC).
+    #[error("interface {name}: {reason}")]
+    Interface { name: String, reason: String },
+}
+
+impl Error {
+    pub(crate) fn xsk(what: impl Into<String>) -> impl FnOnce(io::Error) -> Error {
+        let what = what.into();
+        move |source| Error::Xsk { what, source }
+    }
+}

@@ -1,0 +1,130 @@
+//! The appliance's own IPv4 host: a smoltcp `Interface` with its own MAC and address
+//! (it answers ARP itself; the XDP program steers ARP for that address to us), and a
+//! fixed set of TCP sockets whose buffers are all sized at start-up.
+
+use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet, SocketStorage};
+use smoltcp::phy::Device;
+use smoltcp::socket::tcp;
+use smoltcp::time::Instant;
+use smoltcp::wire::{EthernetAddress, HardwareAddress, IpCidr, Ipv4Address, Ipv4Cidr};
+use std::hash::{BuildHasher, Hasher};
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+/// The shape of the appliance's host.
+#[derive(Debug, Clone)]
+pub struct StackConfig {
+    pub mac: [u8; 6],
+    pub ip: Ipv4Addr,
+    pub prefix_len: u8,
+    pub gateway: Option<Ipv4Addr>,
+    /// TCP sockets created up front; connections never exceed it.
+    pub sockets: usize,
+    pub rx_buffer: usize,
+    pub tx_buffer: usize,
+}
+
+/// Why a connection could not be opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ConnectError {
+    #[error("all {0} TCP sockets are in use")]
+    NoFreeSocket(usize),
+    #[error("smoltcp refused the connection: {0}")]
+    Refused(tcp::ConnectError),
+}
+
+/// One connection slot: a socket handle and whether it is in use.
+#[derive(Debug)]
+struct Slot {
+    handle: SocketHandle,
+    busy: bool,
+}
+
+/// The interface and its sockets.
+pub struct Stack {
+    pub iface: Interface,
+    pub sockets: SocketSet<'static>,
+    slots: Vec<Slot>,
+    next_port: u16,
+}
+
+impl std::fmt::Debug for Stack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // smoltcp's Interface has no Debug; the slots say what matters.
+        f.debug_struct("Stack").field("slots", &self.slots).field("next_port", &self.next_port).finish()
+    }
+}
+
+/// Ephemeral ports we pick from (IANA dynamic range).
+const PORTS: std::ops::RangeInclusive<u16> = 49152..=65535;
+
+/// A seed from the OS: `RandomState` keys come from the OS RNG, so hashing nothing with
+/// a fresh one yields a random u64 without another dependency or `unsafe`.
+fn os_random() -> u64 {
+    std::collections::hash_map::RandomState::new().build_hasher().finish()
+}
+
+impl Stack {
+    pub fn new<D: Device + ?Sized>(config: &StackConfig, device: &mut D, now: Instant) -> Stack {
+        let mut iface_config = Config::new(HardwareAddress::Ethernet(EthernetAddress(config.mac)));
+        // smoltcp's default seed is 0: every run would repeat initial sequence numbers.
+        iface_config.random_seed = os_random();
+        let mut iface = Interface::new(iface_config, device, now);
+        let ip = Ipv4Address::from(config.ip);
+        iface.update_ip_addrs(|addrs| {
+            addrs.push(IpCidr::Ipv4(Ipv4Cidr::new(ip, config.prefix_len))).expect("one address fits");
+        });
+        if let Some(gw) = config.gateway {
+            iface.routes_mut().add_default_ipv4_route(Ipv4Address::from(gw)).expect("one route fits");
+        }
+
+        let storage: Vec<SocketStorage<'static>> = (0..config.sockets).map(|_| SocketStorage::EMPTY).collect();
+        let mut sockets = SocketSet::new(storage);
+        let slots = (0..config.sockets)
+            .map(|_| {
+                let rx = tcp::SocketBuffer::new(vec![0; config.rx_buffer]);
+                let tx = tcp::SocketBuffer::new(vec![0; config.tx_buffer]);
+                Slot { handle: sockets.add(tcp::Socket::new(rx, tx)), busy: false }
+            })
+            .collect();
+        let span = u64::from(PORTS.end() - PORTS.start()) + 1;
+        let next_port = PORTS.start() + (os_random() % span) as u16;
+        Stack { iface, sockets, slots, next_port }
+    }
+
+    /// Opens a TCP connection from our address to `remote`, on a fresh local port (ports
+    /// vary between runs so a restart never collides with a server's stale connection).
+    /// Returns the slot index and the local port; the caller steers the flow before the
+    /// SYN leaves on the next poll.
+    pub fn connect(&mut self, remote: SocketAddrV4) -> Result<(usize, u16), ConnectError> {
+        let slot = self.slots.iter().position(|s| !s.busy).ok_or(ConnectError::NoFreeSocket(self.slots.len()))?;
+        let port = self.next_port;
+        self.next_port = if port == *PORTS.end() { *PORTS.start() } else { port + 1 };
+        let socket = self.sockets.get_mut::<tcp::Socket>(self.slots[slot].handle);
+        // Order traffic is small request/response: no Nagle, no delayed ACK.
+        socket.set_nagle_enabled(false);
+        socket.set_ack_delay(None);
+        let remote = (Ipv4Address::from(*remote.ip()), remote.port());
+        socket.connect(self.iface.context(), remote, port).map_err(ConnectError::Refused)?;
+        self.slots[slot].busy = true;
+        Ok((slot, port))
+    }
+
+    /// The socket of slot `slot`.
+    pub fn tcp(&mut self, slot: usize) -> &mut tcp::Socket<'static> {
+        self.sockets.get_mut::<tcp::Socket>(self.slots[slot].handle)
+    }
+
+    /// Gives slot `slot` back once its socket is closed (aborting it if it is not).
+    pub fn release(&mut self, slot: usize) {
+        let socket = self.sockets.get_mut::<tcp::Socket>(self.slots[slot].handle);
+        if socket.state() != tcp::State::Closed {
+            socket.abort();
+        }
+        self.slots[slot].busy = false;
+    }
+
+    /// Runs smoltcp for one turn at `now`. True if any socket may have changed.
+    pub fn poll<D: Device + ?Sized>(&mut self, now: Instant, device: &mut D) -> bool {
+        self.iface.poll(now, device, &mut self.sockets) == smoltcp::iface::PollResult::SocketStateChanged
+    }
+}

@@ -1,0 +1,208 @@
+//! The RX/TX path allocates nothing after warm-up, and malformed frames arriving on the
+//! socket are counted and dropped without a panic (root; own lab). One test per binary:
+//! the counting allocator is global.
+#![allow(unsafe_code)]
+
+mod common;
+
+use common::{client_hello, drive_until, starts_with_server_hello};
+use quickdraw_bench::lab::{HOST_IF, NETNS, PEER_IF, TARGET_IP, TARGET_PORT};
+use quickdraw_bench::LabSession;
+use quickdraw_datapath::clock::monotonic_ns;
+use quickdraw_datapath::poll::Turn;
+use quickdraw_datapath::{ConnId, Engine, EngineConfig};
+use smoltcp::socket::tcp::State;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::net::SocketAddrV4;
+use std::time::Duration;
+
+thread_local! {
+    static MEASURING: Cell<bool> = const { Cell::new(false) };
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Counts allocations made by the measuring thread while `MEASURING` is set.
+struct Counting;
+
+fn note() {
+    // `try_with`: thread-locals may already be gone while a thread exits.
+    let _ = MEASURING.try_with(|m| {
+        if m.get() {
+            let _ = ALLOCATIONS.try_with(|a| a.set(a.get() + 1));
+        }
+    });
+}
+
+// SAFETY: every call is forwarded unchanged to the system allocator; the counting touches
+// only const-initialised thread-locals, which never allocate.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note();
+        // SAFETY: forwarded with the caller's guarantees.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded with the caller's guarantees.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note();
+        // SAFETY: forwarded with the caller's guarantees.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Opens a connection, sends a ClientHello, and reads until a ServerHello arrives. Only
+/// the engine's turns are measured: connect and close update the BPF map, off the path.
+fn hello_round(engine: &mut Engine, hello: &[u8], measure: bool) -> (ConnId, u64) {
+    let target = SocketAddrV4::new(TARGET_IP, TARGET_PORT);
+    let id = engine.connect(target).expect("connect");
+    let mut reply = [0u8; 8192];
+    let mut got = 0;
+    let mut sent = false;
+    ALLOCATIONS.with(|a| a.set(0));
+    let ok = drive_until_measured(engine, measure, |e| {
+        let sock = e.tcp(id);
+        if !sent && sock.state() == State::Established {
+            sent = sock.send_slice(hello) == Ok(hello.len());
+        }
+        if let Ok(n) = sock.recv_slice(&mut reply[got..]) {
+            got += n;
+        }
+        starts_with_server_hello(&reply[..got])
+    });
+    assert!(ok, "no ServerHello (got {got} bytes)");
+    (id, ALLOCATIONS.with(|a| a.get()))
+}
+
+fn drive_until_measured(engine: &mut Engine, measure: bool, mut done: impl FnMut(&mut Engine) -> bool) -> bool {
+    let deadline = monotonic_ns() + 5_000_000_000;
+    loop {
+        let now = monotonic_ns();
+        MEASURING.with(|m| m.set(measure));
+        engine.turn(now);
+        let finished = done(engine);
+        MEASURING.with(|m| m.set(false));
+        if finished {
+            return true;
+        }
+        if now > deadline {
+            return false;
+        }
+    }
+}
+
+fn mac_of(netns: Option<&str>, ifname: &str) -> [u8; 6] {
+    let mut cmd = std::process::Command::new("ip");
+    if let Some(ns) = netns {
+        cmd.args(["-n", ns]);
+    }
+    let out = cmd.args(["-j", "link", "show", "dev", ifname]).output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let text = v[0]["address"].as_str().unwrap().to_owned();
+    let mut mac = [0u8; 6];
+    for (b, part) in mac.iter_mut().zip(text.split(':')) {
+        *b = u8::from_str_radix(part, 16).unwrap();
+    }
+    mac
+}
+
+fn checksum(bytes: &[u8]) -> u16 {
+    let mut sum = 0u32;
+    for chunk in bytes.chunks(2) {
+        let word = u16::from_be_bytes([chunk[0], *chunk.get(1).unwrap_or(&0)]);
+        sum += u32::from(word);
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// An Ethernet/IPv4/TCP frame from the target to our flow, broken in a given way. The
+/// headers stay parseable, so the XDP program steers it to the socket.
+fn broken_frame(dst: [u8; 6], src: [u8; 6], local_port: u16, how: &str) -> Vec<u8> {
+    let payload = b"not a valid segment";
+    let mut f = Vec::new();
+    f.extend_from_slice(&dst);
+    f.extend_from_slice(&src);
+    f.extend_from_slice(&[0x08, 0x00]);
+    let tot = (20 + 20 + payload.len()) as u16;
+    let mut ip = vec![0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 6, 0, 0];
+    ip[2..4].copy_from_slice(&tot.to_be_bytes());
+    ip.extend_from_slice(&TARGET_IP.octets());
+    ip.extend_from_slice(&[198, 18, 0, 10]);
+    let c = checksum(&ip);
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    if how == "ip-checksum" {
+        ip[10] ^= 0xff;
+    }
+    f.extend_from_slice(&ip);
+    let mut tcp = vec![0u8; 20];
+    tcp[0..2].copy_from_slice(&TARGET_PORT.to_be_bytes());
+    tcp[2..4].copy_from_slice(&local_port.to_be_bytes());
+    tcp[12] = 5 << 4;
+    tcp[13] = 0x18; // PSH|ACK
+    tcp[14..16].copy_from_slice(&1024u16.to_be_bytes());
+    tcp[16..18].copy_from_slice(&0xbeefu16.to_be_bytes()); // wrong checksum
+    f.extend_from_slice(&tcp);
+    f.extend_from_slice(payload);
+    if how == "truncated" {
+        f.truncate(14 + 20 + 20 + 4); // IPv4 total length promises more than arrives
+    }
+    f
+}
+
+/// Sends raw frames out of the peer interface, from inside the lab namespace.
+fn inject(frames: &[Vec<u8>]) {
+    let hex: Vec<String> = frames.iter().map(|f| f.iter().map(|b| format!("{b:02x}")).collect()).collect();
+    let script = format!(
+        "import socket,sys\ns=socket.socket(socket.AF_PACKET,socket.SOCK_RAW)\ns.bind(('{PEER_IF}',0))\n\
+         for h in sys.argv[1:]: s.send(bytes.fromhex(h))\n"
+    );
+    let status = std::process::Command::new("ip")
+        .args(["netns", "exec", NETNS, "python3", "-c", &script])
+        .args(&hex)
+        .status()
+        .expect("python3 in the lab namespace");
+    assert!(status.success());
+}
+
+#[test]
+fn rx_tx_path_allocates_nothing_after_warm_up_and_survives_malformed_frames() {
+    let lab = LabSession::start().expect("lab up");
+    let hello = client_hello(&lab.status().unwrap().ca_cert);
+    let mut engine = Engine::start(&EngineConfig::lab(), monotonic_ns()).expect("datapath starts");
+
+    // Warm-up: one whole connection, so ARP is resolved and every lazy path has run.
+    let (warm, _) = hello_round(&mut engine, &hello, false);
+    engine.close(warm);
+    assert!(drive_until(&mut engine, Duration::from_secs(5), |e| e.is_released(warm)));
+
+    // Measured: the handshake, the ClientHello out and the server's flight in.
+    let (id, allocations) = hello_round(&mut engine, &hello, true);
+    assert_eq!(allocations, 0, "the RX/TX path allocated {allocations} times after warm-up");
+
+    // Malformed frames on our flow: counted, dropped, and the connection carries on.
+    let port = engine.tcp(id).local_endpoint().unwrap().port;
+    let (ours, peer) = (mac_of(None, HOST_IF), mac_of(Some(NETNS), PEER_IF));
+    let before = engine.device_stats();
+    let frames: Vec<_> = ["tcp-checksum", "ip-checksum", "truncated"]
+        .iter()
+        .map(|how| broken_frame(ours, peer, port, how))
+        .collect();
+    inject(&frames);
+    let counted = drive_until(&mut engine, Duration::from_secs(3), |e| {
+        e.device_stats().rx_malformed - before.rx_malformed >= 2
+    });
+    let after = engine.device_stats();
+    assert!(counted, "malformed frames not counted: before {before:?} after {after:?}");
+    assert_eq!(engine.tcp(id).state(), State::Established, "the connection survived");
+    engine.close(id);
+    assert!(drive_until(&mut engine, Duration::from_secs(5), |e| e.is_released(id)));
+    eprintln!("device after malformed frames: {after:?}");
+}
