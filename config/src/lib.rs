@@ -54,7 +54,10 @@ mod tests {
         assert_eq!(c.appliance.ip, std::net::Ipv4Addr::new(198, 18, 0, 10));
         let t = c.target("lab").unwrap();
         assert_eq!(t.server_name, "target.lab");
-        assert_eq!(t.trust, TrustAnchors::CaFile("/run/quickdraw-lab/ca.pem".into()));
+        assert_eq!(
+            t.trust,
+            TrustAnchors::CaFile("/run/quickdraw-lab/ca.pem".into())
+        );
         assert!(c.target("nope").is_none());
     }
 
@@ -71,7 +74,10 @@ mod tests {
             .replace("ip = \"198.18.0.10\"", "ip = \"127.0.0.1\"")
             .replace("prefix_len = 24", "prefix_len = 33")
             .replace("interface = \"qd0\"", "interface = \"a-name-far-too-long\"")
-            .replace("server_name = \"target.lab\"", "server_name = \"bad name!\"")
+            .replace(
+                "server_name = \"target.lab\"",
+                "server_name = \"bad name!\"",
+            )
             .replace("max_connections = 8", "max_connections = 0")
             .replace("max_fires_per_arm = 8", "max_fires_per_arm = 1000")
             .replace("core = 1", "core = 4096");

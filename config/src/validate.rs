@@ -17,30 +17,48 @@ pub(crate) fn check(config: &Config) -> Vec<Problem> {
     if a.interface.is_empty() || a.interface.len() > 15 || a.interface.contains('/') {
         report(
             "appliance.interface".into(),
-            format!("{:?} is not a valid interface name (1 to 15 characters, no '/')", a.interface),
+            format!(
+                "{:?} is not a valid interface name (1 to 15 characters, no '/')",
+                a.interface
+            ),
         );
     }
     if a.ip.is_unspecified() || a.ip.is_multicast() || a.ip.is_broadcast() || a.ip.is_loopback() {
-        report("appliance.ip".into(), format!("{} cannot be the appliance's own unicast address", a.ip));
+        report(
+            "appliance.ip".into(),
+            format!("{} cannot be the appliance's own unicast address", a.ip),
+        );
     }
     if a.prefix_len == 0 || a.prefix_len > 32 {
-        report("appliance.prefix_len".into(), format!("{} is not a prefix length in 1..=32", a.prefix_len));
+        report(
+            "appliance.prefix_len".into(),
+            format!("{} is not a prefix length in 1..=32", a.prefix_len),
+        );
     }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     if a.core >= cores {
         report(
             "appliance.core".into(),
-            format!("core {} does not exist on this machine (it has {cores})", a.core),
+            format!(
+                "core {} does not exist on this machine (it has {cores})",
+                a.core
+            ),
         );
     }
 
     if config.targets.is_empty() {
-        report("targets".into(), "at least one [[targets]] table is required".into());
+        report(
+            "targets".into(),
+            "at least one [[targets]] table is required".into(),
+        );
     }
     let mut names = HashSet::new();
     for (i, t) in config.targets.iter().enumerate() {
         if !names.insert(t.name.as_str()) {
-            report(format!("targets[{i}].name"), format!("{:?} is used by an earlier target", t.name));
+            report(
+                format!("targets[{i}].name"),
+                format!("{:?} is used by an earlier target", t.name),
+            );
         }
         check_target(i, t, &mut report);
     }
@@ -55,26 +73,44 @@ fn check_target(i: usize, t: &Target, report: &mut impl FnMut(String, String)) {
     if t.address.port() == 0 {
         report(at("address"), "port 0 is not a server port".into());
     }
-    if t.address.ip().is_unspecified() || t.address.ip().is_broadcast() || t.address.ip().is_multicast() {
-        report(at("address"), format!("{} is not a unicast server address", t.address.ip()));
+    if t.address.ip().is_unspecified()
+        || t.address.ip().is_broadcast()
+        || t.address.ip().is_multicast()
+    {
+        report(
+            at("address"),
+            format!("{} is not a unicast server address", t.address.ip()),
+        );
     }
     if rustls_pki_types::ServerName::try_from(t.server_name.as_str()).is_err() {
-        report(at("server_name"), format!("{:?} is not a DNS name or IP address", t.server_name));
+        report(
+            at("server_name"),
+            format!("{:?} is not a DNS name or IP address", t.server_name),
+        );
     }
     if let TrustAnchors::CaFile(path) = &t.trust {
         if path.as_os_str().is_empty() {
-            report(at("trust"), "must be \"system\" or the path of a PEM CA file".into());
+            report(
+                at("trust"),
+                "must be \"system\" or the path of a PEM CA file".into(),
+            );
         }
         // The file's existence is checked at start-up, not here: a lab CA is created by
         // `bench lab up` and a config may be validated before the lab exists.
     }
     if t.max_connections == 0 || t.max_connections > CONNECTIONS_CEILING {
-        report(at("max_connections"), format!("{} is outside 1..={CONNECTIONS_CEILING}", t.max_connections));
+        report(
+            at("max_connections"),
+            format!("{} is outside 1..={CONNECTIONS_CEILING}", t.max_connections),
+        );
     }
     if t.max_fires_per_arm == 0 || t.max_fires_per_arm > FIRES_PER_ARM_CEILING {
         report(
             at("max_fires_per_arm"),
-            format!("{} is outside 1..={FIRES_PER_ARM_CEILING}", t.max_fires_per_arm),
+            format!(
+                "{} is outside 1..={FIRES_PER_ARM_CEILING}",
+                t.max_fires_per_arm
+            ),
         );
     }
 }

@@ -24,6 +24,9 @@ mod tests {
         assert!(b > a);
         // std's Instant is CLOCK_MONOTONIC on Linux too: both saw at least the sleep.
         assert!(b - a >= std_start.elapsed().as_nanos() as u64 / 2);
-        assert_eq!(super::smoltcp_instant(1_234_567_890).total_micros(), 1_234_567);
+        assert_eq!(
+            super::smoltcp_instant(1_234_567_890).total_micros(),
+            1_234_567
+        );
     }
 }

@@ -77,15 +77,18 @@ impl Engine {
     /// program's XSKMAP slot for our queue, and brings the stack up. The program is
     /// attached through a BPF link, so it goes away with this process, even on a crash.
     pub fn start(config: &EngineConfig, now_ns: u64) -> Result<Engine, Error> {
-        let ifindex = xsk::if_index(&config.interface).map_err(Error::xsk(format!("interface {}", config.interface)))?;
+        let ifindex = xsk::if_index(&config.interface)
+            .map_err(Error::xsk(format!("interface {}", config.interface)))?;
         let mac = match config.mac {
             Some(mac) => mac,
             None => interface_mac(&config.interface)?,
         };
         let mut steer = Steer::load()?;
         steer.set_appliance_ip(config.ip)?;
-        let xsk = Xsk::bind(ifindex, config.queue, &config.xsk)
-            .map_err(Error::xsk(format!("AF_XDP socket on {} queue {}", config.interface, config.queue)))?;
+        let xsk = Xsk::bind(ifindex, config.queue, &config.xsk).map_err(Error::xsk(format!(
+            "AF_XDP socket on {} queue {}",
+            config.interface, config.queue
+        )))?;
         steer.set_xsk(config.queue, xsk.as_fd())?;
         steer.attach(ifindex, config.xdp_mode)?;
         tracing::info!(
@@ -104,19 +107,32 @@ impl Engine {
             tx_buffer: config.socket_buffer,
         };
         let stack = Stack::new(&stack_config, &mut device, smoltcp_instant(now_ns));
-        Ok(Engine { device, stack, steer, conns: vec![None; config.sockets], ip: config.ip, kick_errors_seen: 0 })
+        Ok(Engine {
+            device,
+            stack,
+            steer,
+            conns: vec![None; config.sockets],
+            ip: config.ip,
+            kick_errors_seen: 0,
+        })
     }
 
     /// Opens a TCP connection to `remote`. The flow is steered before the SYN is sent, so
     /// the SYN-ACK already comes to us.
     pub fn connect(&mut self, remote: SocketAddrV4) -> Result<ConnId, Error> {
         let (slot, port) = self.stack.connect(remote)?;
-        let flow = Flow { local: SocketAddrV4::new(self.ip, port), remote };
+        let flow = Flow {
+            local: SocketAddrV4::new(self.ip, port),
+            remote,
+        };
         if let Err(e) = self.steer.add_flow(flow) {
             self.stack.release(slot);
             return Err(e.into());
         }
-        self.conns[slot] = Some(Conn { flow, closing: false });
+        self.conns[slot] = Some(Conn {
+            flow,
+            closing: false,
+        });
         Ok(ConnId(slot))
     }
 
@@ -152,16 +168,22 @@ impl Engine {
     }
 
     pub fn xsk_stats(&self) -> Result<xsk::XskStats, Error> {
-        self.device.xsk().stats().map_err(Error::xsk("reading XDP_STATISTICS"))
+        self.device
+            .xsk()
+            .stats()
+            .map_err(Error::xsk("reading XDP_STATISTICS"))
     }
 
     /// Unsteers and frees the slots of connections that have finished closing (or were
     /// reset). Off the hot path: only sockets that are closing are looked at.
     fn reap_closed(&mut self) {
         for slot in 0..self.conns.len() {
-            let Some(conn) = self.conns[slot] else { continue };
+            let Some(conn) = self.conns[slot] else {
+                continue;
+            };
             let state = self.stack.tcp(slot).state();
-            let done = state == tcp::State::Closed || (conn.closing && state == tcp::State::TimeWait);
+            let done =
+                state == tcp::State::Closed || (conn.closing && state == tcp::State::TimeWait);
             if done {
                 if let Err(e) = self.steer.remove_flow(conn.flow) {
                     tracing::warn!(error = %e, "removing a closed flow from the steering map");
@@ -194,12 +216,18 @@ impl Turn for Engine {
 
 /// The interface's MAC address, from sysfs.
 fn interface_mac(name: &str) -> Result<[u8; 6], Error> {
-    let bad = |reason: String| Error::Interface { name: name.to_owned(), reason };
-    let text = std::fs::read_to_string(format!("/sys/class/net/{name}/address")).map_err(|e| bad(e.to_string()))?;
+    let bad = |reason: String| Error::Interface {
+        name: name.to_owned(),
+        reason,
+    };
+    let text = std::fs::read_to_string(format!("/sys/class/net/{name}/address"))
+        .map_err(|e| bad(e.to_string()))?;
     let mut mac = [0u8; 6];
     let mut parts = text.trim().split(':');
     for byte in &mut mac {
-        let part = parts.next().ok_or_else(|| bad(format!("short MAC {text:?}")))?;
+        let part = parts
+            .next()
+            .ok_or_else(|| bad(format!("short MAC {text:?}")))?;
         *byte = u8::from_str_radix(part, 16).map_err(|_| bad(format!("bad MAC {text:?}")))?;
     }
     Ok(mac)

@@ -44,7 +44,12 @@ pub struct LoopStats {
 }
 
 /// Runs `engine` until stopped. `clock` is read exactly once per turn.
-pub fn run<T: Turn + ?Sized>(engine: &mut T, mut clock: impl FnMut() -> u64, idle: Idle, stop: Stop<'_>) -> LoopStats {
+pub fn run<T: Turn + ?Sized>(
+    engine: &mut T,
+    mut clock: impl FnMut() -> u64,
+    idle: Idle,
+    stop: Stop<'_>,
+) -> LoopStats {
     let mut stats = LoopStats::default();
     loop {
         let now = clock();
@@ -96,9 +101,23 @@ mod tests {
         };
         let flag = AtomicBool::new(false);
         let mut engine = Recorder(Vec::new());
-        let stats = run(&mut engine, clock, Idle::Spin, Stop { flag: &flag, deadline_ns: Some(1_000) });
+        let stats = run(
+            &mut engine,
+            clock,
+            Idle::Spin,
+            Stop {
+                flag: &flag,
+                deadline_ns: Some(1_000),
+            },
+        );
         assert_eq!(engine.0, vec![100, 200, 300, 400, 500, 600, 700, 800, 900]);
-        assert_eq!(stats, LoopStats { turns: 9, busy_turns: 4 });
+        assert_eq!(
+            stats,
+            LoopStats {
+                turns: 9,
+                busy_turns: 4
+            }
+        );
     }
 
     #[test]
@@ -115,7 +134,15 @@ mod tests {
         }
         let flag = AtomicBool::new(false);
         let mut e = StopAfter(3, &flag);
-        let stats = run(&mut e, || 0, Idle::Sleep(Duration::from_micros(1)), Stop { flag: &flag, deadline_ns: None });
+        let stats = run(
+            &mut e,
+            || 0,
+            Idle::Sleep(Duration::from_micros(1)),
+            Stop {
+                flag: &flag,
+                deadline_ns: None,
+            },
+        );
         assert_eq!(stats.turns, 3);
     }
 

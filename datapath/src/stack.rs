@@ -50,7 +50,10 @@ pub struct Stack {
 impl std::fmt::Debug for Stack {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // smoltcp's Interface has no Debug; the slots say what matters.
-        f.debug_struct("Stack").field("slots", &self.slots).field("next_port", &self.next_port).finish()
+        f.debug_struct("Stack")
+            .field("slots", &self.slots)
+            .field("next_port", &self.next_port)
+            .finish()
     }
 }
 
@@ -60,7 +63,9 @@ const PORTS: std::ops::RangeInclusive<u16> = 49152..=65535;
 /// A seed from the OS: `RandomState` keys come from the OS RNG, so hashing nothing with
 /// a fresh one yields a random u64 without another dependency or `unsafe`.
 fn os_random() -> u64 {
-    std::collections::hash_map::RandomState::new().build_hasher().finish()
+    std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish()
 }
 
 impl Stack {
@@ -71,24 +76,38 @@ impl Stack {
         let mut iface = Interface::new(iface_config, device, now);
         let ip = Ipv4Address::from(config.ip);
         iface.update_ip_addrs(|addrs| {
-            addrs.push(IpCidr::Ipv4(Ipv4Cidr::new(ip, config.prefix_len))).expect("one address fits");
+            addrs
+                .push(IpCidr::Ipv4(Ipv4Cidr::new(ip, config.prefix_len)))
+                .expect("one address fits");
         });
         if let Some(gw) = config.gateway {
-            iface.routes_mut().add_default_ipv4_route(Ipv4Address::from(gw)).expect("one route fits");
+            iface
+                .routes_mut()
+                .add_default_ipv4_route(Ipv4Address::from(gw))
+                .expect("one route fits");
         }
 
-        let storage: Vec<SocketStorage<'static>> = (0..config.sockets).map(|_| SocketStorage::EMPTY).collect();
+        let storage: Vec<SocketStorage<'static>> =
+            (0..config.sockets).map(|_| SocketStorage::EMPTY).collect();
         let mut sockets = SocketSet::new(storage);
         let slots = (0..config.sockets)
             .map(|_| {
                 let rx = tcp::SocketBuffer::new(vec![0; config.rx_buffer]);
                 let tx = tcp::SocketBuffer::new(vec![0; config.tx_buffer]);
-                Slot { handle: sockets.add(tcp::Socket::new(rx, tx)), busy: false }
+                Slot {
+                    handle: sockets.add(tcp::Socket::new(rx, tx)),
+                    busy: false,
+                }
             })
             .collect();
         let span = u64::from(PORTS.end() - PORTS.start()) + 1;
         let next_port = PORTS.start() + (os_random() % span) as u16;
-        Stack { iface, sockets, slots, next_port }
+        Stack {
+            iface,
+            sockets,
+            slots,
+            next_port,
+        }
     }
 
     /// Opens a TCP connection from our address to `remote`, on a fresh local port (ports
@@ -96,15 +115,25 @@ impl Stack {
     /// Returns the slot index and the local port; the caller steers the flow before the
     /// SYN leaves on the next poll.
     pub fn connect(&mut self, remote: SocketAddrV4) -> Result<(usize, u16), ConnectError> {
-        let slot = self.slots.iter().position(|s| !s.busy).ok_or(ConnectError::NoFreeSocket(self.slots.len()))?;
+        let slot = self
+            .slots
+            .iter()
+            .position(|s| !s.busy)
+            .ok_or(ConnectError::NoFreeSocket(self.slots.len()))?;
         let port = self.next_port;
-        self.next_port = if port == *PORTS.end() { *PORTS.start() } else { port + 1 };
+        self.next_port = if port == *PORTS.end() {
+            *PORTS.start()
+        } else {
+            port + 1
+        };
         let socket = self.sockets.get_mut::<tcp::Socket>(self.slots[slot].handle);
         // Order traffic is small request/response: no Nagle, no delayed ACK.
         socket.set_nagle_enabled(false);
         socket.set_ack_delay(None);
         let remote = (Ipv4Address::from(*remote.ip()), remote.port());
-        socket.connect(self.iface.context(), remote, port).map_err(ConnectError::Refused)?;
+        socket
+            .connect(self.iface.context(), remote, port)
+            .map_err(ConnectError::Refused)?;
         self.slots[slot].busy = true;
         Ok((slot, port))
     }
@@ -125,6 +154,7 @@ impl Stack {
 
     /// Runs smoltcp for one turn at `now`. True if any socket may have changed.
     pub fn poll<D: Device + ?Sized>(&mut self, now: Instant, device: &mut D) -> bool {
-        self.iface.poll(now, device, &mut self.sockets) == smoltcp::iface::PollResult::SocketStateChanged
+        self.iface.poll(now, device, &mut self.sockets)
+            == smoltcp::iface::PollResult::SocketStateChanged
     }
 }

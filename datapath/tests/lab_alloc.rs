@@ -79,7 +79,11 @@ fn hello_round(engine: &mut Engine, hello: &[u8], measure: bool) -> (ConnId, u64
     (id, ALLOCATIONS.with(|a| a.get()))
 }
 
-fn drive_until_measured(engine: &mut Engine, measure: bool, mut done: impl FnMut(&mut Engine) -> bool) -> bool {
+fn drive_until_measured(
+    engine: &mut Engine,
+    measure: bool,
+    mut done: impl FnMut(&mut Engine) -> bool,
+) -> bool {
     let deadline = monotonic_ns() + 5_000_000_000;
     loop {
         let now = monotonic_ns();
@@ -101,7 +105,10 @@ fn mac_of(netns: Option<&str>, ifname: &str) -> [u8; 6] {
     if let Some(ns) = netns {
         cmd.args(["-n", ns]);
     }
-    let out = cmd.args(["-j", "link", "show", "dev", ifname]).output().unwrap();
+    let out = cmd
+        .args(["-j", "link", "show", "dev", ifname])
+        .output()
+        .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let text = v[0]["address"].as_str().unwrap().to_owned();
     let mut mac = [0u8; 6];
@@ -159,7 +166,10 @@ fn broken_frame(dst: [u8; 6], src: [u8; 6], local_port: u16, how: &str) -> Vec<u
 
 /// Sends raw frames out of the peer interface, from inside the lab namespace.
 fn inject(frames: &[Vec<u8>]) {
-    let hex: Vec<String> = frames.iter().map(|f| f.iter().map(|b| format!("{b:02x}")).collect()).collect();
+    let hex: Vec<String> = frames
+        .iter()
+        .map(|f| f.iter().map(|b| format!("{b:02x}")).collect())
+        .collect();
     let script = format!(
         "import socket,sys\ns=socket.socket(socket.AF_PACKET,socket.SOCK_RAW)\ns.bind(('{PEER_IF}',0))\n\
          for h in sys.argv[1:]: s.send(bytes.fromhex(h))\n"
@@ -185,7 +195,10 @@ fn rx_tx_path_allocates_nothing_after_warm_up_and_survives_malformed_frames() {
 
     // Measured: the handshake, the ClientHello out and the server's flight in.
     let (id, allocations) = hello_round(&mut engine, &hello, true);
-    assert_eq!(allocations, 0, "the RX/TX path allocated {allocations} times after warm-up");
+    assert_eq!(
+        allocations, 0,
+        "the RX/TX path allocated {allocations} times after warm-up"
+    );
 
     // Malformed frames on our flow: counted, dropped, and the connection carries on.
     let port = engine.tcp(id).local_endpoint().unwrap().port;
@@ -200,8 +213,15 @@ fn rx_tx_path_allocates_nothing_after_warm_up_and_survives_malformed_frames() {
         e.device_stats().rx_malformed - before.rx_malformed >= 2
     });
     let after = engine.device_stats();
-    assert!(counted, "malformed frames not counted: before {before:?} after {after:?}");
-    assert_eq!(engine.tcp(id).state(), State::Established, "the connection survived");
+    assert!(
+        counted,
+        "malformed frames not counted: before {before:?} after {after:?}"
+    );
+    assert_eq!(
+        engine.tcp(id).state(),
+        State::Established,
+        "the connection survived"
+    );
     engine.close(id);
     assert!(drive_until(&mut engine, Duration::from_secs(5), |e| e.is_released(id)));
     eprintln!("device after malformed frames: {after:?}");

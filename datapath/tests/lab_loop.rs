@@ -57,11 +57,29 @@ fn pinned_busy_poll_thread_runs_the_engine_and_stops_on_the_flag() {
         s.spawn(|| {
             let pinned = poll::pin_to_core(core);
             let mut engine = Engine::start(&EngineConfig::lab(), monotonic_ns()).unwrap();
-            let id = engine.connect(SocketAddrV4::new(TARGET_IP, TARGET_PORT)).unwrap();
-            let mut x = Exchange { engine, id, hello, sent_at: None, answered_ns: None, reply: Vec::new(), stop: &stop };
+            let id = engine
+                .connect(SocketAddrV4::new(TARGET_IP, TARGET_PORT))
+                .unwrap();
+            let mut x = Exchange {
+                engine,
+                id,
+                hello,
+                sent_at: None,
+                answered_ns: None,
+                reply: Vec::new(),
+                stop: &stop,
+            };
             let deadline = Some(monotonic_ns() + 5_000_000_000);
             let started = monotonic_ns();
-            let stats = poll::run(&mut x, monotonic_ns, Idle::Spin, Stop { flag: &stop, deadline_ns: deadline });
+            let stats = poll::run(
+                &mut x,
+                monotonic_ns,
+                Idle::Spin,
+                Stop {
+                    flag: &stop,
+                    deadline_ns: deadline,
+                },
+            );
             let turn_ns = (monotonic_ns() - started) / stats.turns.max(1);
             x.engine.close(x.id);
             (x.answered_ns, stats, pinned, turn_ns)
@@ -70,8 +88,14 @@ fn pinned_busy_poll_thread_runs_the_engine_and_stops_on_the_flag() {
         .unwrap()
     });
     assert!(pinned, "pinned to core {core}");
-    assert!(answered.is_some(), "no ServerHello before the deadline ({stats:?})");
-    assert!(stats.turns > stats.busy_turns && stats.busy_turns > 0, "{stats:?}");
+    assert!(
+        answered.is_some(),
+        "no ServerHello before the deadline ({stats:?})"
+    );
+    assert!(
+        stats.turns > stats.busy_turns && stats.busy_turns > 0,
+        "{stats:?}"
+    );
     // Reported, never asserted: these machines are shared and noisy.
     eprintln!(
         "loop: {} turns ({} busy), {turn_ns} ns/turn on average; ClientHello → ServerHello {} µs",
@@ -103,12 +127,19 @@ fn a_crashed_datapath_leaves_no_xdp_program_behind() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("attached"), "child did not start: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        stdout.contains("attached"),
+        "child did not start: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(!out.status.success(), "the child aborted");
     // The link died with the process's file descriptors; the kernel may take a moment.
     let deadline = std::time::Instant::now() + Duration::from_secs(2);
     while xdp_attached(HOST_IF) && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert!(!xdp_attached(HOST_IF), "an XDP program outlived the crashed process");
+    assert!(
+        !xdp_attached(HOST_IF),
+        "an XDP program outlived the crashed process"
+    );
 }

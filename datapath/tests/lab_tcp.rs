@@ -23,12 +23,19 @@ fn handshake_exchange_and_clean_close_over_af_xdp() {
 
     let mut engine = Engine::start(&EngineConfig::lab(), monotonic_ns()).expect("datapath starts");
     let before = engine.steer_counters().unwrap();
-    let ids: Vec<_> = (0..CONNS).map(|_| engine.connect(target).expect("connect")).collect();
+    let ids: Vec<_> = (0..CONNS)
+        .map(|_| engine.connect(target).expect("connect"))
+        .collect();
 
     let established = drive_until(&mut engine, Duration::from_secs(5), |e| {
-        ids.iter().all(|&id| e.tcp(id).state() == State::Established)
+        ids.iter()
+            .all(|&id| e.tcp(id).state() == State::Established)
     });
-    assert!(established, "TCP handshakes did not complete: {:?}", engine.device_stats());
+    assert!(
+        established,
+        "TCP handshakes did not complete: {:?}",
+        engine.device_stats()
+    );
 
     for &id in &ids {
         assert_eq!(engine.tcp(id).send_slice(&hello).unwrap(), hello.len());
@@ -43,12 +50,18 @@ fn handshake_exchange_and_clean_close_over_af_xdp() {
         }
         replies.iter().all(|r| starts_with_server_hello(r))
     });
-    assert!(answered, "no ServerHello on every connection: {:?}", replies.iter().map(|r| r.len()).collect::<Vec<_>>());
+    assert!(
+        answered,
+        "no ServerHello on every connection: {:?}",
+        replies.iter().map(|r| r.len()).collect::<Vec<_>>()
+    );
 
     for &id in &ids {
         engine.close(id);
     }
-    let closed = drive_until(&mut engine, Duration::from_secs(5), |e| ids.iter().all(|&id| e.is_released(id)));
+    let closed = drive_until(&mut engine, Duration::from_secs(5), |e| {
+        ids.iter().all(|&id| e.is_released(id))
+    });
     assert!(closed, "connections did not close cleanly");
 
     let after = engine.steer_counters().unwrap();
@@ -57,9 +70,15 @@ fn handshake_exchange_and_clean_close_over_af_xdp() {
     // Per connection at least: SYN-ACK, the ACK/data of the ServerHello flight, FIN.
     assert!(steered >= 3 * CONNS as u64, "steered only {steered} frames");
     assert_eq!(stats.rx_malformed, 0, "{stats:?}");
-    assert!(stats.rx_delivered >= steered, "every steered frame reached smoltcp: {stats:?} vs {steered}");
+    assert!(
+        stats.rx_delivered >= steered,
+        "every steered frame reached smoltcp: {stats:?} vs {steered}"
+    );
     assert!(stats.tx_frames >= 4 * CONNS as u64, "{stats:?}");
-    eprintln!("bind mode {:?}; steer {after:?}; device {stats:?}", engine.bind_mode());
+    eprintln!(
+        "bind mode {:?}; steer {after:?}; device {stats:?}",
+        engine.bind_mode()
+    );
 }
 
 #[test]
@@ -67,19 +86,43 @@ fn kernel_path_keeps_working_and_nothing_is_left_attached() {
     let lab = LabSession::start().expect("lab up");
     let probe = lab.probe();
     {
-        let mut engine = Engine::start(&EngineConfig::lab(), monotonic_ns()).expect("datapath starts");
-        assert!(xdp_attached(HOST_IF), "the XDP program is attached while the datapath runs");
+        let mut engine =
+            Engine::start(&EngineConfig::lab(), monotonic_ns()).expect("datapath starts");
+        assert!(
+            xdp_attached(HOST_IF),
+            "the XDP program is attached while the datapath runs"
+        );
         let before = engine.steer_counters().unwrap();
         // The kernel's own TLS client runs on another thread while the datapath turns.
-        let kernel = std::thread::spawn(move || (0..5).map(|_| probe.healthz()).collect::<Vec<_>>());
-        drive_until(&mut engine, Duration::from_secs(10), |_| kernel.is_finished());
+        let kernel =
+            std::thread::spawn(move || (0..5).map(|_| probe.healthz()).collect::<Vec<_>>());
+        drive_until(&mut engine, Duration::from_secs(10), |_| {
+            kernel.is_finished()
+        });
         for report in kernel.join().unwrap() {
-            assert_eq!(report.expect("kernel-path TLS works while the appliance runs").status, 204);
+            assert_eq!(
+                report
+                    .expect("kernel-path TLS works while the appliance runs")
+                    .status,
+                204
+            );
         }
         let after = engine.steer_counters().unwrap();
-        assert!(after.passed - before.passed >= 5 * 5, "the kernel path's frames were seen and passed: {after:?}");
+        assert!(
+            after.passed - before.passed >= 5 * 5,
+            "the kernel path's frames were seen and passed: {after:?}"
+        );
         assert_eq!(after.steered, before.steered, "none of them was steered");
     }
-    assert!(!xdp_attached(HOST_IF), "dropping the datapath detached the XDP program");
-    assert_eq!(lab.probe().healthz().expect("kernel path after exit").status, 204);
+    assert!(
+        !xdp_attached(HOST_IF),
+        "dropping the datapath detached the XDP program"
+    );
+    assert_eq!(
+        lab.probe()
+            .healthz()
+            .expect("kernel path after exit")
+            .status,
+        204
+    );
 }

@@ -45,7 +45,10 @@ fn ipv4(bytes: &[u8]) -> Verdict {
     let Ok(tcp) = TcpPacket::new_checked(ip.payload()) else {
         return Verdict::Malformed;
     };
-    let (src, dst) = (IpAddress::Ipv4(ip.src_addr()), IpAddress::Ipv4(ip.dst_addr()));
+    let (src, dst) = (
+        IpAddress::Ipv4(ip.src_addr()),
+        IpAddress::Ipv4(ip.dst_addr()),
+    );
     if !tcp.verify_checksum(&src, &dst) {
         return Verdict::Malformed;
     }
@@ -57,8 +60,7 @@ mod tests {
     use super::*;
     use smoltcp::phy::ChecksumCapabilities;
     use smoltcp::wire::{
-        EthernetAddress, EthernetRepr, Ipv4Address, Ipv4Repr, TcpControl, TcpRepr,
-        TcpSeqNumber,
+        EthernetAddress, EthernetRepr, Ipv4Address, Ipv4Repr, TcpControl, TcpRepr, TcpSeqNumber,
     };
 
     /// A valid Ethernet/IPv4/TCP frame with `payload`, built with smoltcp's emitters.

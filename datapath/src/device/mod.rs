@@ -179,7 +179,11 @@ pub struct XdpTxToken<'a> {
 
 impl phy::TxToken for XdpTxToken<'_> {
     fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
-        let slot = if self.tx.free(1) > 0 { self.pool.take() } else { None };
+        let slot = if self.tx.free(1) > 0 {
+            self.pool.take()
+        } else {
+            None
+        };
         let Some(addr) = slot else {
             self.stats.tx_dropped += 1;
             let n = len.min(self.scratch.len());
@@ -198,7 +202,11 @@ impl phy::TxToken for XdpTxToken<'_> {
         let result = f(buf);
         // The frame is complete before its descriptor exists: the kernel can never see a
         // half-written frame, whatever happens to this thread.
-        let pushed = self.tx.push(Desc { addr, len: len as u32, options: 0 });
+        let pushed = self.tx.push(Desc {
+            addr,
+            len: len as u32,
+            options: 0,
+        });
         debug_assert!(pushed.is_ok(), "Tx slot was checked free");
         self.tx.publish();
         self.stats.tx_frames += 1;
@@ -221,7 +229,11 @@ impl phy::Device for XdpDevice {
                 Err(_) => {
                     self.stats.rx_bad_desc += 1;
                     // A frame inside our area (just a bad length) can still go back.
-                    if xsk.rx_frames.get(xsk.rx_frames.frame_of(desc.addr), 0).is_ok() {
+                    if xsk
+                        .rx_frames
+                        .get(xsk.rx_frames.frame_of(desc.addr), 0)
+                        .is_ok()
+                    {
                         let _ = xsk.fill.push(xsk.rx_frames.frame_of(desc.addr));
                         self.refilled = true;
                     }

@@ -32,8 +32,15 @@ pub struct Cursor {
 
 impl Cursor {
     pub fn new(size: u32) -> Cursor {
-        assert!(size.is_power_of_two(), "ring size {size} is not a power of two");
-        Cursor { size, prod: 0, cons: 0 }
+        assert!(
+            size.is_power_of_two(),
+            "ring size {size} is not a power of two"
+        );
+        Cursor {
+            size,
+            prod: 0,
+            cons: 0,
+        }
     }
 
     /// Entries between consumer and producer: written and not yet consumed.
@@ -84,7 +91,10 @@ impl<T: Copy> Shared<T> {
     fn new(map: Arc<Mmap>, off: Offsets, size: u32) -> Shared<T> {
         let len = map.len() as u64;
         for o in [off.producer, off.consumer, off.flags] {
-            assert!(o % 4 == 0 && o + 4 <= len, "ring index offset {o} outside mapping of {len}");
+            assert!(
+                o % 4 == 0 && o + 4 <= len,
+                "ring index offset {o} outside mapping of {len}"
+            );
         }
         let entries_end = off.entries + u64::from(size) * std::mem::size_of::<T>() as u64;
         assert!(off.entries % std::mem::align_of::<T>() as u64 == 0 && entries_end <= len);
@@ -164,7 +174,11 @@ impl<T: Copy> ProdRing<T> {
         let mut cursor = Cursor::new(size);
         cursor.prod = shared.producer().load(Ordering::Relaxed);
         cursor.cons = shared.consumer().load(Ordering::Acquire);
-        ProdRing { shared, cursor, _entry: PhantomData }
+        ProdRing {
+            shared,
+            cursor,
+            _entry: PhantomData,
+        }
     }
 
     /// Free slots, reloading the kernel's consumer index only when our cached view says
@@ -191,12 +205,16 @@ impl<T: Copy> ProdRing<T> {
 
     /// Makes every pushed entry visible to the kernel (one Release store).
     pub fn publish(&mut self) {
-        self.shared.producer().store(self.cursor.prod, Ordering::Release);
+        self.shared
+            .producer()
+            .store(self.cursor.prod, Ordering::Release);
     }
 
     /// Entries pushed but not yet published.
     pub fn unpublished(&self) -> u32 {
-        self.cursor.prod.wrapping_sub(self.shared.producer().load(Ordering::Relaxed))
+        self.cursor
+            .prod
+            .wrapping_sub(self.shared.producer().load(Ordering::Relaxed))
     }
 
     /// Whether the kernel asks to be woken (a `sendto` for Tx, a `recvfrom` for Fill)
@@ -216,7 +234,11 @@ impl<T: Copy> ConsRing<T> {
         let mut cursor = Cursor::new(size);
         cursor.cons = shared.consumer().load(Ordering::Relaxed);
         cursor.prod = shared.producer().load(Ordering::Acquire);
-        ConsRing { shared, cursor, _entry: PhantomData }
+        ConsRing {
+            shared,
+            cursor,
+            _entry: PhantomData,
+        }
     }
 
     /// Entries ready to read, reloading the kernel's producer index only when our cached
@@ -240,7 +262,9 @@ impl<T: Copy> ConsRing<T> {
 
     /// Returns the slots of every popped entry to the kernel (one Release store).
     pub fn release(&mut self) {
-        self.shared.consumer().store(self.cursor.cons, Ordering::Release);
+        self.shared
+            .consumer()
+            .store(self.cursor.cons, Ordering::Release);
     }
 
     pub fn size(&self) -> u32 {
@@ -255,8 +279,16 @@ pub(crate) fn anonymous_pair<T: Copy>(size: u32) -> (ProdRing<T>, ConsRing<T>) {
     let entries = 64u64;
     let len = entries as usize + size as usize * std::mem::size_of::<T>();
     let map = Arc::new(Mmap::anonymous(len).expect("anonymous ring memory"));
-    let off = Offsets { producer: 0, consumer: 4, flags: 8, entries };
-    (ProdRing::new(map.clone(), off, size), ConsRing::new(map, off, size))
+    let off = Offsets {
+        producer: 0,
+        consumer: 4,
+        flags: 8,
+        entries,
+    };
+    (
+        ProdRing::new(map.clone(), off, size),
+        ConsRing::new(map, off, size),
+    )
 }
 
 #[cfg(test)]
@@ -302,7 +334,11 @@ mod tests {
         assert_eq!(kernel.pop(), None, "nothing is visible before publish");
         ours.publish();
         assert_eq!(kernel.pop(), Some(0));
-        assert_eq!(ours.push(9), Err(9), "a popped but unreleased slot is not free");
+        assert_eq!(
+            ours.push(9),
+            Err(9),
+            "a popped but unreleased slot is not free"
+        );
         kernel.release();
         assert_eq!(ours.push(4), Ok(()));
     }

@@ -48,7 +48,11 @@ pub struct XskConfig {
 
 impl Default for XskConfig {
     fn default() -> Self {
-        XskConfig { umem: UmemConfig::default(), ring_size: 2048, zero_copy: ZeroCopy::Prefer }
+        XskConfig {
+            umem: UmemConfig::default(),
+            ring_size: 2048,
+            zero_copy: ZeroCopy::Prefer,
+        }
     }
 }
 
@@ -78,7 +82,10 @@ impl Xsk {
     pub fn bind(ifindex: u32, queue: u32, config: &XskConfig) -> io::Result<Xsk> {
         let ring = config.ring_size;
         if !ring.is_power_of_two() {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("ring_size {ring} is not a power of two")));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("ring_size {ring} is not a power of two"),
+            ));
         }
         let umem = Umem::new(config.umem)?;
         // Fill and Completion each hold every frame of their side, so returning a frame
@@ -88,28 +95,65 @@ impl Xsk {
 
         let fd = sys::xdp_socket()?;
         let s = fd.as_fd();
-        sys::set_option(s, libc::XDP_UMEM_REG, &umem.registration()).map_err(ctx("registering the UMEM"))?;
-        sys::set_option(s, libc::XDP_UMEM_FILL_RING, &fill_size).map_err(ctx("sizing the Fill ring"))?;
-        sys::set_option(s, libc::XDP_UMEM_COMPLETION_RING, &comp_size).map_err(ctx("sizing the Completion ring"))?;
+        sys::set_option(s, libc::XDP_UMEM_REG, &umem.registration())
+            .map_err(ctx("registering the UMEM"))?;
+        sys::set_option(s, libc::XDP_UMEM_FILL_RING, &fill_size)
+            .map_err(ctx("sizing the Fill ring"))?;
+        sys::set_option(s, libc::XDP_UMEM_COMPLETION_RING, &comp_size)
+            .map_err(ctx("sizing the Completion ring"))?;
         sys::set_option(s, libc::XDP_RX_RING, &ring).map_err(ctx("sizing the Rx ring"))?;
         sys::set_option(s, libc::XDP_TX_RING, &ring).map_err(ctx("sizing the Tx ring"))?;
         let off: libc::xdp_mmap_offsets = sys::get_option(s, libc::XDP_MMAP_OFFSETS)?;
 
         let desc = std::mem::size_of::<libc::xdp_desc>();
-        let mut fill: Fill = ProdRing::new(map_ring(s, off.fr, fill_size, 8, libc::XDP_UMEM_PGOFF_FILL_RING)?, offsets(off.fr), fill_size);
-        let completion: Completion =
-            ConsRing::new(map_ring(s, off.cr, comp_size, 8, libc::XDP_UMEM_PGOFF_COMPLETION_RING)?, offsets(off.cr), comp_size);
-        let rx: Rx = ConsRing::new(map_ring(s, off.rx, ring, desc, libc::XDP_PGOFF_RX_RING as u64)?, offsets(off.rx), ring);
-        let tx: Tx = ProdRing::new(map_ring(s, off.tx, ring, desc, libc::XDP_PGOFF_TX_RING as u64)?, offsets(off.tx), ring);
+        let mut fill: Fill = ProdRing::new(
+            map_ring(s, off.fr, fill_size, 8, libc::XDP_UMEM_PGOFF_FILL_RING)?,
+            offsets(off.fr),
+            fill_size,
+        );
+        let completion: Completion = ConsRing::new(
+            map_ring(
+                s,
+                off.cr,
+                comp_size,
+                8,
+                libc::XDP_UMEM_PGOFF_COMPLETION_RING,
+            )?,
+            offsets(off.cr),
+            comp_size,
+        );
+        let rx: Rx = ConsRing::new(
+            map_ring(s, off.rx, ring, desc, libc::XDP_PGOFF_RX_RING as u64)?,
+            offsets(off.rx),
+            ring,
+        );
+        let tx: Tx = ProdRing::new(
+            map_ring(s, off.tx, ring, desc, libc::XDP_PGOFF_TX_RING as u64)?,
+            offsets(off.tx),
+            ring,
+        );
 
         let (rx_frames, tx_frames) = umem.split();
         for addr in rx_frames.frame_addrs() {
-            fill.push(addr).map_err(|_| io::Error::other("Fill ring smaller than the receive frames"))?;
+            fill.push(addr)
+                .map_err(|_| io::Error::other("Fill ring smaller than the receive frames"))?;
         }
         fill.publish();
 
         let mode = bind_with_fallback(s, ifindex, queue, config.zero_copy)?;
-        Ok(Xsk { fd, fill, rx, rx_frames, tx, completion, tx_frames, umem: config.umem, mode, ifindex, queue })
+        Ok(Xsk {
+            fd,
+            fill,
+            rx,
+            rx_frames,
+            tx,
+            completion,
+            tx_frames,
+            umem: config.umem,
+            mode,
+            ifindex,
+            queue,
+        })
     }
 
     /// Asks the kernel to send what is in the Tx ring. The hot path's one system call.
@@ -150,29 +194,54 @@ impl AsFd for Xsk {
     }
 }
 
-fn bind_with_fallback(s: BorrowedFd<'_>, ifindex: u32, queue: u32, zc: ZeroCopy) -> io::Result<BindMode> {
+fn bind_with_fallback(
+    s: BorrowedFd<'_>,
+    ifindex: u32,
+    queue: u32,
+    zc: ZeroCopy,
+) -> io::Result<BindMode> {
     let wake = libc::XDP_USE_NEED_WAKEUP;
     if zc != ZeroCopy::Never {
         match sys::bind(s, ifindex, queue, wake | libc::XDP_ZEROCOPY) {
             Ok(()) => return Ok(BindMode::ZeroCopy),
             Err(e) if zc == ZeroCopy::Require => {
-                return Err(io::Error::new(e.kind(), format!("zero-copy bind to ifindex {ifindex} queue {queue}: {e}")))
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("zero-copy bind to ifindex {ifindex} queue {queue}: {e}"),
+                ))
             }
-            Err(e) => tracing::info!(ifindex, queue, error = %e, "AF_XDP zero-copy unavailable, binding in copy mode"),
+            Err(e) => {
+                tracing::info!(ifindex, queue, error = %e, "AF_XDP zero-copy unavailable, binding in copy mode")
+            }
         }
     }
-    sys::bind(s, ifindex, queue, wake | libc::XDP_COPY)
-        .map_err(|e| io::Error::new(e.kind(), format!("AF_XDP bind to ifindex {ifindex} queue {queue}: {e}")))?;
+    sys::bind(s, ifindex, queue, wake | libc::XDP_COPY).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("AF_XDP bind to ifindex {ifindex} queue {queue}: {e}"),
+        )
+    })?;
     Ok(BindMode::Copy)
 }
 
-fn map_ring(s: BorrowedFd<'_>, off: libc::xdp_ring_offset, size: u32, entry: usize, pgoff: u64) -> io::Result<Arc<Mmap>> {
+fn map_ring(
+    s: BorrowedFd<'_>,
+    off: libc::xdp_ring_offset,
+    size: u32,
+    entry: usize,
+    pgoff: u64,
+) -> io::Result<Arc<Mmap>> {
     let len = off.desc as usize + size as usize * entry;
     Ok(Arc::new(Mmap::ring(s, len, pgoff)?))
 }
 
 fn offsets(o: libc::xdp_ring_offset) -> Offsets {
-    Offsets { producer: o.producer, consumer: o.consumer, flags: o.flags, entries: o.desc }
+    Offsets {
+        producer: o.producer,
+        consumer: o.consumer,
+        flags: o.flags,
+        entries: o.desc,
+    }
 }
 
 fn ctx(what: &'static str) -> impl Fn(io::Error) -> io::Error {

@@ -23,7 +23,13 @@ macro_rules! syscall {
 /// A new AF_XDP socket, close-on-exec.
 pub fn xdp_socket() -> io::Result<OwnedFd> {
     // SAFETY: socket(2) takes no pointers; a non-negative return is a fresh fd we now own.
-    let fd = unsafe { syscall!(libc::socket(libc::AF_XDP, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0))? };
+    let fd = unsafe {
+        syscall!(libc::socket(
+            libc::AF_XDP,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            0
+        ))?
+    };
     // SAFETY: `fd` was just returned by socket(2) and is owned by nobody else.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
@@ -61,7 +67,10 @@ pub fn get_option<T: Copy>(fd: BorrowedFd<'_>, opt: libc::c_int) -> io::Result<T
         // An older kernel answered with an older layout: refuse rather than misread it.
         return Err(io::Error::new(
             io::ErrorKind::Unsupported,
-            format!("SOL_XDP option {opt}: kernel wrote {len} bytes, expected {}", size_of::<T>()),
+            format!(
+                "SOL_XDP option {opt}: kernel wrote {len} bytes, expected {}",
+                size_of::<T>()
+            ),
         ));
     }
     // SAFETY: zero-initialised, then fully written by the kernel (checked just above);
@@ -96,7 +105,16 @@ pub fn bind(fd: BorrowedFd<'_>, ifindex: u32, queue: u32, flags: u16) -> io::Res
 /// of the kick itself (the same set libbpf's xsk code ignores).
 pub fn kick_tx(fd: BorrowedFd<'_>) -> io::Result<()> {
     // SAFETY: a zero-length sendto with null buffer and address reads no memory.
-    let ret = unsafe { libc::sendto(fd.as_raw_fd(), std::ptr::null(), 0, libc::MSG_DONTWAIT, std::ptr::null(), 0) };
+    let ret = unsafe {
+        libc::sendto(
+            fd.as_raw_fd(),
+            std::ptr::null(),
+            0,
+            libc::MSG_DONTWAIT,
+            std::ptr::null(),
+            0,
+        )
+    };
     if ret >= 0 {
         return Ok(());
     }
@@ -112,7 +130,14 @@ pub fn kick_tx(fd: BorrowedFd<'_>) -> io::Result<()> {
 pub fn wake_rx(fd: BorrowedFd<'_>) -> io::Result<()> {
     // SAFETY: a zero-length recvfrom with null buffer and address writes no memory.
     let ret = unsafe {
-        libc::recvfrom(fd.as_raw_fd(), std::ptr::null_mut(), 0, libc::MSG_DONTWAIT, std::ptr::null_mut(), std::ptr::null_mut())
+        libc::recvfrom(
+            fd.as_raw_fd(),
+            std::ptr::null_mut(),
+            0,
+            libc::MSG_DONTWAIT,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+        )
     };
     if ret >= 0 {
         return Ok(());
@@ -126,11 +151,16 @@ pub fn wake_rx(fd: BorrowedFd<'_>) -> io::Result<()> {
 
 /// The index of the interface called `name`.
 pub fn if_index(name: &str) -> io::Result<u32> {
-    let c = CString::new(name).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "interface name has a NUL byte"))?;
+    let c = CString::new(name).map_err(|_| {
+        io::Error::new(io::ErrorKind::InvalidInput, "interface name has a NUL byte")
+    })?;
     // SAFETY: `c` is a valid NUL-terminated string for the duration of the call.
     let index = unsafe { libc::if_nametoindex(c.as_ptr()) };
     if index == 0 {
-        return Err(io::Error::new(io::ErrorKind::NotFound, format!("no interface named {name:?}")));
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("no interface named {name:?}"),
+        ));
     }
     Ok(index)
 }
@@ -152,21 +182,45 @@ impl Mmap {
     /// `len` bytes of zeroed private memory, populated up front so the hot path never
     /// takes a page fault on it.
     pub fn anonymous(len: usize) -> io::Result<Mmap> {
-        Self::map(len, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_POPULATE, -1, 0)
+        Self::map(
+            len,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_POPULATE,
+            -1,
+            0,
+        )
     }
 
     /// One of an AF_XDP socket's rings, shared with the kernel at page offset `offset`.
     pub fn ring(fd: BorrowedFd<'_>, len: usize, offset: u64) -> io::Result<Mmap> {
-        Self::map(len, libc::MAP_SHARED | libc::MAP_POPULATE, fd.as_raw_fd(), offset as libc::off_t)
+        Self::map(
+            len,
+            libc::MAP_SHARED | libc::MAP_POPULATE,
+            fd.as_raw_fd(),
+            offset as libc::off_t,
+        )
     }
 
-    fn map(len: usize, flags: libc::c_int, fd: libc::c_int, offset: libc::off_t) -> io::Result<Mmap> {
+    fn map(
+        len: usize,
+        flags: libc::c_int,
+        fd: libc::c_int,
+        offset: libc::off_t,
+    ) -> io::Result<Mmap> {
         if len == 0 {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "empty mapping"));
         }
         // SAFETY: a fresh mapping at an address the kernel chooses; no existing memory is
         // affected. Failure is MAP_FAILED, checked below.
-        let ptr = unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, flags, fd, offset) };
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                flags,
+                fd,
+                offset,
+            )
+        };
         if ptr == libc::MAP_FAILED {
             return Err(io::Error::last_os_error());
         }

@@ -24,7 +24,12 @@ pub struct UmemConfig {
 
 impl Default for UmemConfig {
     fn default() -> Self {
-        UmemConfig { frame_size: 4096, frame_count: 4096, rx_frames: 2048, headroom: 0 }
+        UmemConfig {
+            frame_size: 4096,
+            frame_count: 4096,
+            rx_frames: 2048,
+            headroom: 0,
+        }
     }
 }
 
@@ -34,14 +39,23 @@ impl UmemConfig {
         let page = 4096;
         let bad = |msg: String| Err(io::Error::new(io::ErrorKind::InvalidInput, msg));
         if !self.frame_size.is_power_of_two() || !(2048..=page).contains(&self.frame_size) {
-            return bad(format!("frame_size {} must be a power of two in 2048..=4096", self.frame_size));
+            return bad(format!(
+                "frame_size {} must be a power of two in 2048..=4096",
+                self.frame_size
+            ));
         }
         if self.rx_frames == 0 || self.rx_frames >= self.frame_count {
-            return bad(format!("rx_frames {} must leave frames for both sides of {}", self.rx_frames, self.frame_count));
+            return bad(format!(
+                "rx_frames {} must leave frames for both sides of {}",
+                self.rx_frames, self.frame_count
+            ));
         }
         // The kernel puts XDP_PACKET_HEADROOM (256) plus ours before the data in copy mode.
         if self.headroom + 256 + 1514 > self.frame_size {
-            return bad(format!("headroom {} leaves no room for a 1514-byte frame", self.headroom));
+            return bad(format!(
+                "headroom {} leaves no room for a 1514-byte frame",
+                self.headroom
+            ));
         }
         Ok(())
     }
@@ -62,7 +76,10 @@ impl Umem {
     /// Maps and pre-faults the UMEM. This is the only allocation of packet memory.
     pub fn new(config: UmemConfig) -> io::Result<Umem> {
         config.validate()?;
-        Ok(Umem { map: Arc::new(Mmap::anonymous(config.len())?), config })
+        Ok(Umem {
+            map: Arc::new(Mmap::anonymous(config.len())?),
+            config,
+        })
     }
 
     pub fn config(&self) -> UmemConfig {
@@ -89,8 +106,20 @@ impl Umem {
         let end = u64::from(c.frame_count) * fs;
         let base = self.map.as_ptr();
         (
-            Frames { base, start: 0, end: boundary, frame_size: c.frame_size, _map: self.map.clone() },
-            Frames { base, start: boundary, end, frame_size: c.frame_size, _map: self.map },
+            Frames {
+                base,
+                start: 0,
+                end: boundary,
+                frame_size: c.frame_size,
+                _map: self.map.clone(),
+            },
+            Frames {
+                base,
+                start: boundary,
+                end,
+                frame_size: c.frame_size,
+                _map: self.map,
+            },
         )
     }
 }
@@ -104,7 +133,11 @@ pub struct BadDesc {
 
 impl fmt::Display for BadDesc {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "descriptor {:#x}+{} is outside this side's UMEM frames", self.addr, self.len)
+        write!(
+            f,
+            "descriptor {:#x}+{} is outside this side's UMEM frames",
+            self.addr, self.len
+        )
     }
 }
 
@@ -213,22 +246,50 @@ mod tests {
     use super::*;
 
     fn small() -> UmemConfig {
-        UmemConfig { frame_size: 2048, frame_count: 8, rx_frames: 4, headroom: 0 }
+        UmemConfig {
+            frame_size: 2048,
+            frame_count: 8,
+            rx_frames: 4,
+            headroom: 0,
+        }
     }
 
     #[test]
     fn config_is_checked() {
         assert!(small().validate().is_ok());
-        assert!(UmemConfig { frame_size: 3000, ..small() }.validate().is_err());
-        assert!(UmemConfig { frame_size: 8192, ..small() }.validate().is_err());
-        assert!(UmemConfig { rx_frames: 8, ..small() }.validate().is_err());
-        assert!(UmemConfig { headroom: 512, ..small() }.validate().is_err());
+        assert!(UmemConfig {
+            frame_size: 3000,
+            ..small()
+        }
+        .validate()
+        .is_err());
+        assert!(UmemConfig {
+            frame_size: 8192,
+            ..small()
+        }
+        .validate()
+        .is_err());
+        assert!(UmemConfig {
+            rx_frames: 8,
+            ..small()
+        }
+        .validate()
+        .is_err());
+        assert!(UmemConfig {
+            headroom: 512,
+            ..small()
+        }
+        .validate()
+        .is_err());
     }
 
     #[test]
     fn areas_do_not_overlap_and_bounds_hold() {
         let (rx, mut tx) = Umem::new(small()).unwrap().split();
-        assert_eq!(rx.frame_addrs().collect::<Vec<_>>(), vec![0, 2048, 4096, 6144]);
+        assert_eq!(
+            rx.frame_addrs().collect::<Vec<_>>(),
+            vec![0, 2048, 4096, 6144]
+        );
         assert_eq!(tx.frame_addrs().next(), Some(8192));
         assert!(rx.get(0, 2048).is_ok());
         assert!(rx.get(8192, 1).is_err(), "tx frame from the rx side");
@@ -249,6 +310,10 @@ mod tests {
         let a = pool.take().unwrap();
         assert_eq!(a, 8192, "lowest frame first");
         assert_eq!(pool.give(a), Ok(()));
-        assert_eq!(pool.give(1), Err(1), "a fifth frame in a pool of four is refused");
+        assert_eq!(
+            pool.give(1),
+            Err(1),
+            "a fifth frame in a pool of four is refused"
+        );
     }
 }

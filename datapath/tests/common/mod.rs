@@ -8,7 +8,11 @@ use quickdraw_datapath::Engine;
 use std::time::Duration;
 
 /// Turns the engine until `done` holds or `limit` passes; false on time-out.
-pub fn drive_until(engine: &mut Engine, limit: Duration, mut done: impl FnMut(&mut Engine) -> bool) -> bool {
+pub fn drive_until(
+    engine: &mut Engine,
+    limit: Duration,
+    mut done: impl FnMut(&mut Engine) -> bool,
+) -> bool {
     let deadline = monotonic_ns() + limit.as_nanos() as u64;
     loop {
         let now = monotonic_ns();
@@ -22,28 +26,24 @@ pub fn drive_until(engine: &mut Engine, limit: Duration, mut done: impl FnMut(&m
     }
 }
 
-/// A real TLS 1.3 ClientHello for target.lab, as a rustls client trusting the lab CA
-/// would send it.
+/// A real TLS 1.3 ClientHello for target.lab, trusting the lab CA.
 pub fn client_hello(ca_pem: &std::path::Path) -> Vec<u8> {
-    let config = quickdraw_bench::probe::client_config(ca_pem).expect("lab CA loads");
-    let name = rustls_pki_types::ServerName::try_from("target.lab").unwrap();
-    let mut conn = rustls::ClientConnection::new(config, name).unwrap();
-    let mut out = Vec::new();
-    while conn.wants_write() {
-        conn.write_tls(&mut out).unwrap();
-    }
-    out
+    quickdraw_bench::probe::client_hello(ca_pem).expect("lab CA loads")
 }
 
-/// Whether `bytes` begin with a TLS handshake record carrying a ServerHello.
-pub fn starts_with_server_hello(bytes: &[u8]) -> bool {
-    bytes.len() >= 6 && bytes[0] == 0x16 && bytes[1] == 0x03 && bytes[5] == 0x02
-}
+pub use quickdraw_bench::probe::starts_with_server_hello;
 
 /// Whether any XDP program is attached to `ifname` (from `ip -j link`).
 pub fn xdp_attached(ifname: &str) -> bool {
-    let out = std::process::Command::new("ip").args(["-j", "-d", "link", "show", "dev", ifname]).output().unwrap();
-    assert!(out.status.success(), "ip link show {ifname}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = std::process::Command::new("ip")
+        .args(["-j", "-d", "link", "show", "dev", ifname])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ip link show {ifname}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let links: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     links[0].get("xdp").is_some()
 }

@@ -1,0 +1,76 @@
+//! `bench lab up | down | status [--json] | probe [--json]`.
+
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::{Args, Subcommand};
+use quickdraw_bench::lab::{self, LabOptions};
+use quickdraw_bench::Probe;
+
+#[derive(Debug, Args)]
+pub(crate) struct LabArgs {
+    #[command(subcommand)]
+    action: Action,
+}
+
+#[derive(Debug, Subcommand)]
+enum Action {
+    /// Build the lab (netns, veth, CA, nginx); nothing happens if it is up already.
+    Up {
+        /// nginx keepalive_timeout, seconds (applies when the lab is built).
+        #[arg(long, default_value_t = 75, value_name = "SECONDS")]
+        keepalive_timeout: u64,
+    },
+    /// Tear the lab down completely, even a half-made one.
+    Down,
+    /// Show the lab's addresses, files and whether it is up.
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One verified TLS 1.3 GET /healthz from 198.18.0.1 to target.lab, timed.
+    Probe {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub(crate) fn run(args: LabArgs) -> anyhow::Result<()> {
+    match args.action {
+        Action::Up { keepalive_timeout } => {
+            let options = LabOptions {
+                keepalive_timeout: Duration::from_secs(keepalive_timeout),
+                ..LabOptions::default()
+            };
+            let status = lab::up(&options).context("bench lab up")?;
+            print!("{status}");
+        }
+        Action::Down => {
+            lab::down().context("bench lab down")?;
+            println!("lab: down");
+        }
+        Action::Status { json } => {
+            let status = lab::status().context("bench lab status")?;
+            if json {
+                println!("{}", serde_json::to_string(&status)?);
+            } else {
+                print!("{status}");
+            }
+        }
+        Action::Probe { json } => {
+            let status = lab::status().context("bench lab probe")?;
+            if !status.up {
+                bail!("the lab is not up; run `bench lab up`");
+            }
+            let report = Probe::lab().healthz().context("bench lab probe")?;
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                println!("GET /healthz {report}");
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,55 @@
+//! The `bench` command line: one file per subcommand.
+
+mod demo;
+mod lab;
+
+use clap::{Parser, Subcommand};
+
+/// quickdraw's lab and benchmarks.
+#[derive(Debug, Parser)]
+#[command(name = "bench", version, about)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// The lab: nginx behind TLS 1.3 in network namespace qdlab, reached over veth qd0/qd1.
+    Lab(lab::LabArgs),
+    /// The Quick start's main job: the whole path shown end to end in the lab.
+    Demo,
+}
+
+pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Lab(args) => lab::run(args),
+        Command::Demo => demo::run(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn lab_subcommands_parse() {
+        for args in [
+            &["bench", "lab", "up"][..],
+            &["bench", "lab", "up", "--keepalive-timeout", "5"],
+            &["bench", "lab", "down"],
+            &["bench", "lab", "status"],
+            &["bench", "lab", "status", "--json"],
+            &["bench", "lab", "probe", "--json"],
+        ] {
+            Cli::try_parse_from(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        }
+        assert!(Cli::try_parse_from(["bench", "lab", "sideways"]).is_err());
+    }
+}
