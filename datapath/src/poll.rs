@@ -84,7 +84,7 @@ mod tests {
     impl Turn for Recorder {
         fn turn(&mut self, now_ns: u64) -> Work {
             self.0.push(now_ns);
-            if self.0.len() % 2 == 0 {
+            if self.0.len().is_multiple_of(2) {
                 Work::Busy
             } else {
                 Work::Idle

@@ -6,7 +6,7 @@ use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet, SocketStorage};
 use smoltcp::phy::Device;
 use smoltcp::socket::tcp;
 use smoltcp::time::Instant;
-use smoltcp::wire::{EthernetAddress, HardwareAddress, IpCidr, Ipv4Address, Ipv4Cidr};
+use smoltcp::wire::{EthernetAddress, HardwareAddress, IpCidr, Ipv4Cidr};
 use std::hash::{BuildHasher, Hasher};
 use std::net::{Ipv4Addr, SocketAddrV4};
 
@@ -74,7 +74,7 @@ impl Stack {
         // smoltcp's default seed is 0: every run would repeat initial sequence numbers.
         iface_config.random_seed = os_random();
         let mut iface = Interface::new(iface_config, device, now);
-        let ip = Ipv4Address::from(config.ip);
+        let ip = config.ip;
         iface.update_ip_addrs(|addrs| {
             addrs
                 .push(IpCidr::Ipv4(Ipv4Cidr::new(ip, config.prefix_len)))
@@ -83,7 +83,7 @@ impl Stack {
         if let Some(gw) = config.gateway {
             iface
                 .routes_mut()
-                .add_default_ipv4_route(Ipv4Address::from(gw))
+                .add_default_ipv4_route(gw)
                 .expect("one route fits");
         }
 
@@ -130,7 +130,7 @@ impl Stack {
         // Order traffic is small request/response: no Nagle, no delayed ACK.
         socket.set_nagle_enabled(false);
         socket.set_ack_delay(None);
-        let remote = (Ipv4Address::from(*remote.ip()), remote.port());
+        let remote = ((*remote.ip()), remote.port());
         socket
             .connect(self.iface.context(), remote, port)
             .map_err(ConnectError::Refused)?;

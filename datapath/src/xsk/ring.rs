@@ -97,7 +97,7 @@ impl<T: Copy> Shared<T> {
             );
         }
         let entries_end = off.entries + u64::from(size) * std::mem::size_of::<T>() as u64;
-        assert!(off.entries % std::mem::align_of::<T>() as u64 == 0 && entries_end <= len);
+        assert!(off.entries.is_multiple_of(std::mem::align_of::<T>() as u64) && entries_end <= len);
         let base = map.as_ptr().as_ptr();
         // SAFETY: every offset was checked to lie inside the mapping and be aligned.
         unsafe {
