@@ -6,7 +6,7 @@ mod schema;
 mod validate;
 
 pub use error::{ConfigError, Problem};
-pub use schema::{Appliance, Backend, Config, Target, TrustAnchors, XdpMode};
+pub use schema::{Appliance, Backend, Config, Control, RequestSpec, Target, TrustAnchors, XdpMode};
 
 use std::path::Path;
 
@@ -89,20 +89,21 @@ mod tests {
             "appliance.core",
             "targets[0].server_name",
             "targets[0].max_connections",
+            "targets[0].connections",
             "targets[0].max_fires_per_arm",
         ] {
             assert!(got.iter().any(|p| p == key), "{key} missing from {got:?}");
         }
-        assert_eq!(got.len(), 7, "{got:?}");
+        assert_eq!(got.len(), 8, "{got:?}");
     }
 
     #[test]
     fn duplicate_target_names_and_missing_targets() {
-        let target = &LAB[LAB.find("[[targets]]").unwrap()..];
-        let two = format!("{LAB}\n{target}");
+        let (targets_at, control_at) = (LAB.find("[[targets]]").unwrap(), LAB.find("[control]").unwrap());
+        let (appliance, target) = (&LAB[..targets_at], &LAB[targets_at..control_at]);
+        let two = format!("{appliance}{target}{target}");
         assert_eq!(problems(&two), vec!["targets[1].name"]);
-        let none = &LAB[..LAB.find("[[targets]]").unwrap()];
-        assert_eq!(problems(none), vec!["targets"]);
+        assert_eq!(problems(appliance), vec!["targets"]);
     }
 
     #[test]

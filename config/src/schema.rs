@@ -14,6 +14,28 @@ pub struct Config {
     /// The HTTPS servers orders are sent to. At least one.
     #[serde(default)]
     pub targets: Vec<Target>,
+    /// The control daemon.
+    #[serde(default)]
+    pub control: Control,
+}
+
+/// The control daemon's socket.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Control {
+    /// Unix socket the `control` CLI talks to (its directory is made owner-only).
+    #[serde(default = "default_socket")]
+    pub socket: PathBuf,
+}
+
+impl Default for Control {
+    fn default() -> Self {
+        Control { socket: default_socket() }
+    }
+}
+
+fn default_socket() -> PathBuf {
+    PathBuf::from("/run/quickdraw/control.sock")
 }
 
 /// Which path puts requests on the wire.
@@ -103,6 +125,58 @@ pub struct Target {
     /// Most requests one arm may fire (a burst over K connections counts K).
     #[serde(default = "default_max_fires_per_arm")]
     pub max_fires_per_arm: u32,
+    /// Connections kept open and warm (at most `max_connections`).
+    #[serde(default = "default_connections")]
+    pub connections: u32,
+    /// Path of the tiny GET that keeps an idle connection warm (the server's keep-alive
+    /// timer restarts with each request).
+    #[serde(default = "default_warm_path")]
+    pub warm_path: String,
+    /// An idle connection gets a warm request after this long; keep it well inside the
+    /// server's keep-alive timeout.
+    #[serde(default = "default_warm_interval_ms")]
+    pub warm_interval_ms: u64,
+    /// A fired request with no complete response after this long is reported `unknown`.
+    #[serde(default = "default_response_timeout_ms")]
+    pub response_timeout_ms: u64,
+    /// The order request, rendered at arm time.
+    pub request: RequestSpec,
+}
+
+/// The HTTP request an arm sends. `{sku}`, `{qty}` and `{idempotency_key}` are
+/// substituted at arm time; Host, User-Agent, Content-Length and Idempotency-Key are
+/// added by quickdraw.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestSpec {
+    #[serde(default = "default_method")]
+    pub method: String,
+    pub path: String,
+    /// `[name, value]` pairs, sent in this order.
+    #[serde(default)]
+    pub headers: Vec<(String, String)>,
+    #[serde(default)]
+    pub body: String,
+}
+
+fn default_method() -> String {
+    "POST".to_owned()
+}
+
+fn default_connections() -> u32 {
+    2
+}
+
+fn default_warm_path() -> String {
+    "/healthz".to_owned()
+}
+
+fn default_warm_interval_ms() -> u64 {
+    10_000
+}
+
+fn default_response_timeout_ms() -> u64 {
+    5_000
 }
 
 fn default_max_connections() -> u32 {
