@@ -19,6 +19,9 @@ pub enum Error {
     /// No TCP connection could be opened.
     #[error(transparent)]
     Connect(#[from] crate::stack::ConnectError),
+    /// The datapath thread could not be started.
+    #[error("starting the datapath thread: {0}")]
+    Thread(String),
     /// The interface is unusable (missing, no MAC).
     #[error("interface {name}: {reason}")]
     Interface { name: String, reason: String },

@@ -8,6 +8,8 @@ use quickdraw_datapath::Engine;
 use std::time::Duration;
 
 /// Turns the engine until `done` holds or `limit` passes; false on time-out.
+pub mod fire;
+
 pub fn drive_until(
     engine: &mut Engine,
     limit: Duration,
@@ -31,6 +33,7 @@ pub fn client_hello(ca_pem: &std::path::Path) -> Vec<u8> {
     quickdraw_bench::probe::client_hello(ca_pem).expect("lab CA loads")
 }
 
+#[allow(unused_imports)]
 pub use quickdraw_bench::probe::starts_with_server_hello;
 
 /// Whether any XDP program is attached to `ifname` (from `ip -j link`).

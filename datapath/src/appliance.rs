@@ -1,0 +1,415 @@
+//! What a datapath thread runs each turn: triggers first, then commands, then packets,
+//! then every connection's progress. It owns the link, the warm pools of every target,
+//! and the armed orders; it talks to the control plane only through its two queues.
+
+use crate::conn::{Conn, ConnEvent};
+use crate::link::Link;
+use crate::order::{ArmId, ArmSpec, Command, Event, FireRecord, Outcome, Reject, Stamps, Trigger};
+use crate::poll::{Turn, Work};
+use crossbeam_queue::ArrayQueue;
+use rustls::pki_types::ServerName;
+use std::collections::VecDeque;
+use std::net::SocketAddrV4;
+use std::sync::Arc;
+
+/// One target and how to keep its connections.
+#[derive(Debug, Clone)]
+pub struct TargetSpec {
+    pub name: String,
+    pub address: SocketAddrV4,
+    pub server_name: ServerName<'static>,
+    pub tls: Arc<rustls::ClientConfig>,
+    /// Connections kept open and warm.
+    pub connections: usize,
+    /// The rendered keep-warm request.
+    pub warm_request: Box<[u8]>,
+    pub warm_interval_ns: u64,
+    pub response_timeout_ns: u64,
+    pub connect_timeout_ns: u64,
+}
+
+/// An order waiting for its trigger, or fired and waiting for its outcomes.
+#[derive(Debug)]
+struct Arm {
+    spec: Box<ArmSpec>,
+    /// Connections (indices into `Appliance::conns`) holding this arm's pre-sealed record.
+    conns: Vec<usize>,
+    fired: bool,
+    /// Outcomes still to come after the fire.
+    outstanding: usize,
+}
+
+/// Commands handled per turn: enough for any burst of control traffic, few enough that a
+/// turn stays short.
+const COMMANDS_PER_TURN: usize = 8;
+
+/// The datapath's state machine over a link.
+#[derive(Debug)]
+pub struct Appliance<L: Link> {
+    link: L,
+    targets: Vec<TargetSpec>,
+    conns: Vec<Conn>,
+    arms: Vec<Option<Arm>>,
+    commands: Arc<ArrayQueue<Command>>,
+    events: Arc<ArrayQueue<Event>>,
+    /// Events the queue had no room for yet; capacity fixed at start, so holding them
+    /// never allocates. Outcomes are never dropped while there is room here.
+    backlog: VecDeque<Event>,
+    /// Warm connections per target as last reported.
+    warm: Vec<usize>,
+    /// Connections (indices into `conns`) sent on in the current fire, awaiting their tx
+    /// stamp; capacity fixed at start.
+    fired: Vec<usize>,
+    /// Events lost because both the queue and the backlog were full.
+    pub events_dropped: u64,
+}
+
+impl<L: Link> Appliance<L> {
+    pub fn new(
+        link: L,
+        targets: Vec<TargetSpec>,
+        max_arms: usize,
+        commands: Arc<ArrayQueue<Command>>,
+        events: Arc<ArrayQueue<Event>>,
+    ) -> Appliance<L> {
+        let conns: Vec<Conn> = targets
+            .iter()
+            .enumerate()
+            .flat_map(|(t, spec)| (0..spec.connections).map(move |i| (t, i)))
+            .map(|(t, i)| Conn::new(t, i))
+            .collect();
+        let total = conns.len();
+        let warm = vec![0; targets.len()];
+        let backlog = VecDeque::with_capacity(events.capacity() * 2);
+        let mut appliance = Appliance {
+            link,
+            targets,
+            conns,
+            arms: (0..max_arms).map(|_| None).collect(),
+            commands,
+            events,
+            backlog,
+            warm,
+            fired: Vec::with_capacity(total),
+            events_dropped: 0,
+        };
+        for t in 0..appliance.targets.len() {
+            appliance.emit(Event::Pool {
+                target: t,
+                warm: 0,
+                wanted: appliance.targets[t].connections,
+            });
+        }
+        appliance
+    }
+
+    pub fn link(&self) -> &L {
+        &self.link
+    }
+
+    fn emit(&mut self, event: Event) {
+        if self.backlog.is_empty() {
+            if let Err(event) = self.events.push(event) {
+                self.hold(event);
+            }
+        } else {
+            self.hold(event);
+        }
+    }
+
+    fn hold(&mut self, event: Event) {
+        if self.backlog.len() < self.backlog.capacity() {
+            self.backlog.push_back(event);
+        } else {
+            self.events_dropped += 1;
+        }
+    }
+
+    fn flush_backlog(&mut self) {
+        while let Some(event) = self.backlog.pop_front() {
+            if let Err(event) = self.events.push(event) {
+                self.backlog.push_front(event);
+                break;
+            }
+        }
+    }
+
+    fn arm_slot(&self, id: ArmId) -> Option<usize> {
+        self.arms
+            .iter()
+            .position(|a| a.as_ref().is_some_and(|a| a.spec.arm == id))
+    }
+
+    /// Handles one command; returns the turn's `now` afterwards (later if it fired).
+    fn command(&mut self, command: Command, now: u64) -> u64 {
+        match command {
+            Command::Arm(spec) => self.arm(spec),
+            Command::Fire(id) => match self.arm_slot(id) {
+                Some(slot) if !self.arms[slot].as_ref().is_some_and(|a| a.fired) => {
+                    return self.fire(slot, now, 0)
+                }
+                _ => self.emit(Event::Rejected {
+                    arm: id,
+                    reason: Reject::UnknownArm,
+                }),
+            },
+            Command::Disarm(id) => match self.arm_slot(id) {
+                Some(slot) if !self.arms[slot].as_ref().is_some_and(|a| a.fired) => {
+                    let arm = self.arms[slot].take().expect("slot holds an arm");
+                    for &c in &arm.conns {
+                        self.conns[c].drop_preseal(id);
+                    }
+                    self.emit(Event::Disarmed { arm: id });
+                }
+                _ => self.emit(Event::Rejected {
+                    arm: id,
+                    reason: Reject::UnknownArm,
+                }),
+            },
+        }
+        now
+    }
+
+    fn arm(&mut self, spec: Box<ArmSpec>) {
+        let id = spec.arm;
+        let reject = if spec.target >= self.targets.len() {
+            Some(Reject::UnknownTarget)
+        } else if self.arm_slot(id).is_some() {
+            Some(Reject::DuplicateArm)
+        } else if spec.conns == 0 || spec.conns > self.targets[spec.target].connections {
+            Some(Reject::TooManyConns {
+                asked: spec.conns,
+                pool: self.targets[spec.target].connections,
+            })
+        } else if spec.request.len() > crate::conn::MAX_REQUEST {
+            Some(Reject::RequestTooLarge)
+        } else {
+            None
+        };
+        if let Some(reason) = reject {
+            return self.emit(Event::Rejected { arm: id, reason });
+        }
+        let Some(slot) = self.arms.iter().position(Option::is_none) else {
+            return self.emit(Event::Rejected {
+                arm: id,
+                reason: Reject::TooManyArms,
+            });
+        };
+        let conns = Vec::with_capacity(spec.conns);
+        let n = spec.conns;
+        self.arms[slot] = Some(Arm {
+            spec,
+            conns,
+            fired: false,
+            outstanding: 0,
+        });
+        self.assign(slot);
+        self.emit(Event::Armed { arm: id, conns: n });
+    }
+
+    /// Gives an unfired arm ready connections (preferring ones holding no other arm) and
+    /// pre-seals its request on each, until it has as many as it asked for.
+    fn assign(&mut self, slot: usize) {
+        let Some(arm) = self.arms[slot].as_mut() else {
+            return;
+        };
+        if arm.fired {
+            return;
+        }
+        arm.conns.retain(|&c| self.conns[c].holds(arm.spec.arm));
+        for c in 0..self.conns.len() {
+            if arm.conns.len() >= arm.spec.conns {
+                break;
+            }
+            let conn = &mut self.conns[c];
+            if conn.target != arm.spec.target
+                || !conn.is_ready()
+                || conn.is_holding()
+                || arm.conns.contains(&c)
+            {
+                continue;
+            }
+            if conn.preseal(arm.spec.arm, &arm.spec.request) {
+                arm.conns.push(c);
+            }
+        }
+    }
+
+    /// Fires the arm in `slot`: the pre-sealed record goes out on each of its connections,
+    /// the stack transmits, one kick. Nothing here allocates or logs. Returns the clock
+    /// after the kick (the tx stamp), which the rest of the turn uses as its `now`: on
+    /// veth the kick can run the peer's whole receive path, so a response may already be
+    /// waiting, and stamping it with the trigger's `now` would be wrong.
+    fn fire(&mut self, slot: usize, now: u64, scheduled_ns: u64) -> u64 {
+        let Some(arm) = self.arms[slot].as_mut() else {
+            return now;
+        };
+        arm.fired = true;
+        let id = arm.spec.arm;
+        let stamps = Stamps {
+            trigger_ns: now,
+            scheduled_ns,
+            ..Stamps::default()
+        };
+        self.fired.clear();
+        for &c in &arm.conns {
+            if self.conns[c].fire(&mut self.link, id, &arm.spec.request, stamps) {
+                self.fired.push(c);
+            }
+        }
+        // Connections the arm asked for but could not pre-seal on: any ready one of the
+        // target, sealed now.
+        for c in 0..self.conns.len() {
+            if self.fired.len() >= arm.spec.conns {
+                break;
+            }
+            let conn = &mut self.conns[c];
+            let spare = conn.target == arm.spec.target
+                && conn.is_ready()
+                && !arm.conns.contains(&c)
+                && !conn.is_holding();
+            if spare && conn.fire(&mut self.link, id, &arm.spec.request, stamps) {
+                self.fired.push(c);
+            }
+        }
+        self.link.poll(now);
+        let tx_ns = crate::clock::monotonic_ns();
+        let shortfall = arm.spec.conns - self.fired.len();
+        arm.outstanding = self.fired.len();
+        for i in 0..self.fired.len() {
+            let c = self.fired[i];
+            self.conns[c].set_tx(tx_ns);
+            let stamps = Stamps { tx_ns, ..stamps };
+            self.emit(Event::Sent {
+                arm: id,
+                conn: self.conns[c].index,
+                stamps,
+            });
+        }
+        for _ in 0..shortfall {
+            let record = FireRecord {
+                arm: id,
+                conn: usize::MAX,
+                stamps,
+                outcome: Outcome::NotSent,
+            };
+            self.emit(Event::Done(record));
+        }
+        self.finish_if_done(slot);
+        tx_ns
+    }
+
+    fn finish_if_done(&mut self, slot: usize) {
+        if self.arms[slot]
+            .as_ref()
+            .is_some_and(|a| a.fired && a.outstanding == 0)
+        {
+            let arm = self.arms[slot].take();
+            drop(arm);
+        }
+    }
+
+    fn on_conn_event(&mut self, event: ConnEvent) {
+        match event {
+            ConnEvent::Done(record) => {
+                if let Some(slot) = self.arm_slot(record.arm) {
+                    if let Some(arm) = self.arms[slot].as_mut() {
+                        arm.outstanding = arm.outstanding.saturating_sub(1);
+                    }
+                    self.emit(Event::Done(record));
+                    self.finish_if_done(slot);
+                } else {
+                    self.emit(Event::Done(record));
+                }
+            }
+            ConnEvent::Error {
+                target,
+                conn,
+                message,
+            } => self.emit(Event::ConnError {
+                target,
+                conn,
+                message,
+            }),
+        }
+    }
+}
+
+impl<L: Link> Turn for Appliance<L> {
+    fn turn(&mut self, mut now: u64) -> Work {
+        let mut work = Work::Idle;
+        // Triggers first: nothing else in the turn may delay a due fire.
+        for slot in 0..self.arms.len() {
+            let due = match &self.arms[slot] {
+                Some(arm) if !arm.fired => match arm.spec.trigger {
+                    Trigger::At(deadline) if deadline <= now => Some(deadline),
+                    _ => None,
+                },
+                _ => None,
+            };
+            if let Some(deadline) = due {
+                now = self.fire(slot, now, deadline);
+                work = Work::Busy;
+            }
+        }
+        for _ in 0..COMMANDS_PER_TURN {
+            let Some(command) = self.commands.pop() else {
+                break;
+            };
+            now = self.command(command, now);
+            work = Work::Busy;
+        }
+
+        self.link.poll(now);
+        let mut events: [Option<ConnEvent>; 8] = Default::default();
+        for c in 0..self.conns.len() {
+            let t = self.conns[c].target;
+            let mut n = 0;
+            let progressed =
+                self.conns[c].progress(&mut self.link, &self.targets[t], now, &mut |e| {
+                    if n < events.len() {
+                        events[n] = Some(e);
+                        n += 1;
+                    }
+                });
+            if progressed {
+                work = Work::Busy;
+            }
+            for e in events.iter_mut().take(n) {
+                if let Some(e) = e.take() {
+                    self.on_conn_event(e);
+                }
+            }
+        }
+
+        // Pools: report changes, and give armed-but-short arms newly ready connections.
+        for t in 0..self.targets.len() {
+            let warm = self
+                .conns
+                .iter()
+                .filter(|c| c.target == t && c.is_ready())
+                .count();
+            if warm != self.warm[t] {
+                self.warm[t] = warm;
+                self.emit(Event::Pool {
+                    target: t,
+                    warm,
+                    wanted: self.targets[t].connections,
+                });
+                for slot in 0..self.arms.len() {
+                    self.assign(slot);
+                }
+            }
+        }
+        for slot in 0..self.arms.len() {
+            let short = self.arms[slot].as_ref().is_some_and(|a| {
+                !a.fired && a.conns.iter().any(|&c| !self.conns[c].holds(a.spec.arm))
+            });
+            if short {
+                self.assign(slot);
+            }
+        }
+        self.flush_backlog();
+        work
+    }
+}

@@ -1,0 +1,548 @@
+//! One warm connection to a target: TCP over a [`Link`], TLS 1.3 with records sealed by
+//! us, HTTP/1.1 responses parsed as they arrive. It reconnects with capped backoff, keeps
+//! itself warm with a tiny request, holds at most one pre-sealed order, and turns every
+//! request it sent into exactly one outcome.
+
+use crate::appliance::TargetSpec;
+use crate::http::ResponseParser;
+use crate::link::{Link, LinkId, LinkState};
+use crate::order::{ArmId, FireRecord, Outcome, Stamps, Unknown};
+use crate::tls::{Handshake, Presealed, Progress, Session};
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+/// Largest request an arm may carry: one TLS record's plaintext.
+pub const MAX_REQUEST: usize = 16 * 1024;
+/// Room for sealed records waiting to go out (a request record plus a warm one, with
+/// headers and tags).
+const OUT_CAPACITY: usize = 2 * (MAX_REQUEST + 512);
+/// Responses are parsed in a buffer this big (head + body of one response).
+const RESPONSE_CAPACITY: usize = 64 * 1024;
+/// Requests in flight on one connection at once (a warm request and an order).
+const MAX_PENDING: usize = 4;
+const BACKOFF_MIN_NS: u64 = 1_000_000;
+const BACKOFF_MAX_NS: u64 = 1_000_000_000;
+
+/// What a connection tells the appliance.
+#[derive(Debug)]
+pub enum ConnEvent {
+    /// The final outcome of an order this connection sent.
+    Done(FireRecord),
+    /// Something the operator must see (certificate not trusted, handshake failed).
+    Error {
+        target: usize,
+        conn: usize,
+        message: Arc<str>,
+    },
+}
+
+#[derive(Debug)]
+enum Phase {
+    /// Not connected; reconnect at `retry_at`.
+    Down,
+    Connecting,
+    Handshaking(Box<Handshake>),
+    Ready(Box<Session>),
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Pending {
+    Warm,
+    Order { arm: ArmId, stamps: Stamps },
+}
+
+/// A record sealed ahead of its fire, in `buf`; valid while it is still the next record
+/// the session would seal (any other record sealed first makes it stale).
+#[derive(Debug)]
+struct Preseal {
+    arm: Option<ArmId>,
+    record: Option<Presealed>,
+    buf: Box<[u8]>,
+}
+
+/// One connection of a target's pool.
+#[derive(Debug)]
+pub struct Conn {
+    pub target: usize,
+    /// Position within the target's pool (what reports call the connection id).
+    pub index: usize,
+    link: Option<LinkId>,
+    phase: Phase,
+    since_ns: u64,
+    retry_at_ns: u64,
+    backoff_ns: u64,
+    hs_in: Vec<u8>,
+    hs_out: Vec<u8>,
+    /// Sealed bytes not yet taken by the link, `out[out_start..out_end]`.
+    out: Box<[u8]>,
+    out_start: usize,
+    out_end: usize,
+    rx: Box<[u8]>,
+    parser: ResponseParser,
+    pending: VecDeque<Pending>,
+    preseal: Preseal,
+    last_sent_ns: u64,
+}
+
+impl Conn {
+    pub fn new(target: usize, index: usize) -> Conn {
+        Conn {
+            target,
+            index,
+            link: None,
+            phase: Phase::Down,
+            since_ns: 0,
+            retry_at_ns: 0,
+            backoff_ns: BACKOFF_MIN_NS,
+            hs_in: Vec::with_capacity(32 * 1024),
+            hs_out: Vec::with_capacity(4 * 1024),
+            out: vec![0; OUT_CAPACITY].into_boxed_slice(),
+            out_start: 0,
+            out_end: 0,
+            rx: vec![0; 16 * 1024].into_boxed_slice(),
+            parser: ResponseParser::new(RESPONSE_CAPACITY),
+            pending: VecDeque::with_capacity(MAX_PENDING),
+            preseal: Preseal {
+                arm: None,
+                record: None,
+                buf: vec![0; MAX_REQUEST + 512].into_boxed_slice(),
+            },
+            last_sent_ns: 0,
+        }
+    }
+
+    /// TLS is up and the connection can carry a request.
+    pub fn is_ready(&self) -> bool {
+        matches!(self.phase, Phase::Ready(_))
+    }
+
+    fn preseal_valid(&self) -> bool {
+        match (&self.phase, &self.preseal.record) {
+            (Phase::Ready(session), Some(record)) => record.position() == session.next_position(),
+            _ => false,
+        }
+    }
+
+    /// Holds a still-valid pre-sealed record of `arm`.
+    pub fn holds(&self, arm: ArmId) -> bool {
+        self.preseal.arm == Some(arm) && self.preseal_valid()
+    }
+
+    /// Holds a still-valid pre-sealed record of any arm.
+    pub fn is_holding(&self) -> bool {
+        self.preseal_valid()
+    }
+
+    pub fn drop_preseal(&mut self, arm: ArmId) {
+        if self.preseal.arm == Some(arm) {
+            self.preseal.arm = None;
+            self.preseal.record = None;
+        }
+    }
+
+    /// Seals `request` now as the next record, to be sent at the fire. False if the
+    /// connection is not ready or already holds another arm's record.
+    pub fn preseal(&mut self, arm: ArmId, request: &[u8]) -> bool {
+        if self.is_holding() && self.preseal.arm != Some(arm) {
+            return false;
+        }
+        let Phase::Ready(session) = &mut self.phase else {
+            return false;
+        };
+        match session.preseal_app_data(request, &mut self.preseal.buf) {
+            Ok(record) => {
+                self.preseal.arm = Some(arm);
+                self.preseal.record = Some(record);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Sends `arm`'s request: its pre-sealed record when this connection holds a valid
+    /// one, else sealed now. False if the connection cannot carry it. No allocation: the
+    /// record goes from a fixed buffer into the link.
+    pub fn fire<L: Link>(
+        &mut self,
+        link: &mut L,
+        arm: ArmId,
+        request: &[u8],
+        stamps: Stamps,
+    ) -> bool {
+        let Some(id) = self.link else { return false };
+        if self.pending.len() >= MAX_PENDING {
+            return false;
+        }
+        let holds = self.holds(arm) && self.out_end == self.out_start;
+        let Phase::Ready(session) = &mut self.phase else {
+            return false;
+        };
+        let presealed = if holds {
+            self.preseal.record.take()
+        } else {
+            None
+        };
+        if let Some(len) = presealed.and_then(|p| session.commit(p).ok()) {
+            let record = &self.preseal.buf[..len];
+            let sent = link.send(id, record);
+            if sent < record.len() {
+                let rest = record.len() - sent;
+                self.out[..rest].copy_from_slice(&record[sent..]);
+                self.out_start = 0;
+                self.out_end = rest;
+            }
+        } else {
+            let Ok(len) = session.seal_app_data(request, &mut self.out[self.out_end..]) else {
+                return false;
+            };
+            self.out_end += len;
+            self.flush_out(link);
+        }
+        self.preseal.arm = None;
+        self.preseal.record = None;
+        self.pending.push_back(Pending::Order { arm, stamps });
+        self.last_sent_ns = stamps.trigger_ns;
+        true
+    }
+
+    /// Records when the fire's kick returned on the newest order.
+    pub fn set_tx(&mut self, tx_ns: u64) {
+        if let Some(Pending::Order { stamps, .. }) = self.pending.back_mut() {
+            stamps.tx_ns = tx_ns;
+        }
+    }
+
+    fn flush_out<L: Link>(&mut self, link: &mut L) {
+        let Some(id) = self.link else { return };
+        if self.out_start < self.out_end {
+            self.out_start += link.send(id, &self.out[self.out_start..self.out_end]);
+            if self.out_start == self.out_end {
+                self.out_start = 0;
+                self.out_end = 0;
+            }
+        }
+    }
+
+    /// Moves this connection forward at `now`. True if anything happened.
+    pub fn progress<L: Link>(
+        &mut self,
+        link: &mut L,
+        target: &TargetSpec,
+        now: u64,
+        sink: &mut impl FnMut(ConnEvent),
+    ) -> bool {
+        match self.phase {
+            Phase::Down => {
+                if now < self.retry_at_ns {
+                    return false;
+                }
+                match link.connect(target.address) {
+                    Ok(id) => {
+                        self.link = Some(id);
+                        self.phase = Phase::Connecting;
+                        self.since_ns = now;
+                    }
+                    Err(e) => self.fail(link, now, Some(format!("connect: {e}")), target, sink),
+                }
+                true
+            }
+            Phase::Connecting => {
+                let id = self.link.expect("connecting has a link");
+                match link.state(id) {
+                    LinkState::Open => {
+                        match Handshake::new(target.tls.clone(), target.server_name.clone()) {
+                            Ok(hs) => {
+                                self.phase = Phase::Handshaking(Box::new(hs));
+                                self.since_ns = now;
+                                self.hs_in.clear();
+                                self.hs_out.clear();
+                                self.handshake(link, target, now, sink);
+                            }
+                            Err(e) => {
+                                self.fail(link, now, Some(format!("TLS setup: {e}")), target, sink)
+                            }
+                        }
+                        true
+                    }
+                    LinkState::Gone => {
+                        self.fail(link, now, None, target, sink);
+                        true
+                    }
+                    LinkState::Connecting if now - self.since_ns > target.connect_timeout_ns => {
+                        self.fail(link, now, None, target, sink);
+                        true
+                    }
+                    LinkState::Connecting => false,
+                }
+            }
+            Phase::Handshaking(_) => self.handshake(link, target, now, sink),
+            Phase::Ready(_) => self.ready(link, target, now, sink),
+        }
+    }
+
+    fn handshake<L: Link>(
+        &mut self,
+        link: &mut L,
+        target: &TargetSpec,
+        now: u64,
+        sink: &mut impl FnMut(ConnEvent),
+    ) -> bool {
+        let id = self.link.expect("handshaking has a link");
+        let mut progressed = false;
+        loop {
+            let n = link.recv(id, &mut self.rx);
+            if n == 0 {
+                break;
+            }
+            self.hs_in.extend_from_slice(&self.rx[..n]);
+            progressed = true;
+        }
+        let Phase::Handshaking(hs) = &mut self.phase else {
+            return progressed;
+        };
+        let result = hs.advance(&mut self.hs_in, &mut self.hs_out);
+        if !self.hs_out.is_empty() {
+            let sent = link.send(id, &self.hs_out);
+            self.hs_out.drain(..sent);
+            progressed = true;
+        }
+        match result {
+            Ok(Progress::Continue) => {}
+            Ok(Progress::Done(established)) => {
+                let mut session = Box::new(established.session);
+                self.parser.reset();
+                self.pending.clear();
+                self.preseal.arm = None;
+                self.preseal.record = None;
+                self.backoff_ns = BACKOFF_MIN_NS;
+                // A first warm request right away: it proves HTTP works on the new
+                // connection and starts the server's keep-alive timer (until a first
+                // request, servers apply their longer header timeout instead).
+                self.last_sent_ns = 0;
+                // Records that arrived right behind the handshake (session tickets).
+                let leftover = std::mem::take(&mut self.hs_in);
+                let ok = session.receive(&leftover, |_| {}).is_ok();
+                self.hs_in = leftover;
+                self.hs_in.clear();
+                self.phase = Phase::Ready(session);
+                if !ok {
+                    self.fail(
+                        link,
+                        now,
+                        Some("TLS error right after the handshake".into()),
+                        target,
+                        sink,
+                    );
+                }
+                return true;
+            }
+            Err(e) => {
+                self.fail(
+                    link,
+                    now,
+                    Some(format!("TLS handshake with {}: {e}", target.name)),
+                    target,
+                    sink,
+                );
+                return true;
+            }
+        }
+        if link.state(id) == LinkState::Gone {
+            self.fail(
+                link,
+                now,
+                Some(format!(
+                    "{} closed the connection during the TLS handshake",
+                    target.name
+                )),
+                target,
+                sink,
+            );
+            return true;
+        }
+        if now - self.since_ns > target.connect_timeout_ns {
+            self.fail(
+                link,
+                now,
+                Some(format!("TLS handshake with {} timed out", target.name)),
+                target,
+                sink,
+            );
+            return true;
+        }
+        progressed
+    }
+
+    fn ready<L: Link>(
+        &mut self,
+        link: &mut L,
+        target: &TargetSpec,
+        now: u64,
+        sink: &mut impl FnMut(ConnEvent),
+    ) -> bool {
+        let id = self.link.expect("ready has a link");
+        let mut progressed = false;
+        self.flush_out(link);
+        let mut lost = None;
+        loop {
+            let n = link.recv(id, &mut self.rx);
+            if n == 0 {
+                break;
+            }
+            progressed = true;
+            let Phase::Ready(session) = &mut self.phase else {
+                break;
+            };
+            let (parser, pending) = (&mut self.parser, &mut self.pending);
+            let mut bad = false;
+            let received = session.receive(&self.rx[..n], |data| {
+                if !bad && deliver(parser, pending, data, now, self.index, sink).is_err() {
+                    bad = true;
+                }
+            });
+            match received {
+                Ok(r) if r.closed => lost = Some(Unknown::ConnectionLost),
+                Ok(_) => {}
+                Err(_) => lost = Some(Unknown::BadResponse),
+            }
+            if bad {
+                lost = Some(Unknown::BadResponse);
+            }
+            // TLS may have something to say back (a KeyUpdate answer).
+            if let Phase::Ready(session) = &mut self.phase {
+                let out = session.pending_output();
+                if !out.is_empty() {
+                    let sent = link.send(id, out);
+                    session.consume_output(sent);
+                }
+            }
+            if lost.is_some() {
+                break;
+            }
+        }
+        if lost.is_none() && link.state(id) == LinkState::Gone {
+            lost = Some(Unknown::ConnectionLost);
+        }
+        if lost.is_none() {
+            if let Some(Pending::Order { stamps, .. }) = self.pending.front() {
+                if now - stamps.trigger_ns > target.response_timeout_ns {
+                    lost = Some(Unknown::Timeout);
+                }
+            }
+        }
+        if let Some(why) = lost {
+            self.drain_lost(why, now, sink);
+            self.fail(link, now, None, target, sink);
+            return true;
+        }
+        // Keep warm: an idle connection sends the tiny request before the server's
+        // keep-alive timer can run out. A pre-sealed order is re-sealed afterwards.
+        if self.pending.is_empty()
+            && self.out_start == self.out_end
+            && now - self.last_sent_ns >= target.warm_interval_ns
+        {
+            let Phase::Ready(session) = &mut self.phase else {
+                return progressed;
+            };
+            if let Ok(len) =
+                session.seal_app_data(&target.warm_request, &mut self.out[self.out_end..])
+            {
+                self.out_end += len;
+                self.pending.push_back(Pending::Warm);
+                self.last_sent_ns = now;
+                self.flush_out(link);
+                progressed = true;
+            }
+        }
+        progressed
+    }
+
+    /// Reports every order still in flight as lost in the given way.
+    fn drain_lost(&mut self, why: Unknown, now: u64, sink: &mut impl FnMut(ConnEvent)) {
+        while let Some(p) = self.pending.pop_front() {
+            if let Pending::Order { arm, mut stamps } = p {
+                stamps.complete_ns = now;
+                sink(ConnEvent::Done(FireRecord {
+                    arm,
+                    conn: self.index,
+                    stamps,
+                    outcome: Outcome::Unknown(why),
+                }));
+            }
+        }
+    }
+
+    /// Closes the link and schedules a reconnect with capped exponential backoff.
+    fn fail<L: Link>(
+        &mut self,
+        link: &mut L,
+        now: u64,
+        message: Option<String>,
+        target: &TargetSpec,
+        sink: &mut impl FnMut(ConnEvent),
+    ) {
+        let _ = target;
+        if let Some(id) = self.link.take() {
+            link.close(id);
+        }
+        self.drain_lost(Unknown::ConnectionLost, now, sink);
+        self.phase = Phase::Down;
+        self.preseal.arm = None;
+        self.preseal.record = None;
+        self.out_start = 0;
+        self.out_end = 0;
+        self.parser.reset();
+        self.retry_at_ns = now + self.backoff_ns;
+        if let Some(message) = message {
+            // A failure worth a message is usually not transient (a certificate): back
+            // off fully rather than hammer the server.
+            self.backoff_ns = BACKOFF_MAX_NS;
+            sink(ConnEvent::Error {
+                target: self.target,
+                conn: self.index,
+                message: message.into(),
+            });
+        } else {
+            self.backoff_ns = (self.backoff_ns * 2).min(BACKOFF_MAX_NS);
+        }
+    }
+}
+
+/// Feeds decrypted bytes to the response parser and completes the oldest request for
+/// each response that finishes.
+fn deliver(
+    parser: &mut ResponseParser,
+    pending: &mut VecDeque<Pending>,
+    data: &[u8],
+    now: u64,
+    conn: usize,
+    sink: &mut impl FnMut(ConnEvent),
+) -> Result<(), ()> {
+    let mut input = data;
+    loop {
+        let done = parser.feed(input).map_err(|_| ())?;
+        input = &[];
+        if let Some(Pending::Order { stamps, .. }) = pending.front_mut() {
+            if stamps.first_byte_ns == 0 && parser.started() {
+                stamps.first_byte_ns = now;
+            }
+        }
+        let Some(response) = done else { return Ok(()) };
+        match pending.pop_front() {
+            Some(Pending::Order { arm, mut stamps }) => {
+                if stamps.first_byte_ns == 0 {
+                    stamps.first_byte_ns = now;
+                }
+                stamps.complete_ns = now;
+                sink(ConnEvent::Done(FireRecord {
+                    arm,
+                    conn,
+                    stamps,
+                    outcome: Outcome::Status(response.status),
+                }));
+            }
+            Some(Pending::Warm) => {}
+            None => return Err(()), // a response nobody asked for
+        }
+    }
+}

@@ -1,0 +1,55 @@
+//! A byte pipe to a target, the same to the connection logic whichever stack carries it:
+//! [`xdp`] is our own TCP over AF_XDP (the appliance), [`kernel`] is the kernel's TCP
+//! through std sockets (the baseline and fallback). Everything above a link (TLS, HTTP,
+//! pools, fires) is written once, against this trait.
+
+pub mod kernel;
+pub mod xdp;
+
+use std::net::SocketAddrV4;
+
+/// Identifies one connection of a link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LinkId(pub usize);
+
+/// Where a connection stands, as far as bytes can flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkState {
+    /// The TCP handshake is under way.
+    Connecting,
+    /// Bytes flow both ways.
+    Open,
+    /// The peer closed, reset, or the connection failed: it will carry nothing more.
+    Gone,
+}
+
+/// Why a link refused to open a connection.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    #[error("no connection slot free")]
+    Full,
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Datapath(Box<crate::Error>),
+}
+
+/// The operations the connection logic needs of a TCP stack. Non-blocking throughout.
+pub trait Link {
+    /// Starts opening a connection to `remote`.
+    fn connect(&mut self, remote: SocketAddrV4) -> Result<LinkId, LinkError>;
+    fn state(&mut self, id: LinkId) -> LinkState;
+    /// Queues bytes for sending; returns how many were taken (fewer when buffers are full).
+    fn send(&mut self, id: LinkId, bytes: &[u8]) -> usize;
+    /// Reads received bytes into `buf`; 0 when there are none right now.
+    fn recv(&mut self, id: LinkId, buf: &mut [u8]) -> usize;
+    /// Closes cleanly (FIN) and forgets the connection; its id may be reused.
+    fn close(&mut self, id: LinkId);
+    /// Moves packets: receive, run the stack, transmit, kick. Called once per loop turn
+    /// and right after a fire's sends.
+    fn poll(&mut self, now_ns: u64);
+    /// Short name for reports: "af_xdp" or "kernel".
+    fn backend(&self) -> &'static str;
+    /// How frames reach the wire: "copy"/"zerocopy" for AF_XDP, "kernel" for sockets.
+    fn bind_mode(&self) -> &'static str;
+}

@@ -1,0 +1,71 @@
+//! [`Link`] over the AF_XDP [`Engine`]: smoltcp TCP sockets, steered flows, one kick.
+
+use super::{Link, LinkError, LinkId, LinkState};
+use crate::poll::Turn;
+use crate::Engine;
+use smoltcp::socket::tcp::State;
+use std::net::SocketAddrV4;
+
+/// The appliance's own TCP stack as a link.
+#[derive(Debug)]
+pub struct XdpLink {
+    engine: Engine,
+}
+
+impl XdpLink {
+    pub fn new(engine: Engine) -> XdpLink {
+        XdpLink { engine }
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+}
+
+impl Link for XdpLink {
+    fn connect(&mut self, remote: SocketAddrV4) -> Result<LinkId, LinkError> {
+        match self.engine.connect(remote) {
+            Ok(id) => Ok(LinkId(id.0)),
+            Err(crate::Error::Connect(_)) => Err(LinkError::Full),
+            Err(e) => Err(LinkError::Datapath(Box::new(e))),
+        }
+    }
+
+    fn state(&mut self, id: LinkId) -> LinkState {
+        match self.engine.tcp(crate::ConnId(id.0)).state() {
+            State::SynSent | State::SynReceived => LinkState::Connecting,
+            State::Established => LinkState::Open,
+            _ => LinkState::Gone,
+        }
+    }
+
+    fn send(&mut self, id: LinkId, bytes: &[u8]) -> usize {
+        self.engine
+            .tcp(crate::ConnId(id.0))
+            .send_slice(bytes)
+            .unwrap_or(0)
+    }
+
+    fn recv(&mut self, id: LinkId, buf: &mut [u8]) -> usize {
+        self.engine
+            .tcp(crate::ConnId(id.0))
+            .recv_slice(buf)
+            .unwrap_or(0)
+    }
+
+    fn close(&mut self, id: LinkId) {
+        self.engine.close(crate::ConnId(id.0));
+    }
+
+    fn poll(&mut self, now_ns: u64) {
+        self.engine.turn(now_ns);
+    }
+
+    fn backend(&self) -> &'static str {
+        "af_xdp"
+    }
+
+    fn bind_mode(&self) -> &'static str {
+        self.engine.bind_mode().as_str()
+    }
+}

@@ -1,0 +1,143 @@
+//! What crosses between the control plane and a datapath thread: commands in, events
+//! out, each through a bounded lock-free queue. Everything here is plain data; the one
+//! heap object, an arm's rendered request, is built by the control side and moved in, so
+//! the datapath allocates nothing for it.
+
+use std::sync::Arc;
+
+/// Identifies an arm; chosen by the control plane, unique for the daemon's journal.
+pub type ArmId = u64;
+
+/// When an arm fires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// On a `Fire` command.
+    Manual,
+    /// When the loop's clock (CLOCK_MONOTONIC, ns) reaches this instant.
+    At(u64),
+}
+
+/// An order ready to go: the exact HTTP/1.1 bytes, rendered at arm time.
+#[derive(Debug, Clone)]
+pub struct ArmSpec {
+    pub arm: ArmId,
+    /// Index of the target in the datapath's configuration.
+    pub target: usize,
+    pub request: Box<[u8]>,
+    /// Send it over this many connections at once (a burst); 1 for a single order.
+    pub conns: usize,
+    pub trigger: Trigger,
+}
+
+/// Control plane → datapath.
+#[derive(Debug)]
+pub enum Command {
+    Arm(Box<ArmSpec>),
+    Fire(ArmId),
+    Disarm(ArmId),
+}
+
+/// Why a fire's outcome is not an HTTP status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unknown {
+    /// The connection closed or reset after the request left and before the response
+    /// completed: the server may or may not have taken the order. Never retried blindly.
+    ConnectionLost,
+    /// No complete response within the response timeout.
+    Timeout,
+    /// The response could not be parsed, or TLS failed after the request left.
+    BadResponse,
+}
+
+/// How one fire over one connection ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// A complete HTTP response with this status.
+    Status(u16),
+    /// The request left; what happened to it is not known.
+    Unknown(Unknown),
+    /// Nothing was sent (no ready connection): safe to treat as not placed.
+    NotSent,
+}
+
+/// The timestamps of one fire over one connection, all CLOCK_MONOTONIC ns; 0 = did not
+/// happen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Stamps {
+    /// The loop turn that saw the trigger.
+    pub trigger_ns: u64,
+    /// After the request's Tx descriptor was pushed and the kick returned (or, on the
+    /// kernel backend, after the write returned).
+    pub tx_ns: u64,
+    /// The turn that saw the first byte of the response.
+    pub first_byte_ns: u64,
+    /// The turn that saw the response complete (or gave up on it).
+    pub complete_ns: u64,
+    /// For scheduled fires: the deadline the trigger was meant to hit.
+    pub scheduled_ns: u64,
+}
+
+/// One fire over one connection, complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FireRecord {
+    pub arm: ArmId,
+    /// Connection index within its target's pool.
+    pub conn: usize,
+    pub stamps: Stamps,
+    pub outcome: Outcome,
+}
+
+/// Why an arm was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reject {
+    UnknownTarget,
+    DuplicateArm,
+    /// More connections asked for than the target's pool has.
+    TooManyConns {
+        asked: usize,
+        pool: usize,
+    },
+    /// The request does not fit in one TLS record / our sealing buffer.
+    RequestTooLarge,
+    /// The datapath holds as many arms as it was sized for.
+    TooManyArms,
+    UnknownArm,
+}
+
+/// Datapath → control plane.
+#[derive(Debug, Clone)]
+pub enum Event {
+    Armed {
+        arm: ArmId,
+        conns: usize,
+    },
+    Rejected {
+        arm: ArmId,
+        reason: Reject,
+    },
+    Disarmed {
+        arm: ArmId,
+    },
+    /// The request left over one connection (sent right after the kick, so the control
+    /// plane can journal "fired, outcome pending" before the response).
+    Sent {
+        arm: ArmId,
+        conn: usize,
+        stamps: Stamps,
+    },
+    /// The final word on one connection's share of a fire.
+    Done(FireRecord),
+    /// A target's pool changed: connections warm (TLS up, idle or busy) of those wanted.
+    Pool {
+        target: usize,
+        warm: usize,
+        wanted: usize,
+    },
+    /// A connection failed in a way the operator must see (certificate not trusted,
+    /// handshake failure); `message` names the target.
+    ConnError {
+        target: usize,
+        conn: usize,
+        message: Arc<str>,
+    },
+}
