@@ -1,10 +1,10 @@
 //! The RX/TX path allocates nothing after warm-up, and malformed frames arriving on the
 //! socket are counted and dropped without a panic (root; own lab). One test per binary:
 //! the counting allocator is global.
-#![allow(unsafe_code)]
 
 mod common;
 
+use common::alloc::{measure, Counting};
 use common::{client_hello, drive_until, starts_with_server_hello};
 use quickdraw_bench::lab::{HOST_IF, NETNS, PEER_IF, TARGET_IP, TARGET_PORT};
 use quickdraw_bench::LabSession;
@@ -12,46 +12,8 @@ use quickdraw_datapath::clock::monotonic_ns;
 use quickdraw_datapath::poll::Turn;
 use quickdraw_datapath::{ConnId, Engine, EngineConfig};
 use smoltcp::socket::tcp::State;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::net::SocketAddrV4;
 use std::time::Duration;
-
-thread_local! {
-    static MEASURING: Cell<bool> = const { Cell::new(false) };
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-/// Counts allocations made by the measuring thread while `MEASURING` is set.
-struct Counting;
-
-fn note() {
-    // `try_with`: thread-locals may already be gone while a thread exits.
-    let _ = MEASURING.try_with(|m| {
-        if m.get() {
-            let _ = ALLOCATIONS.try_with(|a| a.set(a.get() + 1));
-        }
-    });
-}
-
-// SAFETY: every call is forwarded unchanged to the system allocator; the counting touches
-// only const-initialised thread-locals, which never allocate.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note();
-        // SAFETY: forwarded with the caller's guarantees.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded with the caller's guarantees.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note();
-        // SAFETY: forwarded with the caller's guarantees.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -64,8 +26,8 @@ fn hello_round(engine: &mut Engine, hello: &[u8], measure: bool) -> (ConnId, u64
     let mut reply = [0u8; 8192];
     let mut got = 0;
     let mut sent = false;
-    ALLOCATIONS.with(|a| a.set(0));
-    let ok = drive_until_measured(engine, measure, |e| {
+    let mut allocations = 0;
+    let ok = drive_until_measured(engine, measure, &mut allocations, |e| {
         let sock = e.tcp(id);
         if !sent && sock.state() == State::Established {
             sent = sock.send_slice(hello) == Ok(hello.len());
@@ -76,21 +38,25 @@ fn hello_round(engine: &mut Engine, hello: &[u8], measure: bool) -> (ConnId, u64
         starts_with_server_hello(&reply[..got])
     });
     assert!(ok, "no ServerHello (got {got} bytes)");
-    (id, ALLOCATIONS.with(|a| a.get()))
+    (id, allocations)
 }
 
 fn drive_until_measured(
     engine: &mut Engine,
-    measure: bool,
+    measured: bool,
+    allocations: &mut u64,
     mut done: impl FnMut(&mut Engine) -> bool,
 ) -> bool {
     let deadline = monotonic_ns() + 5_000_000_000;
     loop {
         let now = monotonic_ns();
-        MEASURING.with(|m| m.set(measure));
-        engine.turn(now);
-        let finished = done(engine);
-        MEASURING.with(|m| m.set(false));
+        let (finished, n) = measure(|| {
+            engine.turn(now);
+            done(engine)
+        });
+        if measured {
+            *allocations += n;
+        }
         if finished {
             return true;
         }

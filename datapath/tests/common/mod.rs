@@ -8,6 +8,7 @@ use quickdraw_datapath::Engine;
 use std::time::Duration;
 
 /// Turns the engine until `done` holds or `limit` passes; false on time-out.
+pub mod alloc;
 pub mod fire;
 
 pub fn drive_until(
