@@ -177,6 +177,28 @@ pub struct XdpTxToken<'a> {
     unkicked: &'a mut bool,
 }
 
+impl<'a> XdpTxToken<'a> {
+    /// The device's transmit side, borrowed field by field so the receive side can be
+    /// borrowed beside it.
+    fn new(
+        frames: &'a mut Frames,
+        tx: &'a mut Tx,
+        pool: &'a mut FramePool,
+        scratch: &'a mut [u8],
+        stats: &'a mut DeviceStats,
+        unkicked: &'a mut bool,
+    ) -> Self {
+        XdpTxToken {
+            frames,
+            pool,
+            tx,
+            scratch,
+            stats,
+            unkicked,
+        }
+    }
+}
+
 impl phy::TxToken for XdpTxToken<'_> {
     fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
         let slot = if self.tx.free(1) > 0 {
@@ -260,14 +282,14 @@ impl phy::Device for XdpDevice {
                 addr: desc.addr,
                 len: desc.len,
             };
-            let tx = XdpTxToken {
-                frames: &mut xsk.tx_frames,
-                pool: &mut self.pool,
-                tx: &mut xsk.tx,
-                scratch: &mut self.scratch,
-                stats: &mut self.stats,
-                unkicked: &mut self.unkicked,
-            };
+            let tx = XdpTxToken::new(
+                &mut xsk.tx_frames,
+                &mut xsk.tx,
+                &mut self.pool,
+                &mut self.scratch,
+                &mut self.stats,
+                &mut self.unkicked,
+            );
             return Some((rx, tx));
         }
     }
@@ -277,14 +299,14 @@ impl phy::Device for XdpDevice {
         if self.pool.available() == 0 || xsk.tx.free(1) == 0 {
             return None;
         }
-        Some(XdpTxToken {
-            frames: &mut xsk.tx_frames,
-            pool: &mut self.pool,
-            tx: &mut xsk.tx,
-            scratch: &mut self.scratch,
-            stats: &mut self.stats,
-            unkicked: &mut self.unkicked,
-        })
+        Some(XdpTxToken::new(
+            &mut xsk.tx_frames,
+            &mut xsk.tx,
+            &mut self.pool,
+            &mut self.scratch,
+            &mut self.stats,
+            &mut self.unkicked,
+        ))
     }
 
     fn capabilities(&self) -> DeviceCapabilities {

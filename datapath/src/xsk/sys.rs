@@ -115,14 +115,7 @@ pub fn kick_tx(fd: BorrowedFd<'_>) -> io::Result<()> {
             0,
         )
     };
-    if ret >= 0 {
-        return Ok(());
-    }
-    let err = io::Error::last_os_error();
-    match err.raw_os_error() {
-        Some(libc::EAGAIN | libc::EBUSY | libc::ENOBUFS | libc::ENETDOWN) => Ok(()),
-        _ => Err(err),
-    }
+    busy_is_ok(ret)
 }
 
 /// Wakes the driver to refill its receive side from the Fill ring (needed only when the
@@ -139,6 +132,12 @@ pub fn wake_rx(fd: BorrowedFd<'_>) -> io::Result<()> {
             std::ptr::null_mut(),
         )
     };
+    busy_is_ok(ret)
+}
+
+/// A wake-up's result: the "busy, try again" errors leave the rings as they are and the
+/// next wake-up picks them up, so they are not failures of the call.
+fn busy_is_ok(ret: isize) -> io::Result<()> {
     if ret >= 0 {
         return Ok(());
     }
