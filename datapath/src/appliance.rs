@@ -153,6 +153,13 @@ impl<L: Link> Appliance<L> {
                     reason: Reject::UnknownArm,
                 }),
             },
+            Command::Raw { id, frame } => {
+                let sent = self.link.send_raw(&frame);
+                let tx_ns = crate::clock::monotonic_ns();
+                let stamps = Stamps { trigger_ns: now, tx_ns, ..Stamps::default() };
+                self.emit(Event::RawSent { id, sent, stamps });
+                return tx_ns;
+            }
             Command::Disarm(id) => match self.arm_slot(id) {
                 Some(slot) if !self.arms[slot].as_ref().is_some_and(|a| a.fired) => {
                     let arm = self.arms[slot].take().expect("slot holds an arm");

@@ -155,6 +155,12 @@ impl Engine {
         self.conns[id.0].is_none()
     }
 
+    /// Pushes a complete frame to the Tx ring and kicks: the floor of the AF_XDP path.
+    pub fn send_raw(&mut self, frame: &[u8]) -> bool {
+        let sent = self.device.send_frame(frame);
+        sent && self.device.kick_if_needed().is_ok()
+    }
+
     pub fn bind_mode(&self) -> BindMode {
         self.device.xsk().mode()
     }

@@ -31,10 +31,14 @@ pub struct ArmSpec {
 
 /// Control plane → datapath.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Command {
     Arm(Box<ArmSpec>),
     Fire(ArmId),
     Disarm(ArmId),
+    /// Measurement only: push this complete Ethernet frame through the link as it is (one
+    /// Tx descriptor and a kick) — the floor a request cannot beat on this path.
+    Raw { id: u64, frame: Box<[u8]> },
 }
 
 /// Why a fire's outcome is not an HTTP status.
@@ -106,6 +110,7 @@ pub enum Reject {
 
 /// Datapath → control plane.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub enum Event {
     Armed {
         arm: ArmId,
@@ -127,6 +132,8 @@ pub enum Event {
     },
     /// The final word on one connection's share of a fire.
     Done(FireRecord),
+    /// A raw frame went out (`sent`), or the link cannot send raw frames.
+    RawSent { id: u64, sent: bool, stamps: Stamps },
     /// A target's pool changed: connections warm (TLS up, idle or busy) of those wanted.
     Pool {
         target: usize,

@@ -122,6 +122,30 @@ impl XdpDevice {
         self.xsk.kick().inspect_err(|_| self.stats.kick_errors += 1)
     }
 
+    /// Copies a complete Ethernet frame into a free transmit frame and publishes its
+    /// descriptor (no kick: see [`XdpDevice::kick_if_needed`]). False when no frame or
+    /// Tx slot is free, or the frame is larger than a UMEM frame.
+    pub fn send_frame(&mut self, frame: &[u8]) -> bool {
+        let xsk = &mut self.xsk;
+        if xsk.tx.free(1) == 0 {
+            return false;
+        }
+        let Some(addr) = self.pool.take() else { return false };
+        match xsk.tx_frames.get_mut(addr, frame.len() as u32) {
+            Ok(buf) => buf.copy_from_slice(frame),
+            Err(_) => {
+                let _ = self.pool.give(addr);
+                return false;
+            }
+        }
+        let pushed = xsk.tx.push(Desc { addr, len: frame.len() as u32, options: 0 });
+        debug_assert!(pushed.is_ok(), "Tx slot was checked free");
+        xsk.tx.publish();
+        self.stats.tx_frames += 1;
+        self.unkicked = true;
+        true
+    }
+
     pub fn stats(&self) -> DeviceStats {
         self.stats
     }

@@ -48,6 +48,12 @@ pub trait Link {
     /// Moves packets: receive, run the stack, transmit, kick. Called once per loop turn
     /// and right after a fire's sends.
     fn poll(&mut self, now_ns: u64);
+    /// Puts a complete Ethernet frame on the wire as it is, for measuring the floor of
+    /// the path. Links without frame access (the kernel's sockets) return false.
+    fn send_raw(&mut self, frame: &[u8]) -> bool {
+        let _ = frame;
+        false
+    }
     /// Short name for reports: "af_xdp" or "kernel".
     fn backend(&self) -> &'static str;
     /// How frames reach the wire: "copy"/"zerocopy" for AF_XDP, "kernel" for sockets.

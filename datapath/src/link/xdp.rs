@@ -61,6 +61,10 @@ impl Link for XdpLink {
         self.engine.turn(now_ns);
     }
 
+    fn send_raw(&mut self, frame: &[u8]) -> bool {
+        self.engine.send_raw(frame)
+    }
+
     fn backend(&self) -> &'static str {
         "af_xdp"
     }
