@@ -1,5 +1,6 @@
 //! What a datapath thread runs each turn: triggers first, then commands, then packets,
-//! then every connection's progress. It owns the link, the warm pools of every target,
+//! then every connection's progress. It owns the links (usually one; the bench runs two
+//! side by side on one thread), the warm pools of every target,
 //! and the armed orders; it talks to the control plane only through its two queues.
 
 use crate::conn::{Conn, ConnEvent};
@@ -46,7 +47,9 @@ const COMMANDS_PER_TURN: usize = 8;
 /// The datapath's state machine over a link.
 #[derive(Debug)]
 pub struct Appliance<L: Link> {
-    link: L,
+    links: Vec<L>,
+    /// Which link carries each target.
+    target_link: Vec<usize>,
     targets: Vec<TargetSpec>,
     conns: Vec<Conn>,
     arms: Vec<Option<Arm>>,
@@ -65,6 +68,7 @@ pub struct Appliance<L: Link> {
 }
 
 impl<L: Link> Appliance<L> {
+    /// An appliance whose targets all go over `link`.
     pub fn new(
         link: L,
         targets: Vec<TargetSpec>,
@@ -72,6 +76,31 @@ impl<L: Link> Appliance<L> {
         commands: Arc<ArrayQueue<Command>>,
         events: Arc<ArrayQueue<Event>>,
     ) -> Appliance<L> {
+        let target_link = vec![0; targets.len()];
+        Appliance::with_links(vec![link], target_link, targets, max_arms, commands, events)
+    }
+
+    /// An appliance over several links; target `t` goes over `links[target_link[t]]`.
+    ///
+    /// # Panics
+    /// If a target names a link that does not exist (a bug in the caller's setup).
+    pub fn with_links(
+        links: Vec<L>,
+        target_link: Vec<usize>,
+        targets: Vec<TargetSpec>,
+        max_arms: usize,
+        commands: Arc<ArrayQueue<Command>>,
+        events: Arc<ArrayQueue<Event>>,
+    ) -> Appliance<L> {
+        assert_eq!(
+            target_link.len(),
+            targets.len(),
+            "one link index per target"
+        );
+        assert!(
+            target_link.iter().all(|&l| l < links.len()),
+            "target link out of range"
+        );
         let conns: Vec<Conn> = targets
             .iter()
             .enumerate()
@@ -82,7 +111,8 @@ impl<L: Link> Appliance<L> {
         let warm = vec![0; targets.len()];
         let backlog = VecDeque::with_capacity(events.capacity() * 2);
         let mut appliance = Appliance {
-            link,
+            links,
+            target_link,
             targets,
             conns,
             arms: (0..max_arms).map(|_| None).collect(),
@@ -104,7 +134,7 @@ impl<L: Link> Appliance<L> {
     }
 
     pub fn link(&self) -> &L {
-        &self.link
+        &self.links[0]
     }
 
     fn emit(&mut self, event: Event) {
@@ -154,9 +184,14 @@ impl<L: Link> Appliance<L> {
                 }),
             },
             Command::Raw { id, frame } => {
-                let sent = self.link.send_raw(&frame);
+                // Raw frames go out on the first link that can send them.
+                let sent = self.links.iter_mut().any(|l| l.send_raw(&frame));
                 let tx_ns = crate::clock::monotonic_ns();
-                let stamps = Stamps { trigger_ns: now, tx_ns, ..Stamps::default() };
+                let stamps = Stamps {
+                    trigger_ns: now,
+                    tx_ns,
+                    ..Stamps::default()
+                };
                 self.emit(Event::RawSent { id, sent, stamps });
                 return tx_ns;
             }
@@ -258,9 +293,10 @@ impl<L: Link> Appliance<L> {
             scheduled_ns,
             ..Stamps::default()
         };
+        let link = &mut self.links[self.target_link[arm.spec.target]];
         self.fired.clear();
         for &c in &arm.conns {
-            if self.conns[c].fire(&mut self.link, id, &arm.spec.request, stamps) {
+            if self.conns[c].fire(link, id, &arm.spec.request, stamps) {
                 self.fired.push(c);
             }
         }
@@ -275,11 +311,11 @@ impl<L: Link> Appliance<L> {
                 && conn.is_ready()
                 && !arm.conns.contains(&c)
                 && !conn.is_holding();
-            if spare && conn.fire(&mut self.link, id, &arm.spec.request, stamps) {
+            if spare && conn.fire(link, id, &arm.spec.request, stamps) {
                 self.fired.push(c);
             }
         }
-        self.link.poll(now);
+        link.poll(now);
         let tx_ns = crate::clock::monotonic_ns();
         let shortfall = arm.spec.conns - self.fired.len();
         arm.outstanding = self.fired.len();
@@ -367,18 +403,24 @@ impl<L: Link> Turn for Appliance<L> {
             work = Work::Busy;
         }
 
-        self.link.poll(now);
+        for link in &mut self.links {
+            link.poll(now);
+        }
         let mut events: [Option<ConnEvent>; 8] = Default::default();
         for c in 0..self.conns.len() {
             let t = self.conns[c].target;
             let mut n = 0;
-            let progressed =
-                self.conns[c].progress(&mut self.link, &self.targets[t], now, &mut |e| {
+            let progressed = self.conns[c].progress(
+                &mut self.links[self.target_link[t]],
+                &self.targets[t],
+                now,
+                &mut |e| {
                     if n < events.len() {
                         events[n] = Some(e);
                         n += 1;
                     }
-                });
+                },
+            );
             if progressed {
                 work = Work::Busy;
             }

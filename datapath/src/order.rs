@@ -38,7 +38,10 @@ pub enum Command {
     Disarm(ArmId),
     /// Measurement only: push this complete Ethernet frame through the link as it is (one
     /// Tx descriptor and a kick) — the floor a request cannot beat on this path.
-    Raw { id: u64, frame: Box<[u8]> },
+    Raw {
+        id: u64,
+        frame: Box<[u8]>,
+    },
 }
 
 /// Why a fire's outcome is not an HTTP status.
@@ -133,7 +136,11 @@ pub enum Event {
     /// The final word on one connection's share of a fire.
     Done(FireRecord),
     /// A raw frame went out (`sent`), or the link cannot send raw frames.
-    RawSent { id: u64, sent: bool, stamps: Stamps },
+    RawSent {
+        id: u64,
+        sent: bool,
+        stamps: Stamps,
+    },
     /// A target's pool changed: connections warm (TLS up, idle or busy) of those wanted.
     Pool {
         target: usize,

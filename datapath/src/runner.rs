@@ -7,7 +7,7 @@ use crate::appliance::{Appliance, TargetSpec};
 use crate::clock::monotonic_ns;
 use crate::link::kernel::KernelLink;
 use crate::link::xdp::XdpLink;
-use crate::link::Link;
+use crate::link::{AnyLink, Link};
 use crate::order::{Command, Event};
 use crate::poll::{self, Idle, LoopStats, Stop};
 use crate::{Engine, EngineConfig, Error};
@@ -86,6 +86,18 @@ impl Drop for Handle {
 
 /// Starts a datapath thread and waits until its backend is up (or failed to come up).
 pub fn spawn(config: DatapathConfig) -> Result<Handle, Error> {
+    let target_link = vec![0; config.targets.len()];
+    spawn_links(config, Vec::new(), target_link)
+}
+
+/// Starts one datapath thread running several backends side by side: `config.backend`
+/// is link 0, `more[i]` is link `i + 1`, and target `t` goes over link `target_link[t]`.
+/// The bench uses it to compare backends fire by fire on the same core.
+pub fn spawn_links(
+    config: DatapathConfig,
+    more: Vec<BackendConfig>,
+    target_link: Vec<usize>,
+) -> Result<Handle, Error> {
     let commands = Arc::new(ArrayQueue::new(config.queue_len));
     let events = Arc::new(ArrayQueue::new(config.queue_len));
     let stop = Arc::new(AtomicBool::new(false));
@@ -98,31 +110,42 @@ pub fn spawn(config: DatapathConfig) -> Result<Handle, Error> {
             if let Some(core) = config.core.filter(|_| !pinned) {
                 tracing::warn!(core, "could not pin the datapath thread; running unpinned");
             }
-            match config.backend.clone() {
-                BackendConfig::AfXdp(engine_config) => {
-                    match Engine::start(&engine_config, monotonic_ns()) {
-                        Ok(engine) => {
-                            run(XdpLink::new(engine), &config, pinned, c, e, &s, ready_tx)
-                        }
-                        Err(err) => {
-                            let _ = ready_tx.send(Err(err));
-                            LoopStats::default()
-                        }
+            let backends: Vec<BackendConfig> = std::iter::once(config.backend.clone())
+                .chain(more)
+                .collect();
+            let mut links = Vec::with_capacity(backends.len());
+            for backend in &backends {
+                match start_link(backend, &config, &target_link, links.len()) {
+                    Ok(link) => links.push(link),
+                    Err(err) => {
+                        let _ = ready_tx.send(Err(err));
+                        return LoopStats::default();
                     }
                 }
-                BackendConfig::Kernel { interface } => {
-                    let slots = config.targets.iter().map(|t| t.connections * 2).sum();
-                    run(
-                        KernelLink::new(interface, slots),
-                        &config,
-                        pinned,
-                        c,
-                        e,
-                        &s,
-                        ready_tx,
-                    )
-                }
             }
+            let started = Started {
+                backend: links[0].backend(),
+                bind_mode: links[0].bind_mode(),
+                pinned,
+            };
+            let mut appliance = Appliance::with_links(
+                links,
+                target_link,
+                config.targets.clone(),
+                config.max_arms,
+                c,
+                e,
+            );
+            let _ = ready_tx.send(Ok(started));
+            poll::run(
+                &mut appliance,
+                monotonic_ns,
+                config.idle,
+                Stop {
+                    flag: &s,
+                    deadline_ns: None,
+                },
+            )
         })
         .map_err(|e| Error::Thread(e.to_string()))?;
     match ready_rx.recv() {
@@ -144,35 +167,28 @@ pub fn spawn(config: DatapathConfig) -> Result<Handle, Error> {
     }
 }
 
-fn run<L: Link>(
-    link: L,
+/// Brings up link number `index` on the datapath thread.
+fn start_link(
+    backend: &BackendConfig,
     config: &DatapathConfig,
-    pinned: bool,
-    commands: Arc<ArrayQueue<Command>>,
-    events: Arc<ArrayQueue<Event>>,
-    stop: &AtomicBool,
-    ready: mpsc::Sender<Result<Started, Error>>,
-) -> LoopStats {
-    let started = Started {
-        backend: link.backend(),
-        bind_mode: link.bind_mode(),
-        pinned,
-    };
-    let mut appliance = Appliance::new(
-        link,
-        config.targets.clone(),
-        config.max_arms,
-        commands,
-        events,
-    );
-    let _ = ready.send(Ok(started));
-    poll::run(
-        &mut appliance,
-        monotonic_ns,
-        config.idle,
-        Stop {
-            flag: stop,
-            deadline_ns: None,
-        },
-    )
+    target_link: &[usize],
+    index: usize,
+) -> Result<AnyLink, Error> {
+    Ok(match backend {
+        BackendConfig::AfXdp(engine_config) => {
+            AnyLink::Xdp(XdpLink::new(Engine::start(engine_config, monotonic_ns())?))
+        }
+        BackendConfig::Kernel { interface } => {
+            // Room for every connection of its targets, twice over: a closing socket
+            // keeps its slot until the kernel is done with it.
+            let slots = config
+                .targets
+                .iter()
+                .zip(target_link)
+                .filter(|(_, &l)| l == index)
+                .map(|(t, _)| t.connections * 2)
+                .sum();
+            AnyLink::Kernel(KernelLink::new(interface.clone(), slots))
+        }
+    })
 }

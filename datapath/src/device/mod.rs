@@ -130,7 +130,9 @@ impl XdpDevice {
         if xsk.tx.free(1) == 0 {
             return false;
         }
-        let Some(addr) = self.pool.take() else { return false };
+        let Some(addr) = self.pool.take() else {
+            return false;
+        };
         match xsk.tx_frames.get_mut(addr, frame.len() as u32) {
             Ok(buf) => buf.copy_from_slice(frame),
             Err(_) => {
@@ -138,7 +140,11 @@ impl XdpDevice {
                 return false;
             }
         }
-        let pushed = xsk.tx.push(Desc { addr, len: frame.len() as u32, options: 0 });
+        let pushed = xsk.tx.push(Desc {
+            addr,
+            len: frame.len() as u32,
+            options: 0,
+        });
         debug_assert!(pushed.is_ok(), "Tx slot was checked free");
         xsk.tx.publish();
         self.stats.tx_frames += 1;

@@ -59,3 +59,53 @@ pub trait Link {
     /// How frames reach the wire: "copy"/"zerocopy" for AF_XDP, "kernel" for sockets.
     fn bind_mode(&self) -> &'static str;
 }
+
+/// Either link, for one thread that runs both side by side (the bench compares them fire
+/// by fire on the same core). Dispatch is one `match` per call.
+#[derive(Debug)]
+// One or two per thread, never moved after start: boxing the large variant would only add
+// a pointer chase to every call.
+#[allow(clippy::large_enum_variant)]
+pub enum AnyLink {
+    Xdp(xdp::XdpLink),
+    Kernel(kernel::KernelLink),
+}
+
+macro_rules! dispatch {
+    ($self:ident, $l:ident => $e:expr) => {
+        match $self {
+            AnyLink::Xdp($l) => $e,
+            AnyLink::Kernel($l) => $e,
+        }
+    };
+}
+
+impl Link for AnyLink {
+    fn connect(&mut self, remote: SocketAddrV4) -> Result<LinkId, LinkError> {
+        dispatch!(self, l => l.connect(remote))
+    }
+    fn state(&mut self, id: LinkId) -> LinkState {
+        dispatch!(self, l => l.state(id))
+    }
+    fn send(&mut self, id: LinkId, bytes: &[u8]) -> usize {
+        dispatch!(self, l => l.send(id, bytes))
+    }
+    fn recv(&mut self, id: LinkId, buf: &mut [u8]) -> usize {
+        dispatch!(self, l => l.recv(id, buf))
+    }
+    fn close(&mut self, id: LinkId) {
+        dispatch!(self, l => l.close(id))
+    }
+    fn poll(&mut self, now_ns: u64) {
+        dispatch!(self, l => l.poll(now_ns))
+    }
+    fn send_raw(&mut self, frame: &[u8]) -> bool {
+        dispatch!(self, l => l.send_raw(frame))
+    }
+    fn backend(&self) -> &'static str {
+        dispatch!(self, l => l.backend())
+    }
+    fn bind_mode(&self) -> &'static str {
+        dispatch!(self, l => l.bind_mode())
+    }
+}
