@@ -1,12 +1,18 @@
-//! `control`: the operator's command line for quickdraw.
+//! `control`: the operator's command line for quickdraw, and its daemon (`control up`).
 //!
-//! One file per subcommand under `cli/`. The daemon (`control up`), arming and firing
-//! arrive with the datapath; today `control check` validates a configuration.
+//! One file per subcommand under `cli/`; the daemon under `daemon/`; the wire protocol
+//! between them in `protocol.rs`; config → datapath in `setup.rs`.
 
 mod cli;
+mod client;
+mod daemon;
+mod protocol;
+mod setup;
 
 use clap::{Parser, Subcommand};
+use std::io::IsTerminal;
 use std::process::ExitCode;
+use tracing_subscriber::EnvFilter;
 
 #[derive(Debug, Parser)]
 #[command(name = "control", version, about = "quickdraw control plane")]
@@ -19,12 +25,38 @@ struct Args {
 enum Command {
     /// Validate a configuration file without starting anything.
     Check(cli::check::CheckArgs),
+    /// Run the appliance and its control daemon in the foreground.
+    Up(cli::up::UpArgs),
+    /// Show the backend, the warm pools and the open arms.
+    Status(cli::status::StatusArgs),
+    /// Hold an order ready to fire.
+    Arm(cli::arm::ArmArgs),
+    /// Fire an armed order and show its outcomes.
+    Fire(cli::fire::FireArgs),
+    /// Drop an armed order.
+    Disarm(cli::disarm::DisarmArgs),
+    /// Stop the daemon.
+    Down(cli::down::DownArgs),
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let result = match args.command {
-        Command::Check(a) => cli::check::run(&a),
+    // Logs go to stderr, so `--json` output on stdout stays machine-readable.
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    let result = match &args.command {
+        Command::Check(a) => cli::check::run(a),
+        Command::Up(a) => cli::up::run(a),
+        Command::Status(a) => cli::status::run(a),
+        Command::Arm(a) => cli::arm::run(a),
+        Command::Fire(a) => cli::fire::run(a),
+        Command::Disarm(a) => cli::disarm::run(a),
+        Command::Down(a) => cli::down::run(a),
     };
     match result {
         Ok(code) => code,

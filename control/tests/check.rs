@@ -51,3 +51,27 @@ fn bad_config_exits_2_naming_the_key() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn bad_request_template_exits_2_naming_the_key() {
+    let dir = std::env::temp_dir().join(format!("qd-check-template-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("bad-template.toml");
+    let lab = include_str!("../../config/lab.toml");
+    let bad = lab.replace("path = \"/api/order\"", "path = \"/api/{order}\"");
+    assert_ne!(bad, lab);
+    std::fs::write(&path, bad).unwrap();
+    let out = control()
+        .arg("check")
+        .arg("--config")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("targets[0].request: path: unknown placeholder `{order}`"),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

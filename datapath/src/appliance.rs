@@ -326,6 +326,7 @@ impl<L: Link> Appliance<L> {
             self.emit(Event::Sent {
                 arm: id,
                 conn: self.conns[c].index,
+                local: self.conns[c].local,
                 stamps,
             });
         }
@@ -333,6 +334,7 @@ impl<L: Link> Appliance<L> {
             let record = FireRecord {
                 arm: id,
                 conn: usize::MAX,
+                local: None,
                 stamps,
                 outcome: Outcome::NotSent,
             };

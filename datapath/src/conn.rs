@@ -9,6 +9,7 @@ use crate::link::{Link, LinkId, LinkState};
 use crate::order::{ArmId, FireRecord, Outcome, Stamps, Unknown};
 use crate::tls::{Handshake, Presealed, Progress, Session};
 use std::collections::VecDeque;
+use std::net::SocketAddrV4;
 use std::sync::Arc;
 
 /// Largest request an arm may carry: one TLS record's plaintext.
@@ -81,6 +82,8 @@ pub struct Conn {
     parser: ResponseParser,
     pending: VecDeque<Pending>,
     preseal: Preseal,
+    /// Our end of the current connection, learned once it opens (off the fire path).
+    pub local: Option<SocketAddrV4>,
     last_sent_ns: u64,
 }
 
@@ -102,6 +105,7 @@ impl Conn {
             rx: vec![0; 16 * 1024].into_boxed_slice(),
             parser: ResponseParser::new(RESPONSE_CAPACITY),
             pending: VecDeque::with_capacity(MAX_PENDING),
+            local: None,
             preseal: Preseal {
                 arm: None,
                 record: None,
@@ -250,6 +254,7 @@ impl Conn {
                 let id = self.link.expect("connecting has a link");
                 match link.state(id) {
                     LinkState::Open => {
+                        self.local = link.local_addr(id);
                         match Handshake::new(target.tls.clone(), target.server_name.clone()) {
                             Ok(hs) => {
                                 self.phase = Phase::Handshaking(Box::new(hs));
@@ -396,7 +401,9 @@ impl Conn {
             let (parser, pending) = (&mut self.parser, &mut self.pending);
             let mut bad = false;
             let received = session.receive(&self.rx[..n], |data| {
-                if !bad && deliver(parser, pending, data, now, self.index, sink).is_err() {
+                if !bad
+                    && deliver(parser, pending, data, now, (self.index, self.local), sink).is_err()
+                {
                     bad = true;
                 }
             });
@@ -465,6 +472,7 @@ impl Conn {
                 sink(ConnEvent::Done(FireRecord {
                     arm,
                     conn: self.index,
+                    local: self.local,
                     stamps,
                     outcome: Outcome::Unknown(why),
                 }));
@@ -515,7 +523,7 @@ fn deliver(
     pending: &mut VecDeque<Pending>,
     data: &[u8],
     now: u64,
-    conn: usize,
+    (conn, local): (usize, Option<SocketAddrV4>),
     sink: &mut impl FnMut(ConnEvent),
 ) -> Result<(), ()> {
     let mut input = data;
@@ -537,6 +545,7 @@ fn deliver(
                 sink(ConnEvent::Done(FireRecord {
                     arm,
                     conn,
+                    local,
                     stamps,
                     outcome: Outcome::Status(response.status),
                 }));

@@ -3,6 +3,7 @@
 //! heap object, an arm's rendered request, is built by the control side and moved in, so
 //! the datapath allocates nothing for it.
 
+use std::net::SocketAddrV4;
 use std::sync::Arc;
 
 /// Identifies an arm; chosen by the control plane, unique for the daemon's journal.
@@ -90,6 +91,8 @@ pub struct FireRecord {
     pub arm: ArmId,
     /// Connection index within its target's pool.
     pub conn: usize,
+    /// Our end of that connection (`None` when nothing was sent).
+    pub local: Option<SocketAddrV4>,
     pub stamps: Stamps,
     pub outcome: Outcome,
 }
@@ -131,6 +134,7 @@ pub enum Event {
     Sent {
         arm: ArmId,
         conn: usize,
+        local: Option<SocketAddrV4>,
         stamps: Stamps,
     },
     /// The final word on one connection's share of a fire.

@@ -1,6 +1,9 @@
-//! `control check --config FILE`: validate a configuration and say what it describes.
+//! `control check --config FILE`: validate a configuration and say what it describes,
+//! including each target's order request template and keep-warm path.
 
+use crate::setup;
 use quickdraw_config::{Config, TrustAnchors};
+use quickdraw_datapath::http;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -20,6 +23,13 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     };
+    let problems = request_problems(&config);
+    if !problems.is_empty() {
+        for p in &problems {
+            eprintln!("{}: {p}", args.config.display());
+        }
+        return Ok(ExitCode::from(2));
+    }
     let a = &config.appliance;
     println!(
         "{}: ok: backend {:?}, appliance {}/{} on {} queue {} (core {}, xdp {:?})",
@@ -41,6 +51,22 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
             "  target {}: {} as {} ({trust}); caps: {} connections, {} fires per arm",
             t.name, t.address, t.server_name, t.max_connections, t.max_fires_per_arm
         );
+        println!("    order: {} {}", t.request.method, t.request.path);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What the config crate cannot check without the datapath's HTTP rules: each target's
+/// request template and the keep-warm request, at their key paths.
+fn request_problems(config: &Config) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (i, t) in config.targets.iter().enumerate() {
+        if let Err(e) = setup::template(t).validate() {
+            problems.push(format!("targets[{i}].request: {e}"));
+        }
+        if let Err(e) = http::warm_request(&t.server_name, t.address.port(), &t.warm_path) {
+            problems.push(format!("targets[{i}].warm_path: {e}"));
+        }
+    }
+    problems
 }

@@ -1,3 +1,43 @@
-//! The `control` subcommands, one module each.
+//! The `control` subcommands, one module each, and what the client ones share: finding
+//! the daemon's socket.
 
+pub mod arm;
 pub mod check;
+pub mod disarm;
+pub mod down;
+pub mod fire;
+pub mod status;
+pub mod up;
+
+use quickdraw_config::Config;
+use std::path::PathBuf;
+
+/// Where the daemon listens: `--socket`, else `control.socket` of `--config`, else the
+/// configuration's default.
+#[derive(Debug, clap::Args)]
+pub struct SocketArgs {
+    /// The daemon's control socket.
+    #[arg(long, value_name = "PATH")]
+    socket: Option<PathBuf>,
+    /// Take the socket path from this configuration file.
+    #[arg(long, short, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+impl SocketArgs {
+    pub fn path(&self) -> anyhow::Result<PathBuf> {
+        if let Some(p) = &self.socket {
+            return Ok(p.clone());
+        }
+        match &self.config {
+            Some(file) => Ok(Config::load(file)?.control.socket),
+            None => Ok(quickdraw_config::Control::default().socket),
+        }
+    }
+}
+
+/// Prints a reply as one line of JSON.
+pub fn print_json<T: serde::Serialize>(reply: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string(reply)?);
+    Ok(())
+}

@@ -82,6 +82,16 @@ impl Link for KernelLink {
         }
     }
 
+    fn local_addr(&mut self, id: LinkId) -> Option<SocketAddrV4> {
+        match &self.slots[id.0] {
+            Slot::Open(stream) => match stream.local_addr() {
+                Ok(SocketAddr::V4(a)) => Some(a),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
     fn send(&mut self, id: LinkId, bytes: &[u8]) -> usize {
         let slot = &mut self.slots[id.0];
         let Slot::Open(stream) = slot else { return 0 };

@@ -39,6 +39,8 @@ pub trait Link {
     /// Starts opening a connection to `remote`.
     fn connect(&mut self, remote: SocketAddrV4) -> Result<LinkId, LinkError>;
     fn state(&mut self, id: LinkId) -> LinkState;
+    /// Our end of an open connection (for matching wire stamps to fires).
+    fn local_addr(&mut self, id: LinkId) -> Option<SocketAddrV4>;
     /// Queues bytes for sending; returns how many were taken (fewer when buffers are full).
     fn send(&mut self, id: LinkId, bytes: &[u8]) -> usize;
     /// Reads received bytes into `buf`; 0 when there are none right now.
@@ -86,6 +88,9 @@ impl Link for AnyLink {
     }
     fn state(&mut self, id: LinkId) -> LinkState {
         dispatch!(self, l => l.state(id))
+    }
+    fn local_addr(&mut self, id: LinkId) -> Option<SocketAddrV4> {
+        dispatch!(self, l => l.local_addr(id))
     }
     fn send(&mut self, id: LinkId, bytes: &[u8]) -> usize {
         dispatch!(self, l => l.send(id, bytes))

@@ -39,6 +39,13 @@ impl Link for XdpLink {
         }
     }
 
+    fn local_addr(&mut self, id: LinkId) -> Option<SocketAddrV4> {
+        let ep = self.engine.tcp(crate::ConnId(id.0)).local_endpoint()?;
+        match ep.addr {
+            smoltcp::wire::IpAddress::Ipv4(ip) => Some(SocketAddrV4::new(ip, ep.port)),
+        }
+    }
+
     fn send(&mut self, id: LinkId, bytes: &[u8]) -> usize {
         self.engine
             .tcp(crate::ConnId(id.0))

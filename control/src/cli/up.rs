@@ -1,0 +1,54 @@
+//! `control up --config FILE`: run the appliance and its control daemon in the foreground.
+
+use crate::daemon::{self, UpOptions};
+use crate::setup::Overrides;
+use anyhow::Context;
+use quickdraw_config::{Backend, Config};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, clap::Args)]
+pub struct UpArgs {
+    /// The TOML configuration to run.
+    #[arg(long, short, value_name = "FILE")]
+    config: PathBuf,
+    /// Run this backend instead of `appliance.backend`.
+    #[arg(long, value_enum)]
+    backend: Option<BackendArg>,
+    /// Serve the control socket here instead of `control.socket`.
+    #[arg(long, value_name = "PATH")]
+    socket: Option<PathBuf>,
+    /// Leave the datapath thread unpinned (tests on a shared machine).
+    #[arg(long)]
+    no_pin: bool,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum BackendArg {
+    #[value(name = "af_xdp")]
+    AfXdp,
+    Kernel,
+}
+
+/// Exits 0 after `control down` or SIGINT/SIGTERM, 1 if the datapath stops by itself.
+pub fn run(args: &UpArgs) -> anyhow::Result<ExitCode> {
+    let config =
+        Config::load(&args.config).with_context(|| format!("{}", args.config.display()))?;
+    let socket = args
+        .socket
+        .clone()
+        .unwrap_or_else(|| config.control.socket.clone());
+    let backend = args.backend.map(|b| match b {
+        BackendArg::AfXdp => Backend::AfXdp,
+        BackendArg::Kernel => Backend::Kernel,
+    });
+    let overrides = Overrides {
+        backend,
+        no_pin: args.no_pin,
+    };
+    daemon::run(UpOptions {
+        config,
+        socket,
+        overrides,
+    })
+}
