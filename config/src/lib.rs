@@ -99,7 +99,10 @@ mod tests {
 
     #[test]
     fn duplicate_target_names_and_missing_targets() {
-        let (targets_at, control_at) = (LAB.find("[[targets]]").unwrap(), LAB.find("[control]").unwrap());
+        let (targets_at, control_at) = (
+            LAB.find("[[targets]]").unwrap(),
+            LAB.find("[control]").unwrap(),
+        );
         let (appliance, target) = (&LAB[..targets_at], &LAB[targets_at..control_at]);
         let two = format!("{appliance}{target}{target}");
         assert_eq!(problems(&two), vec!["targets[1].name"]);

@@ -30,7 +30,9 @@ pub struct Control {
 
 impl Default for Control {
     fn default() -> Self {
-        Control { socket: default_socket() }
+        Control {
+            socket: default_socket(),
+        }
     }
 }
 

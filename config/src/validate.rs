@@ -107,20 +107,39 @@ fn check_target(i: usize, t: &Target, report: &mut impl FnMut(String, String)) {
     if t.connections == 0 || t.connections > t.max_connections {
         report(
             at("connections"),
-            format!("{} is outside 1..=max_connections ({})", t.connections, t.max_connections),
+            format!(
+                "{} is outside 1..=max_connections ({})",
+                t.connections, t.max_connections
+            ),
         );
     }
-    if !t.warm_path.starts_with('/') || t.warm_path.bytes().any(|b| b.is_ascii_control() || b == b' ') {
-        report(at("warm_path"), format!("{:?} is not an absolute request path", t.warm_path));
+    if !t.warm_path.starts_with('/')
+        || t.warm_path
+            .bytes()
+            .any(|b| b.is_ascii_control() || b == b' ')
+    {
+        report(
+            at("warm_path"),
+            format!("{:?} is not an absolute request path", t.warm_path),
+        );
     }
     if !(100..=3_600_000).contains(&t.warm_interval_ms) {
-        report(at("warm_interval_ms"), format!("{} is outside 100..=3600000", t.warm_interval_ms));
+        report(
+            at("warm_interval_ms"),
+            format!("{} is outside 100..=3600000", t.warm_interval_ms),
+        );
     }
     if !(10..=600_000).contains(&t.response_timeout_ms) {
-        report(at("response_timeout_ms"), format!("{} is outside 10..=600000", t.response_timeout_ms));
+        report(
+            at("response_timeout_ms"),
+            format!("{} is outside 10..=600000", t.response_timeout_ms),
+        );
     }
     if !t.request.path.starts_with('/') {
-        report(at("request.path"), format!("{:?} must start with '/'", t.request.path));
+        report(
+            at("request.path"),
+            format!("{:?} must start with '/'", t.request.path),
+        );
     }
     if t.max_fires_per_arm == 0 || t.max_fires_per_arm > FIRES_PER_ARM_CEILING {
         report(
