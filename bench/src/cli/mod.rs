@@ -18,13 +18,17 @@ enum Command {
     /// The lab: nginx behind TLS 1.3 in network namespace qdlab, reached over veth qd0/qd1.
     Lab(lab::LabArgs),
     /// The Quick start's main job: the whole path shown end to end in the lab.
-    Demo,
+    Demo {
+        /// The appliance configuration the orders use.
+        #[arg(long, default_value = "config/lab.toml")]
+        config: std::path::PathBuf,
+    },
 }
 
 pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Lab(args) => lab::run(args),
-        Command::Demo => demo::run(),
+        Command::Demo { config } => demo::run(&config),
     }
 }
 
