@@ -183,6 +183,35 @@ impl<L: Link> Appliance<L> {
                     reason: Reject::UnknownArm,
                 }),
             },
+            Command::Probe { id, target } => {
+                let Some(spec) = self.targets.get(target) else {
+                    self.emit(Event::Probed {
+                        id,
+                        sent_ns: now,
+                        first_byte_ns: 0,
+                        status: 0,
+                        date: None,
+                    });
+                    return now;
+                };
+                let link = &mut self.links[self.target_link[target]];
+                let conn = self
+                    .conns
+                    .iter_mut()
+                    .find(|c| c.target == target && c.is_ready() && !c.is_holding());
+                let sent = conn.is_some_and(|c| c.probe(link, id, &spec.warm_request, now));
+                link.poll(now);
+                if !sent {
+                    self.emit(Event::Probed {
+                        id,
+                        sent_ns: now,
+                        first_byte_ns: 0,
+                        status: 0,
+                        date: None,
+                    });
+                }
+                return crate::clock::monotonic_ns();
+            }
             Command::Raw { id, frame } => {
                 // Raw frames go out on the first link that can send them.
                 let sent = self.links.iter_mut().any(|l| l.send_raw(&frame));
@@ -316,7 +345,7 @@ impl<L: Link> Appliance<L> {
             }
         }
         link.poll(now);
-        let tx_ns = crate::clock::monotonic_ns();
+        let tx_ns = link.now_ns();
         let shortfall = arm.spec.conns - self.fired.len();
         arm.outstanding = self.fired.len();
         for i in 0..self.fired.len() {
@@ -375,6 +404,19 @@ impl<L: Link> Appliance<L> {
                 target,
                 conn,
                 message,
+            }),
+            ConnEvent::Probed {
+                id,
+                sent_ns,
+                first_byte_ns,
+                status,
+                date,
+            } => self.emit(Event::Probed {
+                id,
+                sent_ns,
+                first_byte_ns,
+                status,
+                date,
             }),
         }
     }
@@ -464,3 +506,6 @@ impl<L: Link> Turn for Appliance<L> {
         work
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -29,6 +29,14 @@ const BACKOFF_MAX_NS: u64 = 1_000_000_000;
 pub enum ConnEvent {
     /// The final outcome of an order this connection sent.
     Done(FireRecord),
+    /// A probe's answer (see [`crate::order::Event::Probed`]).
+    Probed {
+        id: u64,
+        sent_ns: u64,
+        first_byte_ns: u64,
+        status: u16,
+        date: Option<[u8; 29]>,
+    },
     /// Something the operator must see (certificate not trusted, handshake failed).
     Error {
         target: usize,
@@ -49,7 +57,15 @@ enum Phase {
 #[derive(Debug, Clone, Copy)]
 enum Pending {
     Warm,
-    Order { arm: ArmId, stamps: Stamps },
+    Order {
+        arm: ArmId,
+        stamps: Stamps,
+    },
+    Probe {
+        id: u64,
+        sent_ns: u64,
+        first_byte_ns: u64,
+    },
 }
 
 /// A record sealed ahead of its fire, in `buf`; valid while it is still the next record
@@ -137,6 +153,17 @@ impl Conn {
         self.preseal_valid()
     }
 
+    /// The pre-sealed record as it would go out, while it is still valid.
+    #[cfg(test)]
+    pub(crate) fn presealed_bytes(&self) -> Option<&[u8]> {
+        let record = self
+            .preseal
+            .record
+            .as_ref()
+            .filter(|_| self.preseal_valid())?;
+        Some(&self.preseal.buf[..record.wire_len()])
+    }
+
     pub fn drop_preseal(&mut self, arm: ArmId) {
         if self.preseal.arm == Some(arm) {
             self.preseal.arm = None;
@@ -206,6 +233,29 @@ impl Conn {
         self.preseal.record = None;
         self.pending.push_back(Pending::Order { arm, stamps });
         self.last_sent_ns = stamps.trigger_ns;
+        true
+    }
+
+    /// Sends `request` (the keep-warm one) as a probe, if this connection is ready and
+    /// idle. The pre-sealed order, if any, goes stale and is sealed again by the caller.
+    pub fn probe<L: Link>(&mut self, link: &mut L, id: u64, request: &[u8], now: u64) -> bool {
+        if !self.pending.is_empty() || self.out_start != self.out_end {
+            return false;
+        }
+        let Phase::Ready(session) = &mut self.phase else {
+            return false;
+        };
+        let Ok(len) = session.seal_app_data(request, &mut self.out[self.out_end..]) else {
+            return false;
+        };
+        self.out_end += len;
+        self.flush_out(link);
+        self.pending.push_back(Pending::Probe {
+            id,
+            sent_ns: now,
+            first_byte_ns: 0,
+        });
+        self.last_sent_ns = now;
         true
     }
 
@@ -467,6 +517,15 @@ impl Conn {
     /// Reports every order still in flight as lost in the given way.
     fn drain_lost(&mut self, why: Unknown, now: u64, sink: &mut impl FnMut(ConnEvent)) {
         while let Some(p) = self.pending.pop_front() {
+            if let Pending::Probe { id, sent_ns, .. } = p {
+                sink(ConnEvent::Probed {
+                    id,
+                    sent_ns,
+                    first_byte_ns: 0,
+                    status: 0,
+                    date: None,
+                });
+            }
             if let Pending::Order { arm, mut stamps } = p {
                 stamps.complete_ns = now;
                 sink(ConnEvent::Done(FireRecord {
@@ -530,10 +589,18 @@ fn deliver(
     loop {
         let done = parser.feed(input).map_err(|_| ())?;
         input = &[];
-        if let Some(Pending::Order { stamps, .. }) = pending.front_mut() {
-            if stamps.first_byte_ns == 0 && parser.started() {
+        match pending.front_mut() {
+            Some(Pending::Order { stamps, .. })
+                if stamps.first_byte_ns == 0 && parser.started() =>
+            {
                 stamps.first_byte_ns = now;
             }
+            Some(Pending::Probe { first_byte_ns, .. })
+                if *first_byte_ns == 0 && parser.started() =>
+            {
+                *first_byte_ns = now;
+            }
+            _ => {}
         }
         let Some(response) = done else { return Ok(()) };
         match pending.pop_front() {
@@ -551,6 +618,27 @@ fn deliver(
                 }));
             }
             Some(Pending::Warm) => {}
+            Some(Pending::Probe {
+                id,
+                sent_ns,
+                first_byte_ns,
+            }) => {
+                let date = parser
+                    .header("date")
+                    .and_then(|d| <[u8; 29]>::try_from(d).ok());
+                let first_byte_ns = if first_byte_ns == 0 {
+                    now
+                } else {
+                    first_byte_ns
+                };
+                sink(ConnEvent::Probed {
+                    id,
+                    sent_ns,
+                    first_byte_ns,
+                    status: response.status,
+                    date,
+                });
+            }
             None => return Err(()), // a response nobody asked for
         }
     }

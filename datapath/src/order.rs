@@ -37,6 +37,12 @@ pub enum Command {
     Arm(Box<ArmSpec>),
     Fire(ArmId),
     Disarm(ArmId),
+    /// Send the target's keep-warm request on an idle ready connection and report when it
+    /// left, when the answer came, and the server's `Date` (for clock-offset estimation).
+    Probe {
+        id: u64,
+        target: usize,
+    },
     /// Measurement only: push this complete Ethernet frame through the link as it is (one
     /// Tx descriptor and a kick) — the floor a request cannot beat on this path.
     Raw {
@@ -139,6 +145,16 @@ pub enum Event {
     },
     /// The final word on one connection's share of a fire.
     Done(FireRecord),
+    /// A probe's answer: the server stamped `date` (IMF-fixdate, whole seconds) at some
+    /// instant between `sent_ns` and `first_byte_ns`. `status` 0 = no answer (no ready
+    /// connection, or it was lost).
+    Probed {
+        id: u64,
+        sent_ns: u64,
+        first_byte_ns: u64,
+        status: u16,
+        date: Option<[u8; 29]>,
+    },
     /// A raw frame went out (`sent`), or the link cannot send raw frames.
     RawSent {
         id: u64,

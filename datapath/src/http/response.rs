@@ -43,6 +43,8 @@ pub struct ResponseParser {
     head_request: bool,
     /// The body of the last complete response, until the next `feed`.
     body: Range<usize>,
+    /// The final head of the last complete response, until the next `feed`.
+    head: Range<usize>,
     /// The first error, repeated by every `feed` until `reset`: after a framing error the
     /// stream cannot be re-synchronised.
     failed: Option<HttpError>,
@@ -94,6 +96,7 @@ impl ResponseParser {
             state: State::Head,
             head_request: false,
             body: 0..0,
+            head: 0..0,
             failed: None,
         }
     }
@@ -129,6 +132,22 @@ impl ResponseParser {
         self.buf.get(self.body.clone()).unwrap_or_default()
     }
 
+    /// The value of header `name` (case-insensitive) in the head of the response `feed`
+    /// last returned, until the next `feed` or `reset`. Parses the head again, on the
+    /// stack: meant for the odd header a caller needs (a `Date` for clock sync), not for
+    /// every response.
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        let head = self.buf.get(self.head.clone())?;
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut parsed = httparse::Response::new(&mut headers);
+        parsed.parse(head).ok()?;
+        parsed
+            .headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value)
+    }
+
     /// Whether any byte of the current response has arrived (interim 1xx included);
     /// after a response completes, whether the next one has begun.
     pub fn started(&self) -> bool {
@@ -143,6 +162,7 @@ impl ResponseParser {
         self.state = State::Head;
         self.head_request = false;
         self.body = 0..0;
+        self.head = 0..0;
         self.failed = None;
     }
 
@@ -159,6 +179,7 @@ impl ResponseParser {
     /// Moves what followed the last complete response to the front of the buffer.
     fn drop_completed(&mut self) {
         self.body = 0..0;
+        self.head = 0..0;
         if self.start > 0 {
             self.buf.copy_within(self.start..self.len, 0);
             self.len -= self.start;
@@ -356,6 +377,7 @@ impl ResponseParser {
     /// `end`; the next response starts at `end`.
     fn complete(&mut self, head: Head, body_end: usize, end: usize) -> Response {
         self.body = head.body_start..body_end;
+        self.head = head.body_start - head.head_len..head.body_start;
         self.start = end;
         self.pos = end;
         self.state = State::Head;

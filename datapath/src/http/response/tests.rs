@@ -470,3 +470,25 @@ fn mutated_fixtures_never_panic() {
     // The mutations must leave many streams valid, or this test only exercises errors.
     assert!(completed > 5_000, "{completed}");
 }
+
+#[test]
+fn header_of_the_last_response() {
+    let mut p = ResponseParser::new(1024);
+    let text = b"HTTP/1.1 204 No Content\r\nServer: nginx\r\nDate: Fri, 27 Nov 2026 08:00:01 GMT\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\ndate: Fri, 27 Nov 2026 08:00:02 GMT\r\n\r\nok";
+    let first = p.feed(text).unwrap().unwrap();
+    assert_eq!(first.status, 204);
+    assert_eq!(
+        p.header("date"),
+        Some(&b"Fri, 27 Nov 2026 08:00:01 GMT"[..])
+    );
+    assert_eq!(p.header("X-Missing"), None);
+    let second = p.feed(&[]).unwrap().unwrap();
+    assert_eq!(second.status, 200);
+    assert_eq!(
+        p.header("Date"),
+        Some(&b"Fri, 27 Nov 2026 08:00:02 GMT"[..])
+    );
+    assert_eq!(p.body(), b"ok");
+    assert!(p.feed(&[]).unwrap().is_none());
+    assert_eq!(p.header("Date"), None, "gone once the next feed starts");
+}
