@@ -1,25 +1,39 @@
-//! The XDP steering program and its typed loader.
+//! The BPF programs of quickdraw and their typed loaders.
 //!
-//! `src/bpf/steer.bpf.c` redirects the appliance's own frames (its TCP flows and
-//! ARP for its address) to the AF_XDP socket of the receiving queue and passes
-//! everything else to the kernel; `src/bpf/steer.h` defines the maps and
-//! layouts. [`Steer`] loads it, fills its maps and attaches it through a BPF
-//! link, so a crashed process leaves the interface clean.
+//! - `src/bpf/steer.bpf.c` (XDP) redirects the appliance's own frames (its
+//!   TCP flows and ARP for its address) to the AF_XDP socket of the
+//!   receiving queue and passes everything else to the kernel; [`Steer`]
+//!   loads it, fills its maps and attaches it through a BPF link, so a
+//!   crashed process leaves the interface clean.
+//! - `src/bpf/stamp.bpf.c` (tc, clsact ingress and egress) timestamps the
+//!   IPv4/TCP frames crossing an interface into a ring buffer, with the
+//!   kernel's `CLOCK_MONOTONIC`; [`Stamper`] loads it, attaches it (in
+//!   another network namespace if need be) and hands out [`WireStamp`]s.
 //!
+//! Each program's maps and layouts are defined once in its `src/bpf/*.h`.
 //! All `unsafe` code lives in `sys.rs`.
 
 mod counters;
 mod error;
+mod filter;
 mod flow;
+mod maps;
+mod netns;
+mod record;
+mod stamp;
 mod steer;
 mod sys;
+mod tc;
 mod verdict;
 
 #[cfg(test)]
 mod tests;
 
-pub use counters::Counters;
+pub use counters::{Counters, StampCounters};
 pub use error::Error;
+pub use filter::StampFilter;
 pub use flow::Flow;
+pub use record::{Direction, TcpFlags, WireStamp};
+pub use stamp::{Stamper, DEFAULT_RING_BYTES, TC_ACT_OK};
 pub use steer::{if_nametoindex, AttachMode, Steer};
 pub use verdict::Verdict;

@@ -9,6 +9,7 @@ use libbpf_rs::{
 };
 
 use crate::counters::index;
+use crate::maps::{self, map_error};
 use crate::{flow, sys, Counters, Error, Flow, Verdict};
 
 /// The program as compiled by `build.rs` from `src/bpf/steer.bpf.c`.
@@ -84,19 +85,7 @@ impl Steer {
         }
         // Each map with the (key size, value size, entries) this crate
         // encodes; `None` entries are not relied upon.
-        let map = |name: &'static str, key: u32, value: u32, entries: Option<u32>| {
-            let map = object
-                .maps()
-                .find(|m| m.name() == name)
-                .ok_or(Error::Missing { kind: "map", name })?;
-            if map.key_size() != key
-                || map.value_size() != value
-                || entries.is_some_and(|n| n != map.max_entries())
-            {
-                return Err(Error::Layout { map: name });
-            }
-            MapHandle::try_from(&map).map_err(Error::Load)
-        };
+        let map = |name, key, value, entries| maps::checked(&object, name, key, value, entries);
         Ok(Steer {
             attachment: None,
             flows: map("flows", flow::KEY_LEN as u32, 1, None)?,
@@ -249,16 +238,7 @@ impl Steer {
     }
 
     fn counter(&self, index: u32) -> Result<u64, Error> {
-        let per_cpu = self
-            .counters
-            .lookup_percpu(&index.to_ne_bytes(), MapFlags::ANY)
-            .map_err(map_error("counters", "lookup"))?
-            .unwrap_or_default();
-        Ok(per_cpu
-            .iter()
-            .filter_map(|v| v.get(..8)?.try_into().ok())
-            .map(u64::from_ne_bytes)
-            .sum())
+        maps::percpu_sum(&self.counters, "counters", index)
     }
 }
 
@@ -269,8 +249,4 @@ pub fn if_nametoindex(name: &str) -> Result<u32, Error> {
         name: name.to_owned(),
         source,
     })
-}
-
-fn map_error(map: &'static str, op: &'static str) -> impl FnOnce(libbpf_rs::Error) -> Error {
-    move |source| Error::Map { map, op, source }
 }

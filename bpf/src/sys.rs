@@ -70,3 +70,26 @@ pub(crate) fn unshare_netns() -> io::Result<()> {
     }
     Ok(())
 }
+
+/// Adds a clsact qdisc to `ifindex` in the calling thread's network
+/// namespace: `Ok(true)` if this call created it, `Ok(false)` if the
+/// interface had one already (then it is not ours to remove).
+///
+/// libbpf-rs's `TcHook::create` does the same but reports both as success.
+pub(crate) fn clsact_create(ifindex: u32) -> io::Result<bool> {
+    let ifindex = i32::try_from(ifindex).map_err(|_| io::Error::from_raw_os_error(libc::ENODEV))?;
+    let mut hook = libbpf_sys::bpf_tc_hook {
+        sz: size_of::<libbpf_sys::bpf_tc_hook>() as _,
+        ifindex,
+        attach_point: libbpf_sys::BPF_TC_INGRESS,
+        ..Default::default()
+    };
+    // SAFETY: `hook` is initialised, its `sz` is its own size, and it
+    // outlives the call; libbpf reads it and sends one netlink request.
+    let err = unsafe { libbpf_sys::bpf_tc_hook_create(&mut hook) };
+    match -err {
+        0 => Ok(true),
+        libc::EEXIST => Ok(false),
+        errno => Err(io::Error::from_raw_os_error(errno)),
+    }
+}

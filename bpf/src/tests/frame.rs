@@ -115,6 +115,25 @@ pub fn tcp(src_port: u16, dst_port: u16, doff: u8) -> Vec<u8> {
     h
 }
 
+/// A TCP segment: header of `doff` 32-bit words (larger than 5: padded with
+/// NOP options), sequence and acknowledgement numbers, `flags` (header byte
+/// 13), then `payload`. Checksum left 0: nothing here verifies it.
+pub fn tcp_segment(
+    ports: (u16, u16),
+    seq: u32,
+    ack: u32,
+    flags: u8,
+    doff: u8,
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut h = tcp(ports.0, ports.1, doff);
+    h[4..8].copy_from_slice(&seq.to_be_bytes());
+    h[8..12].copy_from_slice(&ack.to_be_bytes());
+    h[13] = flags;
+    h.extend_from_slice(payload);
+    h
+}
+
 /// A UDP header and payload (checksum 0: none).
 pub fn udp(src_port: u16, dst_port: u16, payload: &[u8]) -> Vec<u8> {
     let mut d = Vec::with_capacity(8 + payload.len());

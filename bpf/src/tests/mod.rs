@@ -1,8 +1,11 @@
-//! Tests that load the program into the kernel (root needed, as in CI).
+//! Tests that load the programs into the kernel (root needed, as in CI).
 //!
-//! Each test loads its own [`Steer`](crate::Steer), so its maps and counters
-//! are its own and the tests can run in parallel.
+//! Each test loads its own [`Steer`](crate::Steer) or
+//! [`Stamper`](crate::Stamper), so its maps, rings and counters are its own
+//! and the tests can run in parallel.
 
 mod api;
 mod frame;
 mod program;
+mod stamp;
+mod stamp_live;
