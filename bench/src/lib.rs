@@ -11,6 +11,7 @@ mod error;
 pub mod lab;
 pub mod measure;
 pub mod probe;
+pub mod run;
 
 pub use error::Error;
 pub use lab::{LabLock, LabOptions, LabPaths, LabSession, LabStatus};

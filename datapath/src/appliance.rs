@@ -148,6 +148,12 @@ impl<L: Link> Appliance<L> {
     }
 
     fn hold(&mut self, event: Event) {
+        // A pool report supersedes an older one for its target still held: a flapping
+        // pool must not fill the backlog and crowd out outcomes.
+        if let Event::Pool { target, .. } = event {
+            self.backlog
+                .retain(|e| !matches!(e, Event::Pool { target: t, .. } if *t == target));
+        }
         if self.backlog.len() < self.backlog.capacity() {
             self.backlog.push_back(event);
         } else {
@@ -330,18 +336,22 @@ impl<L: Link> Appliance<L> {
             }
         }
         // Connections the arm asked for but could not pre-seal on: any ready one of the
-        // target, sealed now.
-        for c in 0..self.conns.len() {
-            if self.fired.len() >= arm.spec.conns {
-                break;
-            }
-            let conn = &mut self.conns[c];
-            let spare = conn.target == arm.spec.target
-                && conn.is_ready()
-                && !arm.conns.contains(&c)
-                && !conn.is_holding();
-            if spare && conn.fire(link, id, &arm.spec.request, stamps) {
-                self.fired.push(c);
+        // target, sealed now; first those holding no other arm's record, then those that
+        // do (that arm is pre-sealed again at the end of the turn).
+        for pass in 0..2 {
+            for c in 0..self.conns.len() {
+                if self.fired.len() >= arm.spec.conns {
+                    break;
+                }
+                let conn = &mut self.conns[c];
+                let spare = conn.target == arm.spec.target
+                    && conn.is_ready()
+                    && !arm.conns.contains(&c)
+                    && !self.fired.contains(&c)
+                    && (pass == 1 || !conn.is_holding());
+                if spare && conn.fire(link, id, &arm.spec.request, stamps) {
+                    self.fired.push(c);
+                }
             }
         }
         link.poll(now);
@@ -495,8 +505,12 @@ impl<L: Link> Turn for Appliance<L> {
             }
         }
         for slot in 0..self.arms.len() {
+            // Short: a record went stale, or the arm has fewer connections than it asked
+            // for (one it could not have at arm time may be free now, after a disarm).
             let short = self.arms[slot].as_ref().is_some_and(|a| {
-                !a.fired && a.conns.iter().any(|&c| !self.conns[c].holds(a.spec.arm))
+                !a.fired
+                    && (a.conns.len() < a.spec.conns
+                        || a.conns.iter().any(|&c| !self.conns[c].holds(a.spec.arm)))
             });
             if short {
                 self.assign(slot);

@@ -101,6 +101,8 @@ pub struct Conn {
     /// Our end of the current connection, learned once it opens (off the fire path).
     pub local: Option<SocketAddrV4>,
     last_sent_ns: u64,
+    /// A keep-warm request is due now, whatever the clock says (a new connection).
+    warm_due: bool,
 }
 
 impl Conn {
@@ -128,6 +130,7 @@ impl Conn {
                 buf: vec![0; MAX_REQUEST + 512].into_boxed_slice(),
             },
             last_sent_ns: 0,
+            warm_due: false,
         }
     }
 
@@ -296,7 +299,13 @@ impl Conn {
                         self.phase = Phase::Connecting;
                         self.since_ns = now;
                     }
-                    Err(e) => self.fail(link, now, Some(format!("connect: {e}")), target, sink),
+                    Err(e) => self.fail(
+                        link,
+                        now,
+                        Some(format!("connect to {}: {e}", target.name)),
+                        target,
+                        sink,
+                    ),
                 }
                 true
             }
@@ -369,11 +378,13 @@ impl Conn {
                 self.pending.clear();
                 self.preseal.arm = None;
                 self.preseal.record = None;
-                self.backoff_ns = BACKOFF_MIN_NS;
                 // A first warm request right away: it proves HTTP works on the new
                 // connection and starts the server's keep-alive timer (until a first
-                // request, servers apply their longer header timeout instead).
-                self.last_sent_ns = 0;
+                // request, servers apply their longer header timeout instead). Not
+                // `last_sent_ns = 0`: a clock younger than the interval (a fresh boot,
+                // virtual time) would hold it back. The backoff is reset only once a
+                // response proves the connection carries HTTP (see `ready`).
+                self.warm_due = true;
                 // Records that arrived right behind the handshake (session tickets).
                 let leftover = std::mem::take(&mut self.hs_in);
                 let ok = session.receive(&leftover, |_| {}).is_ok();
@@ -384,7 +395,10 @@ impl Conn {
                     self.fail(
                         link,
                         now,
-                        Some("TLS error right after the handshake".into()),
+                        Some(format!(
+                            "TLS with {}: error right after the handshake",
+                            target.name
+                        )),
                         target,
                         sink,
                     );
@@ -439,6 +453,7 @@ impl Conn {
         let mut progressed = false;
         self.flush_out(link);
         let mut lost = None;
+        let awaited = self.pending.len();
         loop {
             let n = link.recv(id, &mut self.rx);
             if n == 0 {
@@ -477,14 +492,22 @@ impl Conn {
                 break;
             }
         }
+        if self.pending.len() < awaited {
+            // A response came: the server serves this connection, so a later failure
+            // starts backing off from the minimum again.
+            self.backoff_ns = BACKOFF_MIN_NS;
+        }
         if lost.is_none() && link.state(id) == LinkState::Gone {
             lost = Some(Unknown::ConnectionLost);
         }
         if lost.is_none() {
-            if let Some(Pending::Order { stamps, .. }) = self.pending.front() {
-                if now - stamps.trigger_ns > target.response_timeout_ns {
-                    lost = Some(Unknown::Timeout);
-                }
+            // The oldest order, even behind a keep-warm the server never answers.
+            let oldest = self.pending.iter().find_map(|p| match p {
+                Pending::Order { stamps, .. } => Some(stamps.trigger_ns),
+                _ => None,
+            });
+            if oldest.is_some_and(|t| now - t > target.response_timeout_ns) {
+                lost = Some(Unknown::Timeout);
             }
         }
         if let Some(why) = lost {
@@ -496,7 +519,7 @@ impl Conn {
         // keep-alive timer can run out. A pre-sealed order is re-sealed afterwards.
         if self.pending.is_empty()
             && self.out_start == self.out_end
-            && now - self.last_sent_ns >= target.warm_interval_ns
+            && (self.warm_due || now - self.last_sent_ns >= target.warm_interval_ns)
         {
             let Phase::Ready(session) = &mut self.phase else {
                 return progressed;
@@ -507,6 +530,7 @@ impl Conn {
                 self.out_end += len;
                 self.pending.push_back(Pending::Warm);
                 self.last_sent_ns = now;
+                self.warm_due = false;
                 self.flush_out(link);
                 progressed = true;
             }
@@ -562,8 +586,9 @@ impl Conn {
         self.retry_at_ns = now + self.backoff_ns;
         if let Some(message) = message {
             // A failure worth a message is usually not transient (a certificate): back
-            // off fully rather than hammer the server.
+            // off fully, from this very failure, rather than hammer the server.
             self.backoff_ns = BACKOFF_MAX_NS;
+            self.retry_at_ns = now + BACKOFF_MAX_NS;
             sink(ConnEvent::Error {
                 target: self.target,
                 conn: self.index,

@@ -15,6 +15,7 @@ pub mod link;
 pub mod order;
 pub mod poll;
 pub mod runner;
+pub mod setup;
 pub mod stack;
 pub mod tls;
 pub mod xsk;

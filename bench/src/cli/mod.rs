@@ -2,6 +2,7 @@
 
 mod demo;
 mod lab;
+mod run;
 
 use clap::{Parser, Subcommand};
 
@@ -17,6 +18,8 @@ pub(crate) struct Cli {
 enum Command {
     /// The lab: nginx behind TLS 1.3 in network namespace qdlab, reached over veth qd0/qd1.
     Lab(lab::LabArgs),
+    /// A measured end-to-end run: af_xdp vs kernel vs the raw-frame floor, side by side.
+    Run(run::RunArgs),
     /// The Quick start's main job: the whole path shown end to end in the lab.
     Demo {
         /// The appliance configuration the orders use.
@@ -28,6 +31,7 @@ enum Command {
 pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Lab(args) => lab::run(args),
+        Command::Run(args) => run::run(args),
         Command::Demo { config } => demo::run(&config),
     }
 }

@@ -4,6 +4,8 @@
 //! pools, fires) is written once, against this trait.
 
 pub mod kernel;
+#[cfg(test)]
+pub(crate) mod memory;
 pub mod xdp;
 
 use std::net::SocketAddrV4;
@@ -50,6 +52,11 @@ pub trait Link {
     /// Moves packets: receive, run the stack, transmit, kick. Called once per loop turn
     /// and right after a fire's sends.
     fn poll(&mut self, now_ns: u64);
+    /// The clock right after a [`poll`](Self::poll) returned: a fire's tx stamp. Real
+    /// links read CLOCK_MONOTONIC; a simulated one answers with its virtual time.
+    fn now_ns(&self) -> u64 {
+        crate::clock::monotonic_ns()
+    }
     /// Puts a complete Ethernet frame on the wire as it is, for measuring the floor of
     /// the path. Links without frame access (the kernel's sockets) return false.
     fn send_raw(&mut self, frame: &[u8]) -> bool {

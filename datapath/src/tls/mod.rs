@@ -24,7 +24,7 @@ mod record;
 mod session;
 
 #[cfg(test)]
-mod peer;
+pub(crate) mod peer;
 
 pub use handshake::{
     client_config, roots_from_pem_file, system_roots, Established, Handshake, Progress,

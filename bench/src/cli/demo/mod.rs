@@ -9,8 +9,6 @@ use anyhow::{ensure, Context};
 use quickdraw_bench::lab::{HOST_IF, TARGET_IP, TARGET_PORT};
 use quickdraw_bench::LabSession;
 use quickdraw_bpf::{if_nametoindex, AttachMode, Steer};
-use smoltcp::socket::tcp::State;
-use std::net::SocketAddrV4;
 use std::process::Command;
 
 /// Kernel-path requests made while the XDP program watches.

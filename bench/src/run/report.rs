@@ -1,0 +1,215 @@
+//! What a run produces: the fixed JSON schema (documented in README), a table a person
+//! reads at a glance, HdrHistogram interval logs, and an SVG of the percentile curves.
+
+use super::plan::Backend;
+use crate::measure::{Percentiles, Series};
+use anyhow::Context;
+use hdrhistogram::serialization::{interval_log, V2Serializer};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+/// One backend's results.
+#[derive(Debug, Default, Serialize)]
+pub struct BackendReport {
+    /// Counted fires (warm-up excluded); for a burst, one per connection.
+    pub fires: usize,
+    /// Fires answered with a 2xx (request backends) or put on the wire (floor).
+    pub ok: usize,
+    /// Fires matched to a wire stamp at the peer, and those that were not.
+    pub matched: usize,
+    /// Fires with no wire stamp found (reported, never dropped silently).
+    pub unmatched: usize,
+    /// Trigger → first frame of the request at the peer's interface (tc ingress).
+    pub trigger_to_wire_ns: Option<Percentiles>,
+    /// Trigger → first byte of the response, seen by the datapath.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trigger_to_response_ns: Option<Percentiles>,
+    /// Trigger → the response's first frame leaving the peer (tc egress).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trigger_to_response_wire_ns: Option<Percentiles>,
+    /// Trigger → the kick (or write) returned, in the datapath.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trigger_to_tx_ns: Option<Percentiles>,
+    /// Scheduled runs: actual trigger − scheduled instant, and wire − scheduled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scheduled_error_ns: Option<Percentiles>,
+    /// Scheduled runs: the request's first frame at the peer − scheduled instant.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wire_minus_scheduled_ns: Option<Percentiles>,
+}
+
+/// The machine the run was made on.
+#[derive(Debug, Serialize)]
+pub struct Host {
+    /// Kernel release.
+    pub kernel: String,
+    /// CPUs available.
+    pub cpus: usize,
+    /// AF_XDP bind mode: "copy" or "zerocopy".
+    pub bind_mode: String,
+}
+
+/// A whole run, as written to `--json`.
+#[derive(Debug, Serialize)]
+pub struct RunReport {
+    /// Counted fires per backend (a burst counts once here, K times in `fires`).
+    pub fires_per_backend: usize,
+    /// Connections per order.
+    pub burst: usize,
+    /// Nominal gap before each fire.
+    pub gap_ns: u64,
+    /// Whether fires were scheduled at deadlines rather than commanded.
+    pub scheduled: bool,
+    /// Results per backend, by name.
+    pub backends: BTreeMap<&'static str, BackendReport>,
+    /// The machine.
+    pub host: Host,
+    /// Wire stamps the ring buffer had no room for (should be 0).
+    pub stamps_lost: u64,
+}
+
+/// The series behind a backend's report, kept for logs and plots.
+#[derive(Debug, Default)]
+pub struct BackendSeries {
+    pub trigger_to_wire: Series,
+    /// In fire order, for interval logs.
+    pub trigger_to_wire_in_order: Vec<u64>,
+}
+
+fn us(ns: u64) -> String {
+    format!("{:.1}", ns as f64 / 1000.0)
+}
+
+impl RunReport {
+    /// The table: per backend and metric, percentiles in µs, then the ratios.
+    pub fn table(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "{:<8} {:<20} {:>7} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+            "backend", "µs", "n", "min", "p50", "p90", "p99", "p99.9", "max"
+        );
+        for (name, b) in &self.backends {
+            let rows = [
+                ("trigger→wire", &b.trigger_to_wire_ns, b.matched),
+                ("trigger→response", &b.trigger_to_response_ns, b.ok),
+                ("trigger→tx (kick)", &b.trigger_to_tx_ns, b.fires),
+                ("scheduled error", &b.scheduled_error_ns, b.fires),
+                ("wire−scheduled", &b.wire_minus_scheduled_ns, b.matched),
+            ];
+            for (metric, p, n) in rows {
+                if let Some(p) = p {
+                    let _ = writeln!(
+                        out,
+                        "{:<8} {:<20} {:>7} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+                        name,
+                        metric,
+                        n,
+                        us(p.min),
+                        us(p.p50),
+                        us(p.p90),
+                        us(p.p99),
+                        us(p.p999),
+                        us(p.max)
+                    );
+                }
+            }
+            if b.unmatched > 0 {
+                let _ = writeln!(out, "{name:<8} {} fire(s) not matched to a wire stamp", b.unmatched);
+            }
+        }
+        let wire = |name: &str| self.backends.get(name).and_then(|b| b.trigger_to_wire_ns);
+        if let (Some(k), Some(x)) = (wire("kernel"), wire("af_xdp")) {
+            let r = k.ratio_to(&x);
+            let _ = writeln!(out, "kernel/af_xdp trigger→wire: p50 {} p99.9 {}", fmt_ratio(r.p50), fmt_ratio(r.p999));
+        }
+        if let (Some(x), Some(f)) = (wire("af_xdp"), wire("floor")) {
+            let r = x.ratio_to(&f);
+            let _ = writeln!(out, "af_xdp/floor  trigger→wire: p50 {} p99 {}", fmt_ratio(r.p50), fmt_ratio(r.p99));
+        }
+        out
+    }
+}
+
+fn fmt_ratio(r: Option<f64>) -> String {
+    r.map_or("n/a".into(), |r| format!("{r:.2}×"))
+}
+
+/// Writes one HdrHistogram interval log per backend (`<dir>/<backend>.hlog`) of
+/// trigger→wire, one interval per `per_interval` fires in order.
+pub fn write_hdr_logs(dir: &Path, series: &BTreeMap<Backend, BackendSeries>, per_interval: usize) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    for (backend, s) in series {
+        let path = dir.join(format!("{}.hlog", backend.name()));
+        let mut buf = Vec::new();
+        let mut serializer = V2Serializer::new();
+        {
+            let start = SystemTime::now();
+            let mut log = interval_log::IntervalLogWriterBuilder::new()
+                .add_comment(&format!("quickdraw bench: {} trigger->wire, ns", backend.name()))
+                .with_start_time(start)
+                .begin_log_with(&mut buf, &mut serializer)
+                .map_err(|e| anyhow::anyhow!("starting {}: {e:?}", path.display()))?;
+            for (i, chunk) in s.trigger_to_wire_in_order.chunks(per_interval.max(1)).enumerate() {
+                let mut h = hdrhistogram::Histogram::<u64>::new(3)?;
+                for &v in chunk {
+                    h.record(v)?;
+                }
+                let tag = interval_log::Tag::new(backend.name());
+                log.write_histogram(&h, Duration::from_secs(i as u64), Duration::from_secs(1), tag)
+                    .map_err(|e| anyhow::anyhow!("writing {}: {e:?}", path.display()))?;
+            }
+        }
+        std::fs::write(&path, buf).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Draws the trigger→wire percentile curves of every backend, log-log: x is the
+/// percentile as 1/(1−q) (so p99.9 sits at 1000), y is latency in µs.
+pub fn write_plot(path: &Path, series: &BTreeMap<Backend, BackendSeries>, title: &str) -> anyhow::Result<()> {
+    use plotters::prelude::*;
+    let curves: Vec<(Backend, Vec<(f64, f64)>)> = series
+        .iter()
+        .filter(|(_, s)| !s.trigger_to_wire.is_empty())
+        .map(|(b, s)| {
+            let h = s.trigger_to_wire.histogram();
+            let points = h
+                .iter_quantiles(2)
+                .filter(|v| v.quantile() < 0.99999)
+                .map(|v| (1.0 / (1.0 - v.quantile()), v.value_iterated_to() as f64 / 1000.0))
+                .collect();
+            (*b, points)
+        })
+        .collect();
+    let ymax = curves.iter().flat_map(|(_, p)| p.iter().map(|&(_, y)| y)).fold(1.0f64, f64::max) * 1.5;
+    let ymin = curves.iter().flat_map(|(_, p)| p.iter().map(|&(_, y)| y)).fold(f64::MAX, f64::min).max(0.01) / 1.5;
+    let xmax = curves.iter().flat_map(|(_, p)| p.iter().map(|&(x, _)| x)).fold(10.0f64, f64::max);
+    let root = SVGBackend::new(path, (900, 560)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d((1.0..xmax).log_scale(), (ymin..ymax).log_scale())?;
+    chart
+        .configure_mesh()
+        .x_desc("percentile (as 1/(1-q): 2 = p50, 10 = p90, 100 = p99, 1000 = p99.9)")
+        .y_desc("trigger → wire (µs)")
+        .draw()?;
+    let colors = [RED, BLUE, GREEN];
+    for (i, (backend, points)) in curves.into_iter().enumerate() {
+        let color = colors[i % colors.len()];
+        chart
+            .draw_series(LineSeries::new(points, color.stroke_width(2)))?
+            .label(backend.name())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+    }
+    chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
+    root.present()?;
+    Ok(())
+}
