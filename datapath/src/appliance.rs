@@ -207,6 +207,7 @@ impl<L: Link> Appliance<L> {
                     .find(|c| c.target == target && c.is_ready() && !c.is_holding());
                 let sent = conn.is_some_and(|c| c.probe(link, id, &spec.warm_request, now));
                 link.poll(now);
+                let after = link.now_ns();
                 if !sent {
                     self.emit(Event::Probed {
                         id,
@@ -216,12 +217,13 @@ impl<L: Link> Appliance<L> {
                         date: None,
                     });
                 }
-                return crate::clock::monotonic_ns();
+                return after;
             }
             Command::Raw { id, frame } => {
                 // Raw frames go out on the first link that can send them.
-                let sent = self.links.iter_mut().any(|l| l.send_raw(&frame));
-                let tx_ns = crate::clock::monotonic_ns();
+                let sent_on = self.links.iter_mut().position(|l| l.send_raw(&frame));
+                let sent = sent_on.is_some();
+                let tx_ns = sent_on.map_or(now, |i| self.links[i].now_ns());
                 let stamps = Stamps {
                     trigger_ns: now,
                     tx_ns,

@@ -111,6 +111,9 @@ impl Link for AnyLink {
     fn poll(&mut self, now_ns: u64) {
         dispatch!(self, l => l.poll(now_ns))
     }
+    fn now_ns(&self) -> u64 {
+        dispatch!(self, l => l.now_ns())
+    }
     fn send_raw(&mut self, frame: &[u8]) -> bool {
         dispatch!(self, l => l.send_raw(frame))
     }
