@@ -156,8 +156,8 @@ impl Conn {
         self.preseal_valid()
     }
 
-    /// The pre-sealed record as it would go out, while it is still valid.
-    #[cfg(test)]
+    /// The pre-sealed record as it would go out, while it is still valid (also what
+    /// send warming touches).
     pub(crate) fn presealed_bytes(&self) -> Option<&[u8]> {
         let record = self
             .preseal

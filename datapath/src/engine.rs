@@ -155,6 +155,19 @@ impl Engine {
         self.conns[id.0].is_none()
     }
 
+    /// The fire path: smoltcp emits what the sockets have queued (egress only, no receive
+    /// processing ahead of it), then one kick.
+    pub fn transmit(&mut self, now_ns: u64) {
+        self.stack
+            .poll_egress(smoltcp_instant(now_ns), &mut self.device);
+        let _ = self.device.kick_if_needed();
+    }
+
+    /// Send warming for an armed connection (see [`XdpDevice::warm_tx`]).
+    pub fn warm(&mut self, record: &[u8]) -> u16 {
+        self.device.warm_tx(record)
+    }
+
     /// Pushes a complete frame to the Tx ring and kicks: the floor of the AF_XDP path.
     pub fn send_raw(&mut self, frame: &[u8]) -> bool {
         let sent = self.device.send_frame(frame);

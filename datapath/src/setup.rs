@@ -21,32 +21,55 @@ const MIN_SOCKETS: usize = 16;
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
     #[error("target {target}: trust: {source}")]
-    Trust { target: String, source: tls::TlsError },
+    Trust {
+        target: String,
+        source: tls::TlsError,
+    },
     #[error("target {target}: server_name {name:?} is not a valid TLS name")]
     ServerName { target: String, name: String },
     #[error("target {target}: {what}: {source}")]
-    Http { target: String, what: &'static str, source: http::HttpError },
+    Http {
+        target: String,
+        what: &'static str,
+        source: http::HttpError,
+    },
 }
 
 /// The request template of a configured target.
 pub fn template(target: &Target) -> RequestTemplate {
     let r = &target.request;
-    RequestTemplate { method: r.method.clone(), path: r.path.clone(), headers: r.headers.clone(), body: r.body.clone() }
+    RequestTemplate {
+        method: r.method.clone(),
+        path: r.path.clone(),
+        headers: r.headers.clone(),
+        body: r.body.clone(),
+    }
 }
 
 /// The datapath's view of a configured target. Reads its CA file, so a missing lab CA
 /// fails here, before anything starts.
 pub fn target_spec(t: &Target) -> Result<TargetSpec, SetupError> {
-    let trust = |source| SetupError::Trust { target: t.name.clone(), source };
+    let trust = |source| SetupError::Trust {
+        target: t.name.clone(),
+        source,
+    };
     let roots = match &t.trust {
         TrustAnchors::System => tls::system_roots().map_err(trust)?,
         TrustAnchors::CaFile(path) => tls::roots_from_pem_file(path).map_err(trust)?,
     };
     let tls = tls::client_config(roots, ALPN).map_err(trust)?;
-    let server_name = ServerName::try_from(t.server_name.clone())
-        .map_err(|_| SetupError::ServerName { target: t.name.clone(), name: t.server_name.clone() })?;
-    let http = |what, source| SetupError::Http { target: t.name.clone(), what, source };
-    let warm_request = http::warm_request(&t.server_name, t.address.port(), &t.warm_path).map_err(|e| http("warm_path", e))?;
+    let server_name =
+        ServerName::try_from(t.server_name.clone()).map_err(|_| SetupError::ServerName {
+            target: t.name.clone(),
+            name: t.server_name.clone(),
+        })?;
+    let http = |what, source| SetupError::Http {
+        target: t.name.clone(),
+        what,
+        source,
+    };
+    let warm_request = http::warm_request(&t.server_name, t.address.port(), &t.warm_path)
+        .map_err(|e| http("warm_path", e))?;
     template(t).validate().map_err(|e| http("request", e))?;
     Ok(TargetSpec {
         name: t.name.clone(),

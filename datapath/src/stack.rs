@@ -152,6 +152,11 @@ impl Stack {
         self.slots[slot].busy = false;
     }
 
+    /// Emits what the sockets have queued, and nothing else.
+    pub fn poll_egress<D: Device + ?Sized>(&mut self, now: Instant, device: &mut D) {
+        self.iface.poll_egress(now, device, &mut self.sockets);
+    }
+
     /// Runs smoltcp for one turn at `now`. True if any socket may have changed.
     pub fn poll<D: Device + ?Sized>(&mut self, now: Instant, device: &mut D) -> bool {
         self.iface.poll(now, device, &mut self.sockets)

@@ -52,6 +52,16 @@ pub trait Link {
     /// Moves packets: receive, run the stack, transmit, kick. Called once per loop turn
     /// and right after a fire's sends.
     fn poll(&mut self, now_ns: u64);
+    /// Pushes out what was just sent, and nothing else: the fire path's half of
+    /// [`poll`](Self::poll) (no receive processing ahead of the order).
+    fn transmit(&mut self, now_ns: u64) {
+        self.poll(now_ns);
+    }
+    /// Keeps the send path warm for `record` while an order is armed, without sending
+    /// anything (Onload calls this send warming). Links with nothing to warm do nothing.
+    fn warm(&mut self, record: &[u8]) {
+        let _ = record;
+    }
     /// The clock right after a [`poll`](Self::poll) returned: a fire's tx stamp. Real
     /// links read CLOCK_MONOTONIC; a simulated one answers with its virtual time.
     fn now_ns(&self) -> u64 {
@@ -113,6 +123,12 @@ impl Link for AnyLink {
     }
     fn now_ns(&self) -> u64 {
         dispatch!(self, l => l.now_ns())
+    }
+    fn transmit(&mut self, now_ns: u64) {
+        dispatch!(self, l => l.transmit(now_ns))
+    }
+    fn warm(&mut self, record: &[u8]) {
+        dispatch!(self, l => l.warm(record))
     }
     fn send_raw(&mut self, frame: &[u8]) -> bool {
         dispatch!(self, l => l.send_raw(frame))

@@ -68,6 +68,14 @@ impl Link for XdpLink {
         self.engine.turn(now_ns);
     }
 
+    fn transmit(&mut self, now_ns: u64) {
+        self.engine.transmit(now_ns);
+    }
+
+    fn warm(&mut self, record: &[u8]) {
+        std::hint::black_box(self.engine.warm(record));
+    }
+
     fn send_raw(&mut self, frame: &[u8]) -> bool {
         self.engine.send_raw(frame)
     }

@@ -239,6 +239,11 @@ impl FramePool {
     pub fn available(&self) -> usize {
         self.free.len()
     }
+
+    /// The frame the next [`FramePool::take`] returns, left in the pool.
+    pub fn peek(&self) -> Option<u64> {
+        self.free.last().copied()
+    }
 }
 
 #[cfg(test)]
