@@ -65,6 +65,8 @@ pub struct Appliance<L: Link> {
     fired: Vec<usize>,
     /// Events lost because both the queue and the backlog were full.
     pub events_dropped: u64,
+    /// Send warmings done (see [`SEND_WARMING_NS`]).
+    pub warmings: u64,
     /// When send warming last ran, and which connection it warms next (round robin).
     warmed_at: u64,
     warm_next: usize,
@@ -129,6 +131,7 @@ impl<L: Link> Appliance<L> {
             warm,
             fired: Vec::with_capacity(total),
             events_dropped: 0,
+            warmings: 0,
             warmed_at: 0,
             warm_next: 0,
         };
@@ -418,6 +421,7 @@ impl<L: Link> Appliance<L> {
             if let Some(record) = self.conns[c].presealed_bytes() {
                 let link = self.target_link[self.conns[c].target];
                 self.links[link].warm(record);
+                self.warmings += 1;
                 self.warm_next = c + 1;
                 return;
             }

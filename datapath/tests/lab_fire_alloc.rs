@@ -113,3 +113,66 @@ fn the_fire_turn_allocates_nothing_on_both_backends() {
     let engine = Engine::start(&EngineConfig::lab(), monotonic_ns()).expect("datapath starts");
     fire_allocates_nothing(XdpLink::new(engine), &ca);
 }
+
+/// Send warming touches the send path of an armed connection many times over while the
+/// order waits, and puts nothing on the wire.
+#[test]
+fn send_warming_sends_nothing() {
+    let lab = LabSession::start().expect("lab up");
+    let ca = lab.status().unwrap().ca_cert.clone();
+    let engine = Engine::start(&EngineConfig::lab(), monotonic_ns()).expect("datapath starts");
+    let commands = Arc::new(ArrayQueue::new(64));
+    let events = Arc::new(ArrayQueue::new(1024));
+    let targets = vec![target(&ca, Duration::from_secs(30))];
+    let mut a = Appliance::new(
+        XdpLink::new(engine),
+        targets,
+        8,
+        commands.clone(),
+        events.clone(),
+    );
+    turn_until(
+        &mut a,
+        &events,
+        |e| matches!(e, Event::Pool { warm, .. } if *warm == POOL),
+    );
+    let spec = ArmSpec {
+        arm: 1,
+        target: 0,
+        request: order("1001", "qd-warming"),
+        conns: 1,
+        trigger: Trigger::Manual,
+    };
+    commands.push(Command::Arm(Box::new(spec))).unwrap();
+    turn_until(&mut a, &events, |e| {
+        matches!(e, Event::Armed { arm: 1, .. })
+    });
+    // Let the pool's own first keep-warm exchanges finish.
+    let settle = monotonic_ns() + 50_000_000;
+    while monotonic_ns() < settle {
+        a.turn(monotonic_ns());
+    }
+    let before = a.link().engine().device_stats();
+    let warmings = a.warmings;
+    let wait = monotonic_ns() + 20_000_000; // 20 ms armed: ~400 warmings
+    while monotonic_ns() < wait {
+        a.turn(monotonic_ns());
+    }
+    let after = a.link().engine().device_stats();
+    assert!(
+        a.warmings - warmings > 100,
+        "warming ran {} times",
+        a.warmings - warmings
+    );
+    assert_eq!(
+        after.tx_frames, before.tx_frames,
+        "warming put frames on the wire: {before:?} → {after:?}"
+    );
+    // And the armed order still goes out intact.
+    commands.push(Command::Fire(1)).unwrap();
+    turn_until(
+        &mut a,
+        &events,
+        |e| matches!(e, Event::Done(r) if r.outcome == Outcome::Status(200)),
+    );
+}
