@@ -38,9 +38,36 @@ pub enum ConfigError {
 }
 
 impl ConfigError {
-    pub(crate) fn parse(err: toml::de::Error) -> Self {
-        // toml's message already names the key and quotes the offending line.
-        ConfigError::Parse(err.to_string().trim_end().to_owned())
+    /// A syntax error (no key path: toml's own message, which quotes the line), or a type
+    /// error at its full key path.
+    pub(crate) fn typed(err: serde_path_to_error::Error<toml::de::Error>, text: &str) -> Self {
+        let mut path = err.path().to_string();
+        let inner = err.into_inner();
+        let message = inner.message().to_owned();
+        // serde names a missing or unknown key in its message, with the table's path as
+        // the error's: put the key on the path, where a reader looks for it.
+        let named = ["unknown field `", "missing field `"]
+            .iter()
+            .find_map(|p| message.strip_prefix(p))
+            .and_then(|rest| rest.split('`').next());
+        if let Some(key) = named {
+            // serde_path_to_error already ends an unknown key's path with the key.
+            if path == "." {
+                path = key.to_owned();
+            } else if !path.ends_with(&format!(".{key}")) && path != key {
+                path = format!("{path}.{key}");
+            }
+        } else if path == "." {
+            return ConfigError::Parse(inner.to_string().trim_end().to_owned());
+        }
+        let line = inner
+            .span()
+            .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+        let message = match line {
+            Some(line) => format!("{message} (line {line})"),
+            None => message,
+        };
+        ConfigError::Invalid(vec![Problem { path, message }])
     }
 
     /// The semantic problems, if this is an [`ConfigError::Invalid`] error.

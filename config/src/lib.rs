@@ -3,21 +3,27 @@
 
 mod error;
 mod schema;
+mod sections;
 mod validate;
+mod validate_sections;
 
 pub use error::{ConfigError, Problem};
-pub use schema::{Appliance, Backend, Config, Control, RequestSpec, Target, TrustAnchors, XdpMode};
+pub use schema::{Appliance, Backend, Config, RequestSpec, Target, TrustAnchors, XdpMode};
+pub use sections::{Control, Journal, Limits, Metrics, Timing};
+pub use validate_sections::OPEN_ARMS_CEILING;
 
 use std::path::Path;
 
 impl Config {
     /// Parses and validates a configuration from TOML text.
     ///
-    /// Type errors (a string where a number belongs, an unknown key) stop parsing and are
-    /// reported with their location; semantic checks then run over the whole file and
-    /// report every problem found, each at its key path.
+    /// TOML syntax errors are reported with their line. A type error (a string where a
+    /// number belongs, an unknown or missing key) stops parsing and is reported at its
+    /// key path; semantic checks then run over the whole file and report every problem
+    /// found, each at its key path.
     pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
-        let config: Config = toml::from_str(text).map_err(ConfigError::parse)?;
+        let config: Config = serde_path_to_error::deserialize(toml::Deserializer::new(text))
+            .map_err(|e| ConfigError::typed(e, text))?;
         let problems = validate::check(&config);
         if problems.is_empty() {
             Ok(config)
@@ -101,7 +107,7 @@ mod tests {
     fn duplicate_target_names_and_missing_targets() {
         let (targets_at, control_at) = (
             LAB.find("[[targets]]").unwrap(),
-            LAB.find("[control]").unwrap(),
+            LAB.find("[timing]").unwrap(),
         );
         let (appliance, target) = (&LAB[..targets_at], &LAB[targets_at..control_at]);
         let two = format!("{appliance}{target}{target}");

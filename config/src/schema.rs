@@ -1,6 +1,8 @@
 //! The configuration schema: plain typed structs, deserialized by serde from TOML.
-//! Unknown keys are errors, so a typo never silently falls back to a default.
+//! Unknown keys are errors, so a typo never silently falls back to a default. The
+//! daemon's own sections (timing, limits, control, journal, metrics) are in `sections.rs`.
 
+pub use crate::sections::{Control, Journal, Limits, Metrics, Timing};
 use serde::Deserialize;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::PathBuf;
@@ -14,30 +16,21 @@ pub struct Config {
     /// The HTTPS servers orders are sent to. At least one.
     #[serde(default)]
     pub targets: Vec<Target>,
-    /// The control daemon.
+    /// Scheduled fires and clock synchronisation.
+    #[serde(default)]
+    pub timing: Timing,
+    /// What the daemon holds and serves at most.
+    #[serde(default)]
+    pub limits: Limits,
+    /// The control daemon's socket and who may use it.
     #[serde(default)]
     pub control: Control,
-}
-
-/// The control daemon's socket.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Control {
-    /// Unix socket the `control` CLI talks to (its directory is made owner-only).
-    #[serde(default = "default_socket")]
-    pub socket: PathBuf,
-}
-
-impl Default for Control {
-    fn default() -> Self {
-        Control {
-            socket: default_socket(),
-        }
-    }
-}
-
-fn default_socket() -> PathBuf {
-    PathBuf::from("/run/quickdraw/control.sock")
+    /// The durable record of every arm and fire.
+    #[serde(default)]
+    pub journal: Journal,
+    /// The Prometheus text endpoint.
+    #[serde(default)]
+    pub metrics: Metrics,
 }
 
 /// Which path puts requests on the wire.
@@ -141,6 +134,10 @@ pub struct Target {
     /// A fired request with no complete response after this long is reported `unknown`.
     #[serde(default = "default_response_timeout_ms")]
     pub response_timeout_ms: u64,
+    /// Most requests sent to this target in any minute, fires and armed orders counted
+    /// together (an arm counts when it is armed, so a burst of arms cannot exceed it).
+    #[serde(default = "default_max_fires_per_minute")]
+    pub max_fires_per_minute: u32,
     /// The order request, rendered at arm time.
     pub request: RequestSpec,
 }
@@ -187,4 +184,8 @@ fn default_max_connections() -> u32 {
 
 fn default_max_fires_per_arm() -> u32 {
     8
+}
+
+fn default_max_fires_per_minute() -> u32 {
+    60
 }

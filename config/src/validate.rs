@@ -1,5 +1,6 @@
 //! Semantic checks over a parsed configuration. Each returns problems instead of
-//! stopping, so a user fixes a file in one pass.
+//! stopping, so a user fixes a file in one pass. The appliance and targets are checked
+//! here; the daemon's own sections in `validate_sections.rs`.
 
 use crate::schema::{Config, Target, TrustAnchors};
 use crate::Problem;
@@ -8,10 +9,12 @@ use std::collections::HashSet;
 /// Hard ceilings on the per-target caps: quickdraw is fast, not a load generator.
 const CONNECTIONS_CEILING: u32 = 64;
 const FIRES_PER_ARM_CEILING: u32 = 64;
+const FIRES_PER_MINUTE_CEILING: u32 = 600;
 
 pub(crate) fn check(config: &Config) -> Vec<Problem> {
     let mut problems = Vec::new();
     let mut report = |path: String, message: String| problems.push(Problem { path, message });
+    crate::validate_sections::check(config, &mut report);
 
     let a = &config.appliance;
     if a.interface.is_empty() || a.interface.len() > 15 || a.interface.contains('/') {
@@ -34,6 +37,20 @@ pub(crate) fn check(config: &Config) -> Vec<Problem> {
             "appliance.prefix_len".into(),
             format!("{} is not a prefix length in 1..=32", a.prefix_len),
         );
+    }
+    if let Some(gw) = a.gateway {
+        let mask = u32::MAX
+            .checked_shl(32 - u32::from(a.prefix_len.clamp(1, 32)))
+            .unwrap_or(0);
+        if gw == a.ip || (u32::from(gw) & mask) != (u32::from(a.ip) & mask) {
+            report(
+                "appliance.gateway".into(),
+                format!(
+                    "{gw} is not another address in the appliance's subnet {}/{}",
+                    a.ip, a.prefix_len
+                ),
+            );
+        }
     }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     if a.core >= cores {
@@ -141,6 +158,45 @@ fn check_target(i: usize, t: &Target, report: &mut impl FnMut(String, String)) {
             format!("{:?} must start with '/'", t.request.path),
         );
     }
+    let m = &t.request.method;
+    if m.is_empty() || !m.bytes().all(|b| b.is_ascii_uppercase()) {
+        report(
+            at("request.method"),
+            format!("{m:?} is not an HTTP method (upper-case letters, e.g. \"POST\")"),
+        );
+    }
+    for (h, (name, value)) in t.request.headers.iter().enumerate() {
+        if name.is_empty() || !name.bytes().all(is_token_byte) {
+            report(
+                at(&format!("request.headers[{h}]")),
+                format!("{name:?} is not an HTTP header name"),
+            );
+        } else if value.bytes().any(|b| b.is_ascii_control() && b != b'\t') {
+            report(
+                at(&format!("request.headers[{h}]")),
+                format!("the value of {name} contains a control character"),
+            );
+        }
+    }
+    if t.max_fires_per_minute == 0 || t.max_fires_per_minute > FIRES_PER_MINUTE_CEILING {
+        report(
+            at("max_fires_per_minute"),
+            format!(
+                "{} is outside 1..={FIRES_PER_MINUTE_CEILING}",
+                t.max_fires_per_minute
+            ),
+        );
+    } else if t.max_fires_per_minute < t.max_fires_per_arm
+        && t.max_fires_per_arm <= FIRES_PER_ARM_CEILING
+    {
+        report(
+            at("max_fires_per_minute"),
+            format!(
+                "{} is below max_fires_per_arm ({}): a full burst could never fire",
+                t.max_fires_per_minute, t.max_fires_per_arm
+            ),
+        );
+    }
     if t.max_fires_per_arm == 0 || t.max_fires_per_arm > FIRES_PER_ARM_CEILING {
         report(
             at("max_fires_per_arm"),
@@ -150,4 +206,9 @@ fn check_target(i: usize, t: &Target, report: &mut impl FnMut(String, String)) {
             ),
         );
     }
+}
+
+/// RFC 9110 `tchar`.
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }

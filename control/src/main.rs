@@ -1,13 +1,17 @@
 //! `control`: the operator's command line for quickdraw, and its daemon (`control up`).
 //!
 //! One file per subcommand under `cli/`; the daemon under `daemon/`; the wire protocol
-//! between them in `protocol.rs`; config → datapath in `setup.rs`.
+//! between them in `protocol/`; config → datapath in `setup.rs`; time (schedules, clock
+//! sync) in `timing/`; the journal in `journal/`; histograms and counters in `stats/`.
 
 mod cli;
 mod client;
 mod daemon;
+mod journal;
 mod protocol;
 mod setup;
+mod stats;
+mod timing;
 
 use clap::{Parser, Subcommand};
 use std::io::IsTerminal;
@@ -29,12 +33,20 @@ enum Command {
     Up(cli::up::UpArgs),
     /// Show the backend, the warm pools and the open arms.
     Status(cli::status::StatusArgs),
-    /// Hold an order ready to fire.
+    /// Hold an order ready to fire: manually, at a UTC instant, or after a delay.
     Arm(cli::arm::ArmArgs),
+    /// List the arms: open ones and the recently closed (journal included).
+    Arms(cli::arms::ArmsArgs),
     /// Fire an armed order and show its outcomes.
     Fire(cli::fire::FireArgs),
-    /// Drop an armed order.
+    /// Wait for an arm's outcomes (a scheduled fire) and show them like `fire`.
+    Wait(cli::wait::WaitArgs),
+    /// Drop an armed order, or all of them.
     Disarm(cli::disarm::DisarmArgs),
+    /// Estimate a target's clock offset and round trip from its Date header.
+    Sync(cli::sync::SyncArgs),
+    /// Latency percentiles and counters since the daemon started.
+    Stats(cli::stats::StatsArgs),
     /// Stop the daemon.
     Down(cli::down::DownArgs),
 }
@@ -54,8 +66,12 @@ fn main() -> ExitCode {
         Command::Up(a) => cli::up::run(a),
         Command::Status(a) => cli::status::run(a),
         Command::Arm(a) => cli::arm::run(a),
+        Command::Arms(a) => cli::arms::run(a),
         Command::Fire(a) => cli::fire::run(a),
+        Command::Wait(a) => cli::wait::run(a),
         Command::Disarm(a) => cli::disarm::run(a),
+        Command::Sync(a) => cli::sync::run(a),
+        Command::Stats(a) => cli::stats::run(a),
         Command::Down(a) => cli::down::run(a),
     };
     match result {

@@ -12,8 +12,9 @@ use quickdraw_datapath::{tls, EngineConfig};
 use rustls_pki_types::ServerName;
 use std::time::Duration;
 
-/// Arms the datapath holds at once; far more than an operator juggles by hand.
-const MAX_ARMS: usize = 64;
+/// Arms the datapath holds at once: the ceiling of `limits.max_open_arms`, which the
+/// daemon enforces below it.
+const MAX_ARMS: usize = quickdraw_config::OPEN_ARMS_CEILING as usize;
 /// Capacity of each datapath queue: room for every pool change and outcome of a burst
 /// many times over, so the datapath never has to hold events back.
 const QUEUE_LEN: usize = 1024;
@@ -45,6 +46,8 @@ pub struct TargetPlan {
     /// Connections in the warm pool: a burst cannot be wider.
     pub connections: usize,
     pub max_fires_per_arm: usize,
+    /// Requests per minute, sent and armed together.
+    pub max_fires_per_minute: usize,
     pub response_timeout: Duration,
 }
 
@@ -151,6 +154,7 @@ fn target(t: &Target) -> anyhow::Result<(TargetSpec, TargetPlan)> {
         template,
         connections: t.connections as usize,
         max_fires_per_arm: t.max_fires_per_arm as usize,
+        max_fires_per_minute: t.max_fires_per_minute as usize,
         response_timeout,
     };
     Ok((spec, plan))

@@ -1,138 +1,20 @@
 //! `control up` / `status` / `arm` / `fire` / `down` as an operator runs them, against the
 //! lab's nginx, on both backends; and a wrong CA that must never become ready.
 //! Privileged (root: netns, veth, XDP); each test holds its own lab, so they run one at a
-//! time. The daemon runs unpinned (`--no-pin`) and on a socket of its own.
+//! time. The daemon runs unpinned (`--no-pin`), on a socket, journal and metrics port of
+//! its own. Scheduled arms, clock sync, the journal across `kill -9`, and the socket's
+//! safety are in `lab_schedule.rs`.
 
 use quickdraw_bench::LabSession;
 use serde_json::Value;
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
 
-const LAB_CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/lab.toml");
-/// Time for every connection of the pool to come up (TCP + TLS, a few ms each here).
-const READY_WITHIN: Duration = Duration::from_secs(10);
+mod common;
 
-/// A `control up` child, killed if the test fails before `control down`.
-struct Daemon {
-    child: Child,
-    socket: PathBuf,
-    dir: PathBuf,
-}
-
-impl Daemon {
-    fn up(tag: &str, config: &Path, backend: &str) -> Daemon {
-        let dir = std::env::temp_dir().join(format!("qd-lab-control-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let socket = dir.join("run/control.sock");
-        let child = Command::new(env!("CARGO_BIN_EXE_control"))
-            .arg("up")
-            .arg("--config")
-            .arg(config)
-            .args(["--backend", backend, "--no-pin", "--socket"])
-            .arg(&socket)
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("control up starts");
-        Daemon { child, socket, dir }
-    }
-
-    /// Runs a client subcommand against this daemon; (exit code, stdout, stderr).
-    fn control(&self, args: &[&str]) -> (Option<i32>, String, String) {
-        let out = Command::new(env!("CARGO_BIN_EXE_control"))
-            .args(args)
-            .arg("--socket")
-            .arg(&self.socket)
-            .output()
-            .unwrap();
-        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-        (out.status.code(), text(&out.stdout), text(&out.stderr))
-    }
-
-    /// Runs a `--json` subcommand that must succeed; its reply.
-    fn json(&self, args: &[&str]) -> Value {
-        let (code, stdout, stderr) = self.control(args);
-        assert_eq!(code, Some(0), "control {args:?}: {stdout}{stderr}");
-        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("control {args:?}: {e}: {stdout}"))
-    }
-
-    /// Polls `status --json` until `done` holds or `limit` passes; the last status seen.
-    fn status_until(&mut self, limit: Duration, done: impl Fn(&Value) -> bool) -> (bool, Value) {
-        let deadline = Instant::now() + limit;
-        let mut last = Value::Null;
-        loop {
-            if let Some(exit) = self.child.try_wait().unwrap() {
-                panic!("the daemon exited early ({exit}); last status {last}");
-            }
-            let (code, stdout, _) = self.control(&["status", "--json"]);
-            if code == Some(0) {
-                last = serde_json::from_str(&stdout).unwrap();
-                if done(&last) {
-                    return (true, last);
-                }
-            }
-            if Instant::now() > deadline {
-                return (false, last);
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    /// `control down`, then the daemon must exit 0 and leave no socket behind.
-    fn down(mut self) {
-        let (code, stdout, stderr) = self.control(&["down"]);
-        assert_eq!(code, Some(0), "control down: {stdout}{stderr}");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let exit = loop {
-            if let Some(exit) = self.child.try_wait().unwrap() {
-                break exit;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the daemon did not exit after down"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        assert!(exit.success(), "daemon exit: {exit}");
-        assert!(!self.socket.exists(), "the socket is removed");
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// nginx's order lines carrying `key` (its log format has the request line and the
-/// Idempotency-Key header). nginx logs after responding: wait until `want` are there.
-fn orders_logged(access_log: &Path, key: &str, want: usize) -> Vec<String> {
-    let deadline = Instant::now() + Duration::from_secs(3);
-    loop {
-        let text = std::fs::read_to_string(access_log).unwrap_or_default();
-        let lines: Vec<String> = text
-            .lines()
-            .filter(|l| l.contains("\"POST /api/order ") && l.contains(&format!("\"{key}\"")))
-            .map(str::to_owned)
-            .collect();
-        if lines.len() >= want || Instant::now() > deadline {
-            // A little longer, so a duplicate would show up too.
-            std::thread::sleep(Duration::from_millis(200));
-            let text = std::fs::read_to_string(access_log).unwrap_or_default();
-            return text
-                .lines()
-                .filter(|l| l.contains("\"POST /api/order ") && l.contains(&format!("\"{key}\"")))
-                .map(str::to_owned)
-                .collect();
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
+use common::{orders_logged, Daemon, LAB_CONFIG, READY_WITHIN};
 
 fn statuses(fire: &Value) -> Vec<Value> {
     fire["outcomes"]

@@ -1,9 +1,14 @@
-//! `control arm --sku SKU --manual`: have the daemon render an order and hold it ready
-//! on warm connections; prints the arm id to fire.
+//! `control arm --sku SKU (--manual | --at UTC | --in DURATION)`: have the daemon render
+//! an order and hold it ready on warm connections. `--at` takes an RFC 3339 UTC instant
+//! with µs (`2026-11-27T08:00:00.000000Z`), `--in` a delay (`2s`, `150ms`); the daemon
+//! turns either into a monotonic deadline when it receives the arm, and refuses an
+//! instant in the past, too soon to get ready, or too far ahead. A scheduled arm can still
+//! be fired early by hand (`control fire ARM_ID`) or disarmed.
 
 use super::SocketArgs;
 use crate::client;
 use crate::protocol::{ArmReply, ArmRequest, Request, TriggerSpec};
+use crate::timing::text::parse_duration;
 use anyhow::bail;
 use std::process::ExitCode;
 
@@ -15,22 +20,29 @@ pub struct ArmArgs {
     /// Quantity (substituted for `{qty}`).
     #[arg(long, default_value_t = 1)]
     qty: u32,
-    /// Fire on `control fire` (the only trigger for now).
-    #[arg(long)]
+    /// Fire on `control fire`.
+    #[arg(long, conflicts_with_all = ["at", "after"])]
     manual: bool,
-    /// Fire at a UTC instant: not supported yet.
-    #[arg(long, value_name = "UTC", conflicts_with = "manual")]
+    /// Fire at this UTC instant (RFC 3339, e.g. 2026-11-27T08:00:00.000000Z).
+    #[arg(long, value_name = "UTC", conflicts_with = "after")]
     at: Option<String>,
-    /// Fire after a delay: not supported yet.
-    #[arg(long = "in", value_name = "DURATION", conflicts_with = "manual")]
+    /// Fire after this delay from now (e.g. 2s, 150ms, 1m30s).
+    #[arg(long = "in", value_name = "DURATION")]
     after: Option<String>,
+    /// Fire so the request *arrives* at the instant on the server's clock (corrected by
+    /// the offset and one-way latency of the last `control sync`).
+    #[arg(long, conflicts_with = "no_arrive")]
+    arrive: bool,
+    /// Fire at the instant on our clock even if `timing.arrive` is set.
+    #[arg(long)]
+    no_arrive: bool,
     /// Send the order over this many warm connections at once (a burst; one key).
     #[arg(long, default_value_t = 1)]
     conns: usize,
     /// Target name; may be left out when only one is configured.
     #[arg(long)]
     target: Option<String>,
-    /// Print the daemon's reply (arm id, idempotency key) as JSON.
+    /// Print the daemon's reply (arm id, idempotency key, schedule) as JSON.
     #[arg(long)]
     json: bool,
     #[command(flatten)]
@@ -38,27 +50,44 @@ pub struct ArmArgs {
 }
 
 pub fn run(args: &ArmArgs) -> anyhow::Result<ExitCode> {
-    if args.at.is_some() || args.after.is_some() {
-        bail!("scheduled triggers (--at, --in) are not supported yet; use --manual and `control fire`");
-    }
-    if !args.manual {
-        bail!("say when to fire: --manual (then `control fire`); scheduled triggers are not supported yet");
-    }
+    let trigger = match (&args.at, &args.after, args.manual) {
+        (Some(at), None, false) => TriggerSpec::At(at.clone()),
+        (None, Some(after), false) => TriggerSpec::InNs(parse_duration(after)?),
+        (None, None, true) => TriggerSpec::Manual,
+        _ => bail!("say when to fire: --manual (then `control fire`), --at UTC or --in DURATION"),
+    };
+    let arrive = match (args.arrive, args.no_arrive) {
+        (true, _) => Some(true),
+        (_, true) => Some(false),
+        _ => None,
+    };
     let request = Request::Arm(ArmRequest {
         sku: args.sku.clone(),
         qty: args.qty,
         conns: args.conns,
         target: args.target.clone(),
-        trigger: TriggerSpec::Manual,
+        trigger,
+        arrive,
     });
     let reply: ArmReply = client::call(&args.socket.path()?, &request)?;
     if args.json {
         super::print_json(&reply)?;
-    } else {
-        println!(
-            "armed {}: sku {} x{} on {} over {} connection(s); fire with `control fire {}`",
-            reply.arm, args.sku, args.qty, reply.target, reply.conns, reply.arm
-        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let what = format!(
+        "armed {}: sku {} x{} on {} over {} connection(s)",
+        reply.arm, args.sku, args.qty, reply.target, reply.conns
+    );
+    match &reply.scheduled {
+        None => println!("{what}; fire with `control fire {}`", reply.arm),
+        Some(s) if s.correction_ns != 0 => println!(
+            "{what}; fires at {} to arrive at {} (server clock); `control wait {}` shows it",
+            s.fire_at, s.at, reply.arm
+        ),
+        Some(s) => println!(
+            "{what}; fires at {}; `control wait {}` shows it",
+            s.at, reply.arm
+        ),
     }
     Ok(ExitCode::SUCCESS)
 }

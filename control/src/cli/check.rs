@@ -53,6 +53,25 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         );
         println!("    order: {} {}", t.request.method, t.request.path);
     }
+    let tm = &config.timing;
+    println!(
+        "  timing: arrive {}, min lead {} ms, sync ≤ {} probes / {} ms",
+        tm.arrive, tm.min_lead_ms, tm.sync_max_probes, tm.sync_max_ms
+    );
+    println!(
+        "  control socket {} (uid {}), journal {}, metrics {}",
+        config.control.socket.display(),
+        config
+            .control
+            .uid
+            .map_or_else(|| "of the daemon".to_owned(), |u| u.to_string()),
+        config.journal.path.display(),
+        if config.metrics.enabled {
+            format!("on {}", config.metrics.listen)
+        } else {
+            "off".to_owned()
+        }
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,20 +1,55 @@
-//! `control disarm ARM_ID`: drop an armed order before it fires.
+//! `control disarm ARM_ID | --all`: drop armed orders (manual or scheduled) before they
+//! fire.
 
 use super::SocketArgs;
 use crate::client;
-use crate::protocol::{Done, Request};
+use crate::protocol::{DisarmedAll, Done, Request};
+use anyhow::bail;
 use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
 pub struct DisarmArgs {
     /// The arm to drop.
-    arm: u64,
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    arm: Option<u64>,
+    /// Drop every armed order.
+    #[arg(long)]
+    all: bool,
     #[command(flatten)]
     socket: SocketArgs,
 }
 
+/// With `--all`, exits 1 when some arm fired before its disarm reached the datapath.
 pub fn run(args: &DisarmArgs) -> anyhow::Result<ExitCode> {
-    let _: Done = client::call(&args.socket.path()?, &Request::Disarm { arm: args.arm })?;
-    println!("disarmed {}", args.arm);
-    Ok(ExitCode::SUCCESS)
+    let socket = args.socket.path()?;
+    match args.arm {
+        Some(arm) => {
+            let _: Done = client::call(&socket, &Request::Disarm { arm })?;
+            println!("disarmed {arm}");
+            Ok(ExitCode::SUCCESS)
+        }
+        None if args.all => {
+            let reply: DisarmedAll = client::call(&socket, &Request::DisarmAll {})?;
+            let list = |ids: &[u64]| {
+                ids.iter()
+                    .map(u64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            if reply.disarmed.is_empty() {
+                println!("no armed orders");
+            } else {
+                println!("disarmed {}", list(&reply.disarmed));
+            }
+            if !reply.failed.is_empty() {
+                eprintln!(
+                    "control: not disarmed (fired meanwhile?): {}",
+                    list(&reply.failed)
+                );
+                return Ok(ExitCode::FAILURE);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        None => bail!("say which arm, or --all"),
+    }
 }

@@ -1,5 +1,7 @@
 //! `control fire [ARM_ID]`: fire an armed order and print how each connection's share
-//! ended, with trigger→tx, →first byte and →complete in microseconds.
+//! ended, with trigger→tx, →first byte and →complete in microseconds. Without an id it
+//! fires the only armed manual order; a scheduled arm fires early (by hand, its schedule
+//! dropped) only when named.
 
 use super::SocketArgs;
 use crate::client;
@@ -8,7 +10,8 @@ use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
 pub struct FireArgs {
-    /// The arm to fire; left out, the only armed one.
+    /// The arm to fire; left out, the only armed manual one. Naming a scheduled arm
+    /// fires it now, before its time.
     arm: Option<u64>,
     /// Print the daemon's reply, raw nanosecond stamps included, as JSON.
     #[arg(long)]
@@ -37,7 +40,9 @@ pub fn run(args: &FireArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn render(r: &FireReply) -> String {
+/// The outcomes, one line per connection, after a line saying which arm and, for a
+/// scheduled fire, when and how late its trigger was.
+pub fn render(r: &FireReply) -> String {
     let mut out = format!(
         "arm {} (key {}): {} of {} outcome(s)\n",
         r.arm,
@@ -45,6 +50,20 @@ fn render(r: &FireReply) -> String {
         r.outcomes.len(),
         r.expected
     );
+    if let Some(s) = &r.scheduled {
+        out += &format!("  scheduled at {}", s.at);
+        if s.correction_ns != 0 {
+            out += &format!(" (fired for arrival, at {})", s.fire_at);
+        }
+        match r.error_ns {
+            Some(e) => out += &format!(": trigger error {} µs\n", super::micros(e)),
+            None if r.outcomes.is_empty() => out += ": not fired yet\n",
+            None => out += ": fired by hand\n",
+        }
+    }
+    if let Some(how) = &r.recovered {
+        out += &format!("  {how} at the daemon's restart\n");
+    }
     for o in &r.outcomes {
         out += &line(o);
     }
@@ -101,7 +120,11 @@ mod tests {
             complete_ns: 410_050,
             scheduled_ns: 0,
         };
-        let reply = FireReply {
+        let mut reply = FireReply {
+            state: None,
+            scheduled: None,
+            error_ns: None,
+            recovered: None,
             arm: 2,
             key: "ab".into(),
             expected: 3,
@@ -139,6 +162,20 @@ mod tests {
              \x20 conn  0  200         trigger→tx 12.3 µs  →first byte 399.0 µs  →complete 409.1 µs\n\
              \x20 conn  5  unknown (timeout)  trigger→tx 12.3 µs  →first byte 399.0 µs  →complete 409.1 µs\n\
              \x20 conn  -  not sent    trigger→tx - µs  →first byte - µs  →complete - µs\n"
+        );
+        reply.scheduled = Some(crate::protocol::ScheduleView {
+            at: "2026-11-27T08:00:00.000000Z".into(),
+            fire_at: "2026-11-27T08:00:00.000000Z".into(),
+            deadline_ns: 1,
+            correction_ns: 0,
+        });
+        reply.error_ns = Some(23_456);
+        reply.outcomes.truncate(1);
+        assert_eq!(
+            render(&reply),
+            "arm 2 (key ab): 1 of 3 outcome(s)\n  scheduled at 2026-11-27T08:00:00.000000Z: \
+             trigger error +23.5 µs\n\
+             \x20 conn  0  200         trigger→tx 12.3 µs  →first byte 399.0 µs  →complete 409.1 µs\n"
         );
     }
 }

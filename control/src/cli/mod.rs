@@ -2,12 +2,16 @@
 //! the daemon's socket.
 
 pub mod arm;
+pub mod arms;
 pub mod check;
 pub mod disarm;
 pub mod down;
 pub mod fire;
+pub mod stats;
 pub mod status;
+pub mod sync;
 pub mod up;
+pub mod wait;
 
 use quickdraw_config::Config;
 use std::path::PathBuf;
@@ -40,4 +44,11 @@ impl SocketArgs {
 pub fn print_json<T: serde::Serialize>(reply: &T) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string(reply)?);
     Ok(())
+}
+
+/// Nanoseconds as microseconds with one decimal, signed.
+pub fn micros(ns: i64) -> String {
+    let sign = if ns < 0 { "-" } else { "+" };
+    let tenths = (ns.unsigned_abs() + 50) / 100;
+    format!("{sign}{}.{}", tenths / 10, tenths % 10)
 }

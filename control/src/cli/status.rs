@@ -40,19 +40,48 @@ fn render(s: &StatusReply) -> String {
         if let Some(e) = &t.last_error {
             out += &format!("  last error ({} so far): {e}\n", t.errors);
         }
+        if let Some(y) = &t.sync {
+            out += &format!(
+                "  clock: server {} µs ± {} µs from ours, one way ≈ {} µs (synced {})\n",
+                super::micros(y.offset_ns),
+                super::micros(y.uncertainty_ns).trim_start_matches('+'),
+                super::micros(y.one_way_ns).trim_start_matches('+'),
+                y.at
+            );
+        }
+    }
+    if let Some(j) = &s.journal {
+        let ids = |v: &[u64]| v.iter().map(u64::to_string).collect::<Vec<_>>().join(", ");
+        out += &format!("journal {}", j.path);
+        for (what, v) in [
+            ("re-armed", &j.rearmed),
+            ("missed", &j.missed),
+            ("unknown", &j.unknown),
+        ] {
+            if !v.is_empty() {
+                out += &format!("; {what} at start: {}", ids(v));
+            }
+        }
+        out += "\n";
+        if let Some(t) = &j.torn {
+            out += &format!("  a torn last line was dropped at start ({t})\n");
+        }
+        if j.corrupt_lines > 0 {
+            out += &format!(
+                "  {} unreadable line(s) skipped at start\n",
+                j.corrupt_lines
+            );
+        }
+    }
+    if let Some(m) = &s.metrics {
+        out += &format!("metrics on http://{m}/metrics\n");
     }
     if s.arms.is_empty() {
         out += "no open arms\n";
     }
     for a in &s.arms {
-        let state = serde_json::to_value(a.state)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
-        out += &format!(
-            "arm {}: sku {} x{} on {} over {} conn(s): {state} ({} outcome(s)), key {}\n",
-            a.arm, a.sku, a.qty, a.target, a.conns, a.outcomes, a.key
-        );
+        out += &super::arms::line(a);
+        out += "\n";
     }
     out
 }
@@ -76,7 +105,10 @@ mod tests {
                 wanted: 8,
                 last_error: Some("certificate not trusted: UnknownIssuer".into()),
                 errors: 3,
+                sync: None,
             }],
+            journal: None,
+            metrics: None,
             arms: vec![ArmStatus {
                 arm: 4,
                 sku: "1001".into(),
@@ -86,13 +118,16 @@ mod tests {
                 conns: 1,
                 state: ArmState::Armed,
                 outcomes: 0,
+                scheduled: None,
+                error_ns: None,
+                recovered: None,
             }],
         };
         assert_eq!(
             render(&s),
             "backend af_xdp (bind copy, pinned): not ready\n\
              target lab: 0/8 warm\n  last error (3 so far): certificate not trusted: UnknownIssuer\n\
-             arm 4: sku 1001 x1 on lab over 1 conn(s): armed (0 outcome(s)), key ab12\n"
+             arm 4: sku 1001 x1 on lab over 1 conn(s), manual: armed (0 outcome(s)), key ab12\n"
         );
     }
 }

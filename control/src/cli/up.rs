@@ -21,6 +21,13 @@ pub struct UpArgs {
     /// Leave the datapath thread unpinned (tests on a shared machine).
     #[arg(long)]
     no_pin: bool,
+    /// Keep the journal here instead of `journal.path`.
+    #[arg(long, value_name = "PATH")]
+    journal: Option<PathBuf>,
+    /// Serve metrics on this loopback address instead of `metrics.listen` ("off" for
+    /// none; port 0 picks a free one, shown by `control status`).
+    #[arg(long, value_name = "ADDR|off")]
+    metrics: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -46,9 +53,29 @@ pub fn run(args: &UpArgs) -> anyhow::Result<ExitCode> {
         backend,
         no_pin: args.no_pin,
     };
+    let metrics = match args.metrics.as_deref() {
+        Some("off") => None,
+        Some(addr) => {
+            let addr: std::net::SocketAddr = addr
+                .parse()
+                .with_context(|| format!("--metrics {addr}: not an address:port"))?;
+            anyhow::ensure!(
+                addr.ip().is_loopback(),
+                "--metrics {addr}: loopback addresses only"
+            );
+            Some(addr)
+        }
+        None => config.metrics.enabled.then_some(config.metrics.listen),
+    };
+    let journal = args
+        .journal
+        .clone()
+        .unwrap_or_else(|| config.journal.path.clone());
     daemon::run(UpOptions {
         config,
         socket,
+        journal,
+        metrics,
         overrides,
     })
 }

@@ -2,29 +2,42 @@
 //! state, serves the control socket, and stops everything on `down` or a signal.
 //!
 //! Threads: the datapath (pinned, busy-polling; touched only through its two queues), the
-//! event pump, the accept loop with one thread per client, and this one, which watches
-//! for the end.
+//! event pump, the accept loop with one thread per client, the metrics endpoint, and
+//! this one, which watches for the end.
+//!
+//! Start order: the socket first (a second daemon on it is refused before it touches
+//! anything), then the journal (locked: one daemon per journal), the datapath, recovery
+//! of what a crash left open, and only then clients.
 
+mod arm_record;
+mod arming;
+mod metrics;
 mod order;
 mod pump;
+mod recovery;
 mod requests;
 mod server;
 mod socket;
 mod state;
+mod sync;
 
+use crate::journal::record::Record;
+use crate::journal::Journal;
+use crate::protocol::ArmState;
 use crate::setup::{self, Overrides, TargetPlan};
 use anyhow::Context;
 use crossbeam_queue::ArrayQueue;
-use quickdraw_config::Config;
+use quickdraw_config::{Config, Limits, Timing};
 use quickdraw_datapath::order::Command;
 use quickdraw_datapath::runner;
 use ring::rand::SystemRandom;
 use socket::ControlSocket;
 use state::{Shared, State};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How often the main thread looks for a stop request or a dead datapath.
@@ -41,6 +54,13 @@ pub struct Daemon {
     rng: SystemRandom,
     /// A client asked for `down`.
     down: AtomicBool,
+    journal: Arc<Mutex<Journal>>,
+    timing: Timing,
+    limits: Limits,
+    /// Besides root, the one uid the socket serves.
+    allowed_uid: u32,
+    probe_ids: AtomicU64,
+    sync_running: Mutex<()>,
 }
 
 /// How `control up` was asked to run.
@@ -48,41 +68,99 @@ pub struct Daemon {
 pub struct UpOptions {
     pub config: Config,
     pub socket: PathBuf,
+    pub journal: PathBuf,
+    /// The metrics endpoint's address; `None`: off.
+    pub metrics: Option<SocketAddr>,
     pub overrides: Overrides,
 }
 
 /// Runs the daemon in the foreground until `down`, SIGINT or SIGTERM (exit 0), or until
 /// the datapath thread dies (exit 1).
 pub fn run(options: UpOptions) -> anyhow::Result<ExitCode> {
-    let plan = setup::plan(&options.config, options.overrides)?;
+    let config = &options.config;
+    let plan = setup::plan(config, options.overrides)?;
     // Before the datapath: a second daemon must not take the interface from the first.
     let socket = ControlSocket::bind(&options.socket)?;
+    let (journal, replayed) = Journal::open(&options.journal, state::CLOSED_ARMS_KEPT)?;
+    let mut journal = journal;
     let names: Vec<String> = plan.targets.iter().map(|t| t.name.clone()).collect();
-    let handle = runner::spawn(plan.datapath).context("starting the datapath")?;
+    let handle = spawn_datapath(&plan.datapath)?;
     let started = &handle.started;
     tracing::info!(
         backend = started.backend, bind_mode = started.bind_mode, pinned = started.pinned,
-        socket = %socket.path().display(), "control daemon up"
+        socket = %socket.path().display(), journal = %options.journal.display(), "control daemon up"
     );
 
-    let shared = Arc::new(Shared::new(State::new(
-        started.backend,
-        started.bind_mode,
-        started.pinned,
-        &names,
-    )));
+    let mut state = State::new(started.backend, started.bind_mode, started.pinned, &names);
+    let min_lead_ns = Duration::from_millis(config.timing.min_lead_ms).as_nanos() as i64;
+    let (rearm, mut journal_status) = recovery::load(
+        &mut state,
+        &mut journal,
+        &replayed,
+        &plan.targets,
+        min_lead_ns,
+    )
+    .context("recording the recovery in the journal")?;
+    let shared = Arc::new(Shared::new(state));
+    let journal = Arc::new(Mutex::new(journal));
     let stop_pump = Arc::new(AtomicBool::new(false));
-    let pump = pump::spawn(handle.events.clone(), shared.clone(), stop_pump.clone())
-        .context("starting the event pump")?;
+    let pump = pump::spawn(
+        handle.events.clone(),
+        shared.clone(),
+        journal.clone(),
+        stop_pump.clone(),
+    )
+    .context("starting the event pump")?;
     let daemon = Arc::new(Daemon {
         shared: shared.clone(),
         commands: handle.commands.clone(),
         targets: plan.targets,
         rng: SystemRandom::new(),
         down: AtomicBool::new(false),
+        journal: journal.clone(),
+        timing: config.timing.clone(),
+        limits: config.limits.clone(),
+        allowed_uid: config
+            .control
+            .uid
+            .unwrap_or_else(|| rustix::process::geteuid().as_raw()),
+        probe_ids: AtomicU64::new(1),
+        sync_running: Mutex::new(()),
     });
-    server::spawn(socket.listener.try_clone()?, daemon.clone())
-        .context("starting the control server")?;
+    for entry in &rearm {
+        match daemon.rearm(entry) {
+            Ok(ArmState::Missed) => {
+                let mut j = journal.lock().unwrap_or_else(|p| p.into_inner());
+                shared.update(|s| recovery::mark_missed(s, &mut j, entry.arm))?;
+                journal_status.missed.push(entry.arm);
+            }
+            Ok(_) => {
+                tracing::info!(arm = entry.arm, key = %entry.key, "re-armed from the journal");
+                journal_status.rearmed.push(entry.arm);
+            }
+            Err(e) => {
+                tracing::error!(arm = entry.arm, "could not re-arm from the journal: {e}");
+                let _ = daemon.journal(Record::Rejected {
+                    arm: entry.arm,
+                    reason: e,
+                });
+                shared.update(|s| s.set_state(entry.arm, ArmState::Rejected));
+            }
+        }
+    }
+    shared.update(|s| s.journal = Some(journal_status));
+    if let Some(addr) = options.metrics {
+        let bound = metrics::spawn(addr, shared.clone())
+            .with_context(|| format!("serving metrics on {addr}"))?;
+        tracing::info!(%bound, "metrics endpoint");
+        shared.update(|s| s.metrics = Some(bound.to_string()));
+    }
+    server::spawn(
+        socket.listener.try_clone()?,
+        daemon.clone(),
+        config.limits.max_clients as usize,
+    )
+    .context("starting the control server")?;
 
     let signalled = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -122,6 +200,51 @@ pub fn run(options: UpOptions) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// How long a start waits for the NIC queue of a crashed predecessor: the kernel
+/// releases a dead process's AF_XDP socket shortly after it dies, not at once (a
+/// restart right after `kill -9` finds the queue busy for a few ms).
+const QUEUE_RELEASE_WAIT: Duration = Duration::from_secs(5);
+
+/// Starts the datapath, retrying while its AF_XDP bind finds the queue busy.
+fn spawn_datapath(config: &runner::DatapathConfig) -> anyhow::Result<runner::Handle> {
+    let give_up = Instant::now() + QUEUE_RELEASE_WAIT;
+    loop {
+        match runner::spawn(config.clone()) {
+            Ok(handle) => return Ok(handle),
+            Err(e) if queue_busy(&e) && Instant::now() < give_up => {
+                tracing::info!(
+                    "the NIC queue is still busy (a previous daemon's socket?); retrying"
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => return Err(anyhow::Error::new(e).context("starting the datapath")),
+        }
+    }
+}
+
+/// Somewhere in the error's chain, an EBUSY from the kernel.
+fn queue_busy(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(err);
+    while let Some(e) = next {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            // The datapath rewraps the bind's error with its kind, dropping the errno.
+            if io.kind() == std::io::ErrorKind::ResourceBusy
+                || io.raw_os_error() == Some(rustix::io::Errno::BUSY.raw_os_error())
+            {
+                return true;
+            }
+            // An io::Error wrapping another error hides it from `source()`.
+            if let Some(inner) = io.get_ref() {
+                if queue_busy(inner) {
+                    return true;
+                }
+            }
+        }
+        next = e.source();
+    }
+    false
 }
 
 #[cfg(test)]

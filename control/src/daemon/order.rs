@@ -141,6 +141,7 @@ mod tests {
             },
             connections: 8,
             max_fires_per_arm: 4,
+            max_fires_per_minute: 60,
             response_timeout: Duration::from_secs(5),
         }
     }
@@ -152,6 +153,7 @@ mod tests {
             conns,
             target: target.map(Into::into),
             trigger: TriggerSpec::Manual,
+            arrive: None,
         }
     }
 

@@ -1,22 +1,15 @@
 //! What the daemon does for each request: read the state, push a command to the
 //! datapath, and wait (bounded) for the events that answer it. Every failure becomes a
-//! refusal line; nothing a client sends can stop the daemon but `down`.
+//! refusal line; nothing a client sends can stop the daemon but `down`. Arming is in
+//! `arming.rs`, clock sync in `sync.rs`.
 
-use super::order::{self, ArmError};
-use super::state::ArmRecord;
+use super::arming::ACK_WAIT;
 use super::Daemon;
-use crate::protocol::{
-    self, ArmReply, ArmRequest, ArmState, Done, FireOutcome, FireReply, Request, StampsView,
-};
-use quickdraw_datapath::order::{
-    ArmId, ArmSpec, Command, FireRecord, Outcome, Reject, Trigger, Unknown,
-};
+use crate::journal::record::Record;
+use crate::protocol::{self, ArmState, ArmsReply, DisarmedAll, Done, FireReply, Request};
+use quickdraw_datapath::order::{ArmId, Command, Reject};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-
-/// How long the datapath may take to acknowledge an arm or a disarm: it reads commands
-/// every loop turn, so anything near this means it is wedged.
-const ACK_WAIT: Duration = Duration::from_secs(2);
 /// Beyond the target's response timeout, how long a fire waits for its outcomes: the
 /// datapath reports a timed-out response itself, at the response timeout.
 const FIRE_SLACK: Duration = Duration::from_secs(2);
@@ -39,6 +32,15 @@ impl Daemon {
             Request::Arm(req) => self.arm(&req).map(|r| protocol::encode_ok(&r)),
             Request::Fire { arm } => self.fire(arm).map(|r| protocol::encode_ok(&r)),
             Request::Disarm { arm } => self.disarm(arm).map(|r| protocol::encode_ok(&r)),
+            Request::DisarmAll {} => self.disarm_all().map(|r| protocol::encode_ok(&r)),
+            Request::Arms {} => Ok(protocol::encode_ok(&self.arms())),
+            Request::Wait { arm, timeout_ms } => {
+                self.wait(arm, timeout_ms).map(|r| protocol::encode_ok(&r))
+            }
+            Request::Stats {} => Ok(protocol::encode_ok(&self.shared.lock().stats.view())),
+            Request::Sync { target } => self
+                .sync(target.as_deref())
+                .map(|r| protocol::encode_ok(&r)),
             Request::Down {} => self.down().map(|r| protocol::encode_ok(&r)),
         };
         match reply {
@@ -50,74 +52,17 @@ impl Daemon {
         }
     }
 
-    fn arm(&self, req: &ArmRequest) -> Result<ArmReply, String> {
-        self.check_running()?;
-        let key = order::new_key(&self.rng).map_err(|e| e.to_string())?;
-        let order =
-            order::prepare(&self.targets, req, &key).map_err(|e: ArmError| e.to_string())?;
-        let id = self.shared.update(|s| {
-            let id = s.next_arm_id();
-            s.insert_arm(ArmRecord {
-                id,
-                sku: req.sku.clone(),
-                qty: req.qty,
-                key: key.clone(),
-                target: order.target,
-                conns: order.conns,
-                state: ArmState::Pending,
-                refusal: None,
-                refusals: 0,
-                outcomes: Vec::new(),
-            });
-            id
-        });
-        let spec = ArmSpec {
-            arm: id,
-            target: order.target,
-            request: order.request.into_boxed_slice(),
-            conns: order.conns,
-            trigger: Trigger::Manual,
-        };
-        if let Err(e) = self.push(Command::Arm(Box::new(spec))) {
-            self.shared.update(|s| s.set_state(id, ArmState::Rejected));
-            return Err(e);
-        }
-        let settled = self.shared.wait_for(Instant::now() + ACK_WAIT, |s| {
-            let a = s.arm(id)?;
-            (a.state != ArmState::Pending).then_some((a.state, a.refusal))
-        });
-        let target = self.targets[order.target].name.clone();
-        match settled {
-            Some((ArmState::Rejected, reason)) => Err(format!(
-                "the datapath refused arm {id}: {}",
-                describe(reason)
-            )),
-            Some(_) => {
-                tracing::info!(arm = id, sku = %req.sku, qty = req.qty, conns = order.conns, %target, "armed");
-                Ok(ArmReply {
-                    arm: id,
-                    key,
-                    target,
-                    conns: order.conns,
-                })
-            }
-            None => Err(format!(
-                "no answer from the datapath within {ACK_WAIT:?} (arm {id} is left pending)"
-            )),
-        }
-    }
-
     fn fire(&self, arm: Option<ArmId>) -> Result<FireReply, String> {
         self.check_running()?;
         let (id, refusals, timeout) = {
             let s = self.shared.lock();
             let id = match arm {
                 Some(id) => id,
-                None => only_armed(s.armed().map(|a| a.id).collect())?,
+                None => only_armed(s.armed_manual().map(|a| a.id).collect())?,
             };
             let a = s.arm(id).ok_or_else(|| format!("no arm {id}"))?;
             if a.state != ArmState::Armed {
-                return Err(format!("arm {id} is {}, not armed", state_name(a.state)));
+                return Err(format!("arm {id} is {}, not armed", a.state.name()));
             }
             (
                 id,
@@ -125,6 +70,9 @@ impl Daemon {
                 self.targets[a.target].response_timeout + FIRE_SLACK,
             )
         };
+        // Durable before the command goes: after a crash, this fire is `unknown`, never
+        // re-armed (the order may have left).
+        self.journal(Record::Fire { arm: id })?;
         self.push(Command::Fire(id))?;
         tracing::info!(arm = id, "fire");
         let refused = self.shared.wait_for(Instant::now() + timeout, |s| {
@@ -143,17 +91,89 @@ impl Daemon {
                 describe(reason)
             ));
         }
+        self.fire_reply(id)
+    }
+
+    /// The `fire`/`wait` reply for an arm, as it stands.
+    fn fire_reply(&self, id: ArmId) -> Result<FireReply, String> {
         let s = self.shared.lock();
         let a = s
             .arm(id)
-            .ok_or_else(|| format!("arm {id} was forgotten while firing"))?;
+            .ok_or_else(|| format!("arm {id} was forgotten while waiting"))?;
         Ok(FireReply {
             arm: id,
             key: a.key.clone(),
             expected: a.conns,
             complete: a.outcomes.len() >= a.conns,
-            outcomes: a.outcomes.iter().map(outcome).collect(),
+            outcomes: a.outcomes.clone(),
+            state: Some(a.state),
+            scheduled: a.schedule_view(),
+            error_ns: a.error_ns,
+            recovered: a.recovered.clone(),
         })
+    }
+
+    /// Waits until the arm has all its outcomes or is closed without them, within
+    /// `timeout_ms`, or by default the arm's deadline plus its target's response timeout.
+    fn wait(&self, id: ArmId, timeout_ms: Option<u64>) -> Result<FireReply, String> {
+        let limit = {
+            let s = self.shared.lock();
+            let a = s.arm(id).ok_or_else(|| format!("no arm {id}"))?;
+            let response = self
+                .targets
+                .get(a.target)
+                .map_or(Duration::ZERO, |t| t.response_timeout);
+            let until_deadline = a.schedule.map_or(Duration::ZERO, |sch| {
+                Duration::from_nanos(
+                    sch.deadline_ns
+                        .saturating_sub(crate::timing::clock::monotonic_ns()),
+                )
+            });
+            timeout_ms.map_or(
+                until_deadline + response + FIRE_SLACK,
+                Duration::from_millis,
+            )
+        };
+        self.shared.wait_for(Instant::now() + limit, |s| {
+            let a = s.arm(id)?;
+            let finished = a.outcomes.len() >= a.conns
+                || matches!(
+                    a.state,
+                    ArmState::Done | ArmState::Rejected | ArmState::Disarmed | ArmState::Missed
+                );
+            finished.then_some(())
+        });
+        self.fire_reply(id)
+    }
+
+    fn arms(&self) -> ArmsReply {
+        let s = self.shared.lock();
+        ArmsReply {
+            arms: s.arms().map(|a| a.status()).collect(),
+        }
+    }
+
+    /// Disarms every armed order, one after another.
+    fn disarm_all(&self) -> Result<DisarmedAll, String> {
+        self.check_running()?;
+        let ids: Vec<ArmId> = {
+            let s = self.shared.lock();
+            s.arms()
+                .filter(|a| a.state == ArmState::Armed)
+                .map(|a| a.id)
+                .collect()
+        };
+        let mut reply = DisarmedAll::default();
+        for id in ids {
+            match self.disarm(id) {
+                Ok(_) => reply.disarmed.push(id),
+                Err(e) => {
+                    tracing::info!(arm = id, "not disarmed: {e}");
+                    reply.failed.push(id);
+                }
+            }
+        }
+        Ok(reply)
     }
 
     fn disarm(&self, id: ArmId) -> Result<Done, String> {
@@ -162,10 +182,12 @@ impl Daemon {
             let s = self.shared.lock();
             let a = s.arm(id).ok_or_else(|| format!("no arm {id}"))?;
             if a.state != ArmState::Armed {
-                return Err(format!("arm {id} is {}, not armed", state_name(a.state)));
+                return Err(format!("arm {id} is {}, not armed", a.state.name()));
             }
             a.refusals
         };
+        // Durable first: after a crash the arm stays disarmed unless it had fired.
+        self.journal(Record::Disarm { arm: id })?;
         self.push(Command::Disarm(id))?;
         let settled = self.shared.wait_for(Instant::now() + ACK_WAIT, |s| {
             let a = s.arm(id)?;
@@ -182,10 +204,13 @@ impl Daemon {
                 tracing::info!(arm = id, "disarmed");
                 Ok(Done { arm: Some(id) })
             }
-            Some(Err(reason)) => Err(format!(
-                "arm {id} could not be disarmed: {}",
-                describe(reason)
-            )),
+            Some(Err(reason)) => {
+                let _ = self.journal(Record::DisarmFailed { arm: id });
+                Err(format!(
+                    "arm {id} could not be disarmed: {}",
+                    describe(reason)
+                ))
+            }
             None => Err(format!("no answer from the datapath within {ACK_WAIT:?}")),
         }
     }
@@ -204,7 +229,15 @@ impl Daemon {
         }
     }
 
-    fn check_running(&self) -> Result<(), String> {
+    /// Appends to the journal and waits until it is on disk; a failure refuses whatever
+    /// was about to happen.
+    pub(super) fn journal(&self, record: Record) -> Result<(), String> {
+        let mut j = self.journal.lock().unwrap_or_else(|p| p.into_inner());
+        j.append(record)
+            .map_err(|e| format!("cannot write the journal {}: {e}", j.path().display()))
+    }
+
+    pub(super) fn check_running(&self) -> Result<(), String> {
         let s = self.shared.lock();
         if s.stopped || !s.running {
             return Err("the datapath is not running".into());
@@ -213,7 +246,7 @@ impl Daemon {
     }
 
     /// Pushes a command, retrying briefly if the queue is full.
-    fn push(&self, mut command: Command) -> Result<(), String> {
+    pub(super) fn push(&self, mut command: Command) -> Result<(), String> {
         let deadline = Instant::now() + PUSH_WAIT;
         loop {
             match self.commands.push(command) {
@@ -249,18 +282,7 @@ fn only_armed(ids: Vec<ArmId>) -> Result<ArmId, String> {
     }
 }
 
-fn state_name(state: ArmState) -> &'static str {
-    match state {
-        ArmState::Pending => "pending",
-        ArmState::Armed => "armed",
-        ArmState::Fired => "fired",
-        ArmState::Done => "done",
-        ArmState::Rejected => "rejected",
-        ArmState::Disarmed => "disarmed",
-    }
-}
-
-fn describe(reason: Option<Reject>) -> String {
+pub(super) fn describe(reason: Option<Reject>) -> String {
     match reason {
         None => "it was fired meanwhile".into(),
         Some(Reject::UnknownTarget) => "unknown target".into(),
@@ -271,34 +293,5 @@ fn describe(reason: Option<Reject>) -> String {
         Some(Reject::RequestTooLarge) => "the request does not fit one TLS record".into(),
         Some(Reject::TooManyArms) => "it holds as many arms as it can; fire or disarm some".into(),
         Some(Reject::UnknownArm) => "it does not hold that arm (already fired or disarmed)".into(),
-    }
-}
-
-fn outcome(r: &FireRecord) -> FireOutcome {
-    let (result, status, unknown) = match r.outcome {
-        Outcome::Status(code) => ("status", Some(code), None),
-        Outcome::Unknown(why) => {
-            let why = match why {
-                Unknown::ConnectionLost => "connection_lost",
-                Unknown::Timeout => "timeout",
-                Unknown::BadResponse => "bad_response",
-            };
-            ("unknown", None, Some(why.to_owned()))
-        }
-        Outcome::NotSent => ("not_sent", None, None),
-    };
-    let s = r.stamps;
-    FireOutcome {
-        conn: (r.outcome != Outcome::NotSent).then_some(r.conn),
-        result: result.to_owned(),
-        status,
-        unknown,
-        stamps: StampsView {
-            trigger_ns: s.trigger_ns,
-            tx_ns: s.tx_ns,
-            first_byte_ns: s.first_byte_ns,
-            complete_ns: s.complete_ns,
-            scheduled_ns: s.scheduled_ns,
-        },
     }
 }

@@ -1,6 +1,8 @@
 //! The control socket's accept loop and line framing: one thread per client, one JSON
 //! request per line, answered in order. A line over [`MAX_REQUEST_BYTES`] gets a refusal
-//! and the connection is closed (what follows it cannot be framed reliably).
+//! and the connection is closed (what follows it cannot be framed reliably). Before any
+//! request, the peer's credentials (SO_PEERCRED, from the kernel, not from the client)
+//! must be root's or the configured user's; anyone else gets one refusal and is closed.
 
 use super::Daemon;
 use crate::protocol::{self, MAX_REQUEST_BYTES};
@@ -10,8 +12,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Clients served at once; more are refused, so a runaway script cannot exhaust threads.
-const MAX_CLIENTS: usize = 32;
 /// A client silent this long is disconnected.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// A client that does not read its reply within this long is disconnected.
@@ -49,8 +49,9 @@ pub fn read_line(reader: &mut impl BufRead, buf: &mut Vec<u8>) -> io::Result<Lin
     })
 }
 
-/// Accepts clients until the process exits.
-pub fn spawn(listener: UnixListener, daemon: Arc<Daemon>) -> io::Result<()> {
+/// Accepts clients until the process exits, at most `max_clients` at once (more are
+/// refused, so a runaway script cannot exhaust threads).
+pub fn spawn(listener: UnixListener, daemon: Arc<Daemon>, max_clients: usize) -> io::Result<()> {
     let clients = Arc::new(AtomicUsize::new(0));
     std::thread::Builder::new()
         .name("control-accept".into())
@@ -65,7 +66,7 @@ pub fn spawn(listener: UnixListener, daemon: Arc<Daemon>) -> io::Result<()> {
                         continue;
                     }
                 };
-                if clients.fetch_add(1, Ordering::Relaxed) >= MAX_CLIENTS {
+                if clients.fetch_add(1, Ordering::Relaxed) >= max_clients {
                     clients.fetch_sub(1, Ordering::Relaxed);
                     let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
                     let _ = stream.write_all(
@@ -94,6 +95,12 @@ pub fn spawn(listener: UnixListener, daemon: Arc<Daemon>) -> io::Result<()> {
 pub fn serve(stream: UnixStream, daemon: &Daemon) -> io::Result<()> {
     stream.set_read_timeout(Some(IDLE_TIMEOUT))?;
     stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
+    if let Err(why) = permitted(&stream, daemon.allowed_uid) {
+        tracing::warn!("control client refused: {why}");
+        let mut writer = &stream;
+        writer.write_all(protocol::encode_error(&why).as_bytes())?;
+        return Ok(());
+    }
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut writer = stream;
     let mut buf = Vec::with_capacity(1024);
@@ -118,6 +125,20 @@ pub fn serve(stream: UnixStream, daemon: &Daemon) -> io::Result<()> {
                 written?;
             }
         }
+    }
+}
+
+/// Root, or the one allowed user, by the kernel's record of who connected.
+pub fn permitted(stream: &UnixStream, allowed_uid: u32) -> Result<(), String> {
+    let cred = rustix::net::sockopt::socket_peercred(stream)
+        .map_err(|e| format!("permission denied: cannot read the peer's credentials ({e})"))?;
+    let uid = cred.uid.as_raw();
+    if uid == 0 || uid == allowed_uid {
+        Ok(())
+    } else {
+        Err(format!(
+            "permission denied: uid {uid} may not use this socket (only root and uid {allowed_uid})"
+        ))
     }
 }
 

@@ -31,6 +31,8 @@ impl ControlSocket {
                     .mode(0o700)
                     .create(dir)
                     .with_context(|| format!("creating {}", dir.display()))?;
+            } else {
+                check_directory(dir)?;
             }
         }
         clear_stale(path)?;
@@ -58,6 +60,28 @@ impl Drop for ControlSocket {
             }
         }
     }
+}
+
+/// An existing directory is used as it is, unless others could replace the socket in
+/// it (writable by group or others, without the sticky bit). Wider than owner-only is
+/// said in the log: the socket's 0600 mode and the peer-credential check still hold.
+fn check_directory(dir: &Path) -> anyhow::Result<()> {
+    let mode = std::fs::metadata(dir)
+        .with_context(|| format!("inspecting {}", dir.display()))?
+        .permissions()
+        .mode();
+    if mode & 0o022 != 0 && mode & 0o1000 == 0 {
+        bail!(
+            "{} is writable by others (mode {:o}): someone could replace the control socket; use an owner-only directory",
+            dir.display(),
+            mode & 0o7777
+        );
+    }
+    if mode & 0o077 != 0 {
+        tracing::warn!(dir = %dir.display(), mode = format!("{:o}", mode & 0o7777),
+            "the control socket's directory is not owner-only (0700)");
+    }
+    Ok(())
 }
 
 /// Removes a socket nobody listens on; refuses when a daemon answers, or when the path is
@@ -158,6 +182,8 @@ mod tests {
                 ready: true,
                 targets: vec![],
                 arms: vec![],
+                journal: None,
+                metrics: None,
             };
             (&stream)
                 .write_all(protocol::encode_ok(&status).as_bytes())
@@ -175,6 +201,22 @@ mod tests {
         std::fs::write(&path, b"not a socket").unwrap();
         let err = ControlSocket::bind(&path).unwrap_err().to_string();
         assert!(err.contains("is not a socket"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_directory_others_can_write_is_refused() {
+        let dir = scratch("open-dir");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, Permissions::from_mode(0o777)).unwrap();
+        let err = ControlSocket::bind(&dir.join("control.sock"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("writable by others (mode 777)"), "{err}");
+        // Traversable by others is allowed (the socket itself is 0600).
+        std::fs::set_permissions(&dir, Permissions::from_mode(0o711)).unwrap();
+        let socket = ControlSocket::bind(&dir.join("control.sock")).unwrap();
+        drop(socket);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -1,18 +1,25 @@
 //! What the daemon knows about the datapath, kept up to date from its events: each
-//! target's pool and last error, every arm and its outcomes. Request handlers read it and
-//! wait on it; only the event pump and the arm handler write it.
+//! target's pool, last error and last clock sync; every arm and its outcomes; the stats;
+//! probe answers for a running sync. Request handlers read it and wait on it; the event
+//! pump, the arm handlers and start-up recovery write it.
 //!
 //! A `Mutex` is fine here: this is the control side. The datapath never sees it.
 
-use crate::protocol::{ArmState, ArmStatus, StatusReply, TargetStatus};
-use quickdraw_datapath::order::{ArmId, Event, FireRecord, Reject};
-use std::collections::BTreeMap;
+pub use super::arm_record::{outcome_view, stamps_view, ArmRecord, ProbeAnswer};
+use crate::protocol::{ArmState, FireOutcome, JournalStatus, StatusReply, SyncReply, TargetStatus};
+use crate::stats::Stats;
+use quickdraw_datapath::order::{ArmId, Event, Stamps};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
-/// Finished arms kept for `fire`/`status` after they close; older ones are forgotten so
-/// a long-running daemon does not grow without bound.
-const CLOSED_ARMS_KEPT: usize = 256;
+/// Finished arms kept for `fire`/`arms`/`status` after they close; older ones are
+/// forgotten so a long-running daemon does not grow without bound.
+pub const CLOSED_ARMS_KEPT: usize = 256;
+/// The window of the per-target fire-rate cap.
+const RATE_WINDOW_NS: u64 = 60_000_000_000;
+/// Probe answers kept for a sync to pick up; a sync takes each as it comes.
+const PROBES_KEPT: usize = 64;
 
 /// One target's pool, as last reported.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,24 +29,8 @@ pub struct Pool {
     pub wanted: usize,
     pub last_error: Option<String>,
     pub errors: u64,
-}
-
-/// One arm, from the arm request to its last outcome.
-#[derive(Debug, Clone)]
-pub struct ArmRecord {
-    pub id: ArmId,
-    pub sku: String,
-    pub qty: u32,
-    pub key: String,
-    pub target: usize,
-    pub conns: usize,
-    pub state: ArmState,
-    /// Why the datapath last refused something about this arm (the arm itself, or a
-    /// fire or disarm of it).
-    pub refusal: Option<Reject>,
-    /// Counts refusals, so a waiter can tell a new one from an old one.
-    pub refusals: u32,
-    pub outcomes: Vec<FireRecord>,
+    /// The last sync, and when it was taken (CLOCK_MONOTONIC ns).
+    pub sync: Option<(SyncReply, u64)>,
 }
 
 /// The daemon's view of the datapath.
@@ -55,6 +46,13 @@ pub struct State {
     /// Set once the `down` reply is written, so the daemon may exit.
     pub down_replied: bool,
     pub pools: Vec<Pool>,
+    pub stats: Stats,
+    pub journal: Option<JournalStatus>,
+    /// Where the metrics endpoint listens.
+    pub metrics: Option<String>,
+    pub probes: BTreeMap<u64, ProbeAnswer>,
+    /// Requests sent per target in the last minute: (trigger ns, target, count).
+    sends: VecDeque<(u64, usize)>,
     arms: BTreeMap<ArmId, ArmRecord>,
     next_arm: ArmId,
 }
@@ -74,6 +72,7 @@ impl State {
                 wanted: 0,
                 last_error: None,
                 errors: 0,
+                sync: None,
             })
             .collect();
         State {
@@ -84,6 +83,11 @@ impl State {
             stopped: false,
             down_replied: false,
             pools,
+            stats: Stats::new(backend),
+            journal: None,
+            metrics: None,
+            probes: BTreeMap::new(),
+            sends: VecDeque::new(),
             arms: BTreeMap::new(),
             next_arm: 1,
         }
@@ -98,11 +102,16 @@ impl State {
                 .all(|p| p.wanted > 0 && p.warm >= p.wanted)
     }
 
-    /// A fresh arm id: a counter, never reused while the daemon runs.
+    /// A fresh arm id: a counter, never reused (the journal's ids included).
     pub fn next_arm_id(&mut self) -> ArmId {
         let id = self.next_arm;
         self.next_arm += 1;
         id
+    }
+
+    /// Ids from here on are above `id` (journaled arms keep theirs).
+    pub fn reserve_ids_through(&mut self, id: ArmId) {
+        self.next_arm = self.next_arm.max(id + 1);
     }
 
     pub fn insert_arm(&mut self, record: ArmRecord) {
@@ -114,14 +123,77 @@ impl State {
         self.arms.get(&id)
     }
 
-    /// Arms waiting for a manual fire.
-    pub fn armed(&self) -> impl Iterator<Item = &ArmRecord> {
-        self.arms.values().filter(|a| a.state == ArmState::Armed)
+    pub fn arm_mut(&mut self, id: ArmId) -> Option<&mut ArmRecord> {
+        self.arms.get_mut(&id)
+    }
+
+    pub fn arms(&self) -> impl Iterator<Item = &ArmRecord> {
+        self.arms.values()
+    }
+
+    /// Manual arms waiting for a fire.
+    pub fn armed_manual(&self) -> impl Iterator<Item = &ArmRecord> {
+        self.arms
+            .values()
+            .filter(|a| a.state == ArmState::Armed && a.schedule.is_none())
+    }
+
+    pub fn open_arms(&self) -> usize {
+        self.arms.values().filter(|a| a.state.is_open()).count()
+    }
+
+    /// Requests committed on `target` for the rate cap: sent in the last minute, plus
+    /// held by arms not yet fired.
+    pub fn committed(&mut self, target: usize, now_ns: u64) -> usize {
+        while self
+            .sends
+            .front()
+            .is_some_and(|&(t, _)| t + RATE_WINDOW_NS < now_ns)
+        {
+            self.sends.pop_front();
+        }
+        let sent = self.sends.iter().filter(|&&(_, t)| t == target).count();
+        let held: usize = self
+            .arms
+            .values()
+            .filter(|a| a.target == target)
+            .filter(|a| matches!(a.state, ArmState::Pending | ArmState::Armed))
+            .map(|a| a.conns)
+            .sum();
+        sent + held
     }
 
     /// Sets an arm's state outside the datapath's events (an arm that never reached it).
     pub fn set_state(&mut self, id: ArmId, state: ArmState) {
         self.update(id, |a| a.state = state);
+    }
+
+    /// Records one outcome (from the datapath, or recovered from the journal).
+    pub fn add_outcome(&mut self, id: ArmId, outcome: FireOutcome) {
+        let Some(a) = self.arms.get_mut(&id) else {
+            return;
+        };
+        self.stats.outcome(&outcome);
+        a.outcomes.push(outcome);
+        a.state = if a.outcomes.len() >= a.conns {
+            ArmState::Done
+        } else {
+            ArmState::Fired
+        };
+    }
+
+    /// The first sign of a fire: count it, and a scheduled fire's error.
+    fn fire_seen(&mut self, id: ArmId, stamps: &Stamps) {
+        let Some(a) = self.arms.get_mut(&id) else {
+            return;
+        };
+        if a.fire_counted {
+            return;
+        }
+        a.fire_counted = true;
+        let view = stamps_view(stamps);
+        a.error_ns = view.error_ns();
+        self.stats.fired(&view);
     }
 
     /// Takes one datapath event into account.
@@ -140,25 +212,30 @@ impl State {
                 a.refusals += 1;
             }),
             Event::Disarmed { arm } => self.update(arm, |a| a.state = ArmState::Disarmed),
-            Event::Sent { arm, .. } => self.update(arm, |a| {
-                if a.state.is_open() {
-                    a.state = ArmState::Fired;
+            Event::Sent { arm, stamps, .. } => {
+                self.fire_seen(arm, &stamps);
+                if let Some(a) = self.arms.get(&arm) {
+                    self.sends.push_back((stamps.trigger_ns, a.target));
                 }
-            }),
-            Event::Done(record) => self.update(record.arm, |a| {
-                a.outcomes.push(record);
-                a.state = if a.outcomes.len() >= a.conns {
-                    ArmState::Done
-                } else {
-                    ArmState::Fired
-                };
-            }),
+                self.stats.counters.requests += 1;
+                self.update(arm, |a| {
+                    if a.state.is_open() {
+                        a.state = ArmState::Fired;
+                    }
+                })
+            }
+            Event::Done(record) => {
+                self.fire_seen(record.arm, &record.stamps);
+                self.add_outcome(record.arm, outcome_view(&record));
+            }
             Event::Pool {
                 target,
                 warm,
                 wanted,
             } => {
                 if let Some(p) = self.pools.get_mut(target) {
+                    // Each connection leaving the pool is reconnected by the datapath.
+                    self.stats.counters.reconnects += p.warm.saturating_sub(warm) as u64;
                     (p.warm, p.wanted) = (warm, wanted);
                 }
             }
@@ -177,7 +254,28 @@ impl State {
                     }
                     p.last_error = Some(message.to_string());
                     p.errors += 1;
+                    self.stats.counters.conn_errors += 1;
                 }
+            }
+            Event::Probed {
+                id,
+                sent_ns,
+                first_byte_ns,
+                status,
+                date,
+            } => {
+                if self.probes.len() >= PROBES_KEPT {
+                    self.probes.pop_first();
+                }
+                self.probes.insert(
+                    id,
+                    ProbeAnswer {
+                        sent_ns,
+                        first_byte_ns,
+                        status,
+                        date,
+                    },
+                );
             }
             // Raw frames are the benchmark's floor measurement; the daemon sends none.
             other => tracing::debug!(event = ?other, "event the daemon does not track"),
@@ -223,26 +321,17 @@ impl State {
                     wanted: p.wanted,
                     last_error: p.last_error.clone(),
                     errors: p.errors,
+                    sync: p.sync.as_ref().map(|(s, _)| s.clone()),
                 })
                 .collect(),
             arms: self
                 .arms
                 .values()
                 .filter(|a| a.state.is_open())
-                .map(|a| ArmStatus {
-                    arm: a.id,
-                    sku: a.sku.clone(),
-                    qty: a.qty,
-                    key: a.key.clone(),
-                    target: self
-                        .pools
-                        .get(a.target)
-                        .map_or_else(String::new, |p| p.name.clone()),
-                    conns: a.conns,
-                    state: a.state,
-                    outcomes: a.outcomes.len(),
-                })
+                .map(ArmRecord::status)
                 .collect(),
+            journal: self.journal.clone(),
+            metrics: self.metrics.clone(),
         }
     }
 }
@@ -304,22 +393,13 @@ impl Shared {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use quickdraw_datapath::order::{Outcome, Stamps};
+    use quickdraw_datapath::order::{FireRecord, Outcome, Reject};
     use std::sync::Arc;
 
     fn record(id: ArmId, conns: usize) -> ArmRecord {
-        ArmRecord {
-            id,
-            sku: "1001".into(),
-            qty: 1,
-            key: format!("key{id}"),
-            target: 0,
-            conns,
-            state: ArmState::Pending,
-            refusal: None,
-            refusals: 0,
-            outcomes: Vec::new(),
-        }
+        let mut a = ArmRecord::new(id, "1001", 1, &format!("key{id}"), (0, "lab"));
+        a.conns = conns;
+        a
     }
 
     fn done(arm: ArmId, conn: usize) -> Event {
@@ -346,7 +426,7 @@ mod tests {
         assert_eq!((id, s.next_arm_id()), (1, 2));
         s.insert_arm(record(id, 2));
         s.apply(Event::Armed { arm: id, conns: 2 });
-        assert_eq!(s.armed().count(), 1);
+        assert_eq!(s.armed_manual().count(), 1);
         s.apply(Event::Sent {
             arm: id,
             conn: 0,

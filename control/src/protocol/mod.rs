@@ -9,6 +9,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+mod replies;
+pub use replies::*;
+
 /// The protocol version this build speaks.
 pub const VERSION: u64 = 1;
 
@@ -23,13 +26,32 @@ pub enum Request {
     // internally tagged enum, and `{"cmd":"down","force":true}` must be refused.
     Status {},
     Arm(ArmRequest),
-    /// `arm: None` fires the only open arm.
+    /// `arm: None` fires the only armed manual order. A scheduled arm fires early (and
+    /// manually) only when named.
     Fire {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         arm: Option<u64>,
     },
     Disarm {
         arm: u64,
+    },
+    /// Disarms every armed order (manual and scheduled).
+    DisarmAll {},
+    /// Every arm the daemon knows: open ones and the recently closed (journal included).
+    Arms {},
+    /// Waits for an arm's outcomes (a scheduled arm's fire, or one in flight) and
+    /// answers like `fire`. `timeout_ms` bounds the wait; by default the daemon waits
+    /// until the arm's deadline plus the target's response timeout.
+    Wait {
+        arm: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timeout_ms: Option<u64>,
+    },
+    Stats {},
+    /// Estimates a target's clock offset and round trip from its `Date` header.
+    Sync {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        target: Option<String>,
     },
     Down {},
 }
@@ -48,6 +70,10 @@ pub struct ArmRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
     pub trigger: TriggerSpec,
+    /// Correct a scheduled fire so the request arrives at the instant on the server's
+    /// clock (needs a sync). Left out: the configuration's `timing.arrive`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arrive: Option<bool>,
 }
 
 fn one() -> u32 {
@@ -58,130 +84,18 @@ fn one_usize() -> usize {
     1
 }
 
-/// When an arm fires. Scheduled triggers arrive in a later protocol revision.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// When an arm fires: `"manual"`, `{"at":"2026-11-27T08:00:00.000000Z"}` or
+/// `{"in_ns":2000000000}`. The daemon turns `at` and `in_ns` into a monotonic deadline
+/// when it receives the arm.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TriggerSpec {
     /// On a `fire` request.
     Manual,
-}
-
-/// The reply to `status`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StatusReply {
-    /// "af_xdp" or "kernel".
-    pub backend: String,
-    /// "copy"/"zerocopy" (AF_XDP) or "kernel".
-    pub bind_mode: String,
-    pub pinned: bool,
-    /// The datapath thread is alive.
-    pub running: bool,
-    /// Running, and every target has every wanted connection warm.
-    pub ready: bool,
-    pub targets: Vec<TargetStatus>,
-    /// Arms not yet finished (armed, or fired with outcomes pending).
-    pub arms: Vec<ArmStatus>,
-}
-
-/// One target's pool as the datapath last reported it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TargetStatus {
-    pub name: String,
-    pub warm: usize,
-    pub wanted: usize,
-    /// The last connection error the datapath reported for this target.
-    pub last_error: Option<String>,
-    pub errors: u64,
-}
-
-/// Where an arm stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ArmState {
-    /// Sent to the datapath, not yet acknowledged.
-    Pending,
-    Armed,
-    /// Fired; outcomes still arriving.
-    Fired,
-    /// Every outcome is in.
-    Done,
-    Rejected,
-    Disarmed,
-}
-
-impl ArmState {
-    /// Still holds the datapath's attention.
-    pub fn is_open(self) -> bool {
-        matches!(self, ArmState::Pending | ArmState::Armed | ArmState::Fired)
-    }
-}
-
-/// One arm, as `status` lists it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ArmStatus {
-    pub arm: u64,
-    pub sku: String,
-    pub qty: u32,
-    pub key: String,
-    pub target: String,
-    pub conns: usize,
-    pub state: ArmState,
-    pub outcomes: usize,
-}
-
-/// The reply to `arm`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ArmReply {
-    pub arm: u64,
-    /// The Idempotency-Key the request carries.
-    pub key: String,
-    pub target: String,
-    pub conns: usize,
-}
-
-/// The reply to `fire`: one outcome per connection asked for.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FireReply {
-    pub arm: u64,
-    pub key: String,
-    /// Outcomes expected (the arm's conns).
-    pub expected: usize,
-    /// All expected outcomes arrived before the daemon stopped waiting.
-    pub complete: bool,
-    pub outcomes: Vec<FireOutcome>,
-}
-
-/// How one connection's share of a fire ended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FireOutcome {
-    /// Connection index in the target's pool; `None` when nothing was sent.
-    pub conn: Option<usize>,
-    /// "status", "unknown" or "not_sent".
-    pub result: String,
-    /// The HTTP status, when `result` is "status".
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<u16>,
-    /// Why the outcome is unknown ("connection_lost", "timeout", "bad_response").
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub unknown: Option<String>,
-    pub stamps: StampsView,
-}
-
-/// CLOCK_MONOTONIC nanoseconds; 0 = did not happen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct StampsView {
-    pub trigger_ns: u64,
-    pub tx_ns: u64,
-    pub first_byte_ns: u64,
-    pub complete_ns: u64,
-    pub scheduled_ns: u64,
-}
-
-/// The reply to `disarm` and `down`: which arm (if any) it was about.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub struct Done {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub arm: Option<u64>,
+    /// At this RFC 3339 UTC instant (on our clock, or the server's with `arrive`).
+    At(String),
+    /// This many nanoseconds after the daemon receives the arm.
+    InNs(u64),
 }
 
 /// Why a line could not be understood or a reply came back negative.
@@ -278,157 +192,4 @@ fn open_envelope(line: &[u8]) -> Result<Map<String, Value>, ProtocolError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn round_trip(request: Request) {
-        let line = encode_request(&request);
-        assert!(
-            line.ends_with('\n') && line.starts_with("{\"v\":1,"),
-            "{line}"
-        );
-        assert_eq!(decode_request(line.trim_end().as_bytes()).unwrap(), request);
-    }
-
-    #[test]
-    fn requests_round_trip() {
-        round_trip(Request::Status {});
-        round_trip(Request::Down {});
-        round_trip(Request::Fire { arm: None });
-        round_trip(Request::Fire { arm: Some(7) });
-        round_trip(Request::Disarm { arm: 3 });
-        round_trip(Request::Arm(ArmRequest {
-            sku: "1001".into(),
-            qty: 2,
-            conns: 8,
-            target: Some("lab".into()),
-            trigger: TriggerSpec::Manual,
-        }));
-    }
-
-    #[test]
-    fn wire_shape_is_the_documented_one() {
-        let line = br#"{"v":1,"cmd":"arm","sku":"1001","trigger":"manual"}"#;
-        let Request::Arm(arm) = decode_request(line).unwrap() else {
-            panic!()
-        };
-        assert_eq!((arm.qty, arm.conns, arm.target), (1, 1, None));
-        assert_eq!(
-            decode_request(br#"{"cmd":"fire","v":1}"#).unwrap(),
-            Request::Fire { arm: None }
-        );
-        assert_eq!(
-            encode_request(&Request::Disarm { arm: 4 }),
-            "{\"v\":1,\"cmd\":\"disarm\",\"arm\":4}\n"
-        );
-    }
-
-    #[test]
-    fn replies_round_trip() {
-        let reply = ArmReply {
-            arm: 1,
-            key: "ab".into(),
-            target: "lab".into(),
-            conns: 1,
-        };
-        let line = encode_ok(&reply);
-        assert!(line.starts_with("{\"v\":1,\"ok\":true,"), "{line}");
-        assert_eq!(decode_reply::<ArmReply>(line.as_bytes()).unwrap(), reply);
-
-        let fire = FireReply {
-            arm: 2,
-            key: "k".into(),
-            expected: 2,
-            complete: true,
-            outcomes: vec![
-                FireOutcome {
-                    conn: Some(0),
-                    result: "status".into(),
-                    status: Some(200),
-                    unknown: None,
-                    stamps: StampsView {
-                        trigger_ns: 1,
-                        tx_ns: 2,
-                        first_byte_ns: 3,
-                        complete_ns: 4,
-                        scheduled_ns: 0,
-                    },
-                },
-                FireOutcome {
-                    conn: None,
-                    result: "not_sent".into(),
-                    status: None,
-                    unknown: None,
-                    stamps: StampsView::default(),
-                },
-            ],
-        };
-        assert_eq!(
-            decode_reply::<FireReply>(encode_ok(&fire).as_bytes()).unwrap(),
-            fire
-        );
-        assert_eq!(
-            decode_reply::<Done>(encode_ok(&Done::default()).as_bytes()).unwrap(),
-            Done::default()
-        );
-    }
-
-    #[test]
-    fn refusals_come_back_as_errors() {
-        let line = encode_error("no such arm 9");
-        assert_eq!(line, "{\"v\":1,\"ok\":false,\"error\":\"no such arm 9\"}\n");
-        match decode_reply::<Done>(line.as_bytes()) {
-            Err(ProtocolError::Refused(m)) => assert_eq!(m, "no such arm 9"),
-            other => panic!("{other:?}"),
-        }
-    }
-
-    #[test]
-    fn replies_tolerate_fields_from_newer_daemons() {
-        let line = br#"{"v":1,"ok":true,"arm":1,"key":"k","target":"t","conns":1,"later":true}"#;
-        assert_eq!(decode_reply::<ArmReply>(line).unwrap().arm, 1);
-    }
-
-    #[test]
-    fn malformed_requests_are_errors_not_panics() {
-        let cases: &[(&[u8], &str)] = &[
-            (b"", "not JSON"),
-            (b"{", "not JSON"),
-            (b"\xff\xfe", "not JSON"),
-            (b"[1,2]", "object"),
-            (b"{\"cmd\":\"status\"}", "missing \"v\""),
-            (b"{\"v\":2,\"cmd\":\"status\"}", "version 2 not supported"),
-            (b"{\"v\":\"1\",\"cmd\":\"status\"}", "not supported"),
-            (b"{\"v\":1}", "missing field `cmd`"),
-            (b"{\"v\":1,\"cmd\":\"launch\"}", "unknown variant `launch`"),
-            (b"{\"v\":1,\"cmd\":\"disarm\"}", "missing field `arm`"),
-            (b"{\"v\":1,\"cmd\":\"disarm\",\"arm\":-1}", "invalid value"),
-            (
-                b"{\"v\":1,\"cmd\":\"arm\",\"sku\":\"1\"}",
-                "missing field `trigger`",
-            ),
-            (
-                b"{\"v\":1,\"cmd\":\"arm\",\"sku\":\"1\",\"trigger\":\"at\"}",
-                "unknown variant `at`",
-            ),
-            (
-                b"{\"v\":1,\"cmd\":\"arm\",\"sku\":\"1\",\"trigger\":\"manual\",\"qtty\":2}",
-                "unknown field `qtty`",
-            ),
-            (
-                b"{\"v\":1,\"cmd\":\"status\",\"verbose\":true}",
-                "unknown field `verbose`",
-            ),
-        ];
-        for (line, want) in cases {
-            let err = decode_request(line)
-                .expect_err(&String::from_utf8_lossy(line))
-                .to_string();
-            assert!(
-                err.contains(want),
-                "{:?}: {err}",
-                String::from_utf8_lossy(line)
-            );
-        }
-    }
-}
+mod tests;

@@ -2,12 +2,13 @@
 //! thread that answers commands the way the real one does: no root, no network.
 
 use super::*;
+use crate::journal::record::Record;
 use crate::protocol::{
-    decode_reply, encode_request, ArmReply, ArmRequest, Done, FireReply, Request, StatusReply,
-    TriggerSpec,
+    decode_reply, encode_request, ArmReply, ArmRequest, ArmsReply, Done, FireReply, Request,
+    StatsReply, StatusReply, TriggerSpec,
 };
 use quickdraw_datapath::http::RequestTemplate;
-use quickdraw_datapath::order::{Event, FireRecord, Outcome, Reject, Stamps};
+use quickdraw_datapath::order::{Event, FireRecord, Outcome, Reject, Stamps, Trigger};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::thread::JoinHandle;
@@ -25,6 +26,7 @@ fn lab_target() -> TargetPlan {
         },
         connections: 8,
         max_fires_per_arm: 8,
+        max_fires_per_minute: 20,
         response_timeout: Duration::from_millis(500),
     }
 }
@@ -36,10 +38,24 @@ struct Rig {
     daemon: Arc<Daemon>,
     stop: Arc<AtomicBool>,
     fake: Option<JoinHandle<Vec<Vec<u8>>>>,
+    dir: std::path::PathBuf,
 }
 
 impl Rig {
     fn new() -> Rig {
+        Rig::with_timing(Timing::default())
+    }
+
+    fn with_timing(timing: Timing) -> Rig {
+        static RIGS: AtomicU64 = AtomicU64::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "qd-daemon-rig-{}-{}",
+            std::process::id(),
+            RIGS.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        let (journal, _) = Journal::open(&dir.join("journal.jsonl"), 16).unwrap();
+        let journal = Arc::new(Mutex::new(journal));
         let mut state = State::new("kernel", "kernel", false, &["lab".into()]);
         state.apply(Event::Pool {
             target: 0,
@@ -49,9 +65,22 @@ impl Rig {
         let shared = Arc::new(Shared::new(state));
         let commands = Arc::new(ArrayQueue::new(16));
         let stop = Arc::new(AtomicBool::new(false));
+        // The fake's events go through the daemon's own pump (and journal).
+        let events = Arc::new(ArrayQueue::new(64));
+        let pump = pump::spawn(
+            events.clone(),
+            shared.clone(),
+            journal.clone(),
+            stop.clone(),
+        )
+        .unwrap();
         let fake = {
-            let (shared, commands, stop) = (shared.clone(), commands.clone(), stop.clone());
-            std::thread::spawn(move || fake_datapath(&shared, &commands, &stop))
+            let (commands, stop) = (commands.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let armed = fake_datapath(&events, &commands, &stop);
+                pump.join().unwrap();
+                armed
+            })
         };
         let daemon = Arc::new(Daemon {
             shared,
@@ -59,12 +88,29 @@ impl Rig {
             targets: vec![lab_target()],
             rng: SystemRandom::new(),
             down: AtomicBool::new(false),
+            journal,
+            timing,
+            limits: Limits::default(),
+            allowed_uid: rustix::process::geteuid().as_raw(),
+            probe_ids: AtomicU64::new(1),
+            sync_running: Mutex::new(()),
         });
         Rig {
             daemon,
             stop,
             fake: Some(fake),
+            dir,
         }
+    }
+
+    /// The journal's records so far.
+    fn journaled(&self) -> Vec<Record> {
+        let text = std::fs::read(self.dir.join("journal.jsonl")).unwrap();
+        crate::journal::parse(&text)
+            .lines
+            .into_iter()
+            .map(|l| l.record)
+            .collect()
     }
 
     /// One request line in, one reply line out, over a real socket pair.
@@ -88,18 +134,70 @@ impl Rig {
     /// The requests the fake datapath was asked to arm.
     fn finish(mut self) -> Vec<Vec<u8>> {
         self.stop.store(true, Ordering::Relaxed);
-        self.fake.take().unwrap().join().unwrap()
+        let armed = self.fake.take().unwrap().join().unwrap();
+        let _ = std::fs::remove_dir_all(&self.dir);
+        armed
     }
 }
 
+fn fire_events(arm: u64, n: usize, trigger_ns: u64, scheduled_ns: u64) -> Vec<Event> {
+    let stamps = Stamps {
+        trigger_ns,
+        tx_ns: trigger_ns + 12_300,
+        first_byte_ns: trigger_ns + 399_000,
+        complete_ns: trigger_ns + 409_050,
+        scheduled_ns,
+    };
+    let sent = (0..n).map(|conn| Event::Sent {
+        arm,
+        conn,
+        local: None,
+        stamps,
+    });
+    let done = (0..n).map(|conn| {
+        Event::Done(FireRecord {
+            arm,
+            conn,
+            local: None,
+            stamps,
+            outcome: Outcome::Status(200),
+        })
+    });
+    sent.chain(done).collect()
+}
+
+/// The server clock the fake datapath's probes read: ours plus this.
+const FAKE_SERVER_OFFSET_NS: i64 = 250_000_000;
+
+fn fake_date(real_ns: i64) -> [u8; 29] {
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(real_ns.into()).unwrap();
+    let format = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    t.format(format).unwrap().into_bytes().try_into().unwrap()
+}
+
 fn fake_datapath(
-    shared: &Shared,
+    queue: &ArrayQueue<Event>,
     commands: &ArrayQueue<Command>,
     stop: &AtomicBool,
 ) -> Vec<Vec<u8>> {
     let mut armed = Vec::new();
     let mut conns = std::collections::HashMap::new();
+    // Scheduled arms: id → deadline.
+    let mut due: std::collections::HashMap<u64, u64> = std::collections::HashMap::new();
     while !stop.load(Ordering::Relaxed) {
+        let now = crate::timing::clock::monotonic_ns();
+        let fired: Vec<u64> = due
+            .iter()
+            .filter(|&(_, &d)| d <= now)
+            .map(|(&a, _)| a)
+            .collect();
+        for arm in fired {
+            let deadline = due.remove(&arm).unwrap();
+            let n = conns.remove(&arm).unwrap();
+            emit(queue, fire_events(arm, n, now, deadline));
+        }
         let Some(command) = commands.pop() else {
             std::thread::sleep(Duration::from_micros(200));
             continue;
@@ -112,6 +210,9 @@ fn fake_datapath(
             Command::Arm(spec) => {
                 armed.push(spec.request.to_vec());
                 conns.insert(spec.arm, spec.conns);
+                if let Trigger::At(deadline) = spec.trigger {
+                    due.insert(spec.arm, deadline);
+                }
                 vec![Event::Armed {
                     arm: spec.arm,
                     conns: spec.conns,
@@ -122,47 +223,63 @@ fn fake_datapath(
                     arm,
                     reason: Reject::UnknownArm,
                 }],
-                Some(n) => (0..n)
-                    .map(|conn| {
-                        let stamps = Stamps {
-                            trigger_ns: 1_000,
-                            tx_ns: 13_300,
-                            first_byte_ns: 400_000,
-                            complete_ns: 410_050,
-                            scheduled_ns: 0,
-                        };
-                        Event::Done(FireRecord {
-                            arm,
-                            conn,
-                            local: None,
-                            stamps,
-                            outcome: Outcome::Status(200),
-                        })
-                    })
-                    .collect(),
+                Some(n) => {
+                    due.remove(&arm);
+                    fire_events(arm, n, crate::timing::clock::monotonic_ns(), 0)
+                }
             },
             Command::Disarm(arm) => match conns.remove(&arm) {
                 None => vec![Event::Rejected {
                     arm,
                     reason: Reject::UnknownArm,
                 }],
-                Some(_) => vec![Event::Disarmed { arm }],
+                Some(_) => {
+                    due.remove(&arm);
+                    vec![Event::Disarmed { arm }]
+                }
             },
+            Command::Probe { id, .. } => {
+                // The server stamps its Date 50 µs after the send; the answer's first
+                // byte comes 100 µs after the send.
+                let pair = crate::timing::clock::ClockPair::now();
+                let date = fake_date(pair.real_ns + 50_000 + FAKE_SERVER_OFFSET_NS);
+                vec![Event::Probed {
+                    id,
+                    sent_ns: pair.mono_ns,
+                    first_byte_ns: pair.mono_ns + 100_000,
+                    status: 204,
+                    date: Some(date),
+                }]
+            }
             // The daemon sends nothing else.
             other => panic!("unexpected command {other:?}"),
         };
-        shared.update(|s| events.into_iter().for_each(|e| s.apply(e)));
+        emit(queue, events);
     }
     armed
 }
 
+fn emit(queue: &ArrayQueue<Event>, events: Vec<Event>) {
+    for mut e in events {
+        while let Err(back) = queue.push(e) {
+            e = back;
+            std::thread::yield_now();
+        }
+    }
+}
+
 fn arm_request(sku: &str, conns: usize) -> Request {
+    scheduled(sku, conns, TriggerSpec::Manual)
+}
+
+fn scheduled(sku: &str, conns: usize, trigger: TriggerSpec) -> Request {
     Request::Arm(ArmRequest {
         sku: sku.into(),
         qty: 1,
         conns,
         target: None,
-        trigger: TriggerSpec::Manual,
+        trigger,
+        arrive: None,
     })
 }
 
@@ -187,7 +304,8 @@ fn arm_fire_and_status_through_the_socket() {
         (1, one.key.as_str(), 1)
     );
     assert_eq!(fired.outcomes[0].status, Some(200));
-    assert_eq!(fired.outcomes[0].stamps.tx_ns, 13_300);
+    let s = fired.outcomes[0].stamps;
+    assert_eq!(s.tx_ns - s.trigger_ns, 12_300);
 
     let again = rig
         .ask::<FireReply>(&Request::Fire { arm: Some(1) })
@@ -268,6 +386,7 @@ fn arm_refusals_reach_the_client() {
                 conns: 1,
                 target: Some("prod".into()),
                 trigger: TriggerSpec::Manual,
+                arrive: None,
             }),
             "unknown target \"prod\" (configured: lab)",
         ),
@@ -358,3 +477,5 @@ fn down_waits_for_the_stop_and_marks_the_reply() {
     assert_eq!(err, "the datapath is not running");
     rig.finish();
 }
+
+mod scheduled;

@@ -1,0 +1,118 @@
+//! Start-up from the journal: the arms it tells of are loaded into the state (so `arms`
+//! shows them), and what a crash left open is settled — missed, disarmed, or unknown
+//! outcomes recorded — before any client is served. Arms to re-arm are returned: that
+//! needs the datapath running (see `Daemon::rearm`).
+
+use super::state::{ArmRecord, State};
+use crate::journal::record::{ArmEntry, Record};
+use crate::journal::replay::{self, Action};
+use crate::journal::{Journal, Replayed};
+use crate::protocol::{ArmState, JournalStatus};
+use crate::setup::TargetPlan;
+use crate::timing::clock::ClockPair;
+use crate::timing::schedule::Schedule;
+
+/// Loads the journal's arms into `state`, settles the open ones that need no datapath,
+/// and returns those to re-arm, with the journal's status so far.
+pub fn load(
+    state: &mut State,
+    journal: &mut Journal,
+    replayed: &Replayed,
+    targets: &[TargetPlan],
+    min_lead_ns: i64,
+) -> std::io::Result<(Vec<ArmEntry>, JournalStatus)> {
+    let arms = replay::fold(&replayed.lines);
+    let now = ClockPair::now();
+    for a in arms.values() {
+        let e = &a.entry;
+        let index = targets
+            .iter()
+            .position(|t| t.name == e.target)
+            .unwrap_or(usize::MAX);
+        let mut r = ArmRecord::new(e.arm, &e.sku, e.qty, &e.key, (index, &e.target));
+        r.conns = e.conns;
+        r.state = a.state;
+        r.outcomes = a.outcomes.clone();
+        r.recovered = a.recovered.clone();
+        r.fire_counted = true;
+        r.error_ns = a.outcomes.iter().find_map(|o| o.stamps.error_ns());
+        r.schedule = e.at.map(|at| Schedule {
+            at_ns: at.at_ns,
+            fire_ns: at.fire_ns,
+            deadline_ns: now.mono_of(at.fire_ns),
+            correction_ns: at.correction_ns,
+        });
+        state.reserve_ids_through(e.arm);
+        state.insert_arm(r);
+    }
+    journal.append(Record::Up {
+        pid: std::process::id(),
+        backend: state.backend.to_owned(),
+    })?;
+    let mut status = JournalStatus {
+        path: journal.path().display().to_string(),
+        rearmed: Vec::new(),
+        missed: Vec::new(),
+        unknown: Vec::new(),
+        torn: None,
+        corrupt_lines: replayed.corrupt,
+    };
+    if let Some((bytes, text)) = &replayed.torn {
+        journal.append(Record::Torn {
+            bytes: *bytes,
+            text: text.clone(),
+        })?;
+        status.torn = Some(format!("{bytes} bytes: {text}"));
+    }
+    let mut rearm = Vec::new();
+    for action in replay::recover(&arms, now.real_ns, min_lead_ns) {
+        match action {
+            Action::Rearm(id) => rearm.push(arms[&id].entry.clone()),
+            Action::Missed(id) => {
+                mark_missed(state, journal, id)?;
+                status.missed.push(id);
+            }
+            Action::Disarmed(id) => {
+                journal.append(Record::Disarmed { arm: id })?;
+                state.set_state(id, ArmState::Disarmed);
+            }
+            Action::Unknown(id, outcomes) => {
+                journal.append(Record::Recovered {
+                    arm: id,
+                    how: "unknown".into(),
+                })?;
+                for o in outcomes {
+                    journal.append(Record::Outcome {
+                        arm: id,
+                        outcome: o.clone(),
+                    })?;
+                    state.add_outcome(id, o);
+                }
+                if let Some(a) = state.arm_mut(id) {
+                    a.recovered = Some("unknown".into());
+                }
+                status.unknown.push(id);
+                tracing::warn!(
+                    arm = id,
+                    "fired before the restart with no outcome on record: unknown"
+                );
+            }
+        }
+    }
+    Ok((rearm, status))
+}
+
+/// Records a scheduled arm whose time passed while no daemon ran.
+pub fn mark_missed(state: &mut State, journal: &mut Journal, id: u64) -> std::io::Result<()> {
+    journal.append(Record::Recovered {
+        arm: id,
+        how: "missed".into(),
+    })?;
+    if let Some(a) = state.arm_mut(id) {
+        a.state = ArmState::Missed;
+        a.recovered = Some("missed".into());
+    }
+    state.stats.counters.missed += 1;
+    tracing::warn!(arm = id, "its time passed while no daemon ran: missed");
+    Ok(())
+}
