@@ -32,27 +32,49 @@ fn smoke_run_matches_every_fire_and_writes_its_outputs() {
         let b = &report.backends[name];
         assert_eq!(b.fires, fires, "{name}");
         assert_eq!(b.ok, fires, "{name}: every fire answered (floor: sent)");
-        assert_eq!(b.matched, fires, "{name}: every fire matched to a wire stamp: {}", report.table());
+        assert_eq!(
+            b.matched,
+            fires,
+            "{name}: every fire matched to a wire stamp: {}",
+            report.table()
+        );
         assert!(b.trigger_to_wire_ns.is_some(), "{name}");
     }
     assert!(report.backends["af_xdp"].trigger_to_response_ns.is_some());
 
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("out.json")).unwrap()).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("out.json")).unwrap()).unwrap();
     assert_eq!(json["fires_per_backend"], fires);
     for key in ["min", "p50", "p90", "p99", "p999", "max"] {
-        assert!(json["backends"]["af_xdp"]["trigger_to_wire_ns"][key].is_u64(), "{key}");
-        assert!(json["backends"]["floor"]["trigger_to_wire_ns"][key].is_u64(), "{key}");
+        assert!(
+            json["backends"]["af_xdp"]["trigger_to_wire_ns"][key].is_u64(),
+            "{key}"
+        );
+        assert!(
+            json["backends"]["floor"]["trigger_to_wire_ns"][key].is_u64(),
+            "{key}"
+        );
     }
     assert!(json["host"]["bind_mode"].is_string());
     let svg = std::fs::read_to_string(dir.join("out.svg")).unwrap();
     assert!(svg.contains("<svg") && svg.contains("af_xdp"));
     for b in ["af_xdp", "kernel", "floor"] {
         let log = std::fs::read_to_string(dir.join("hdr").join(format!("{b}.hlog"))).unwrap();
-        assert!(log.lines().any(|l| l.contains(&format!("Tag={b}"))), "{b}.hlog has an interval");
+        assert!(
+            log.lines().any(|l| l.contains(&format!("Tag={b}"))),
+            "{b}.hlog has an interval"
+        );
     }
 
     // Scheduled: orders armed at a deadline fire at or after it.
-    let sched = RunOptions { scheduled: true, backends: vec![Backend::AfXdp, Backend::Kernel], json: None, plot: None, hdr_dir: None, ..opts };
+    let sched = RunOptions {
+        scheduled: true,
+        backends: vec![Backend::AfXdp, Backend::Kernel],
+        json: None,
+        plot: None,
+        hdr_dir: None,
+        ..opts
+    };
     let report = run::run(&sched).expect("scheduled run");
     for name in ["af_xdp", "kernel"] {
         let b = &report.backends[name];

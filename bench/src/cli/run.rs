@@ -87,9 +87,16 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
     );
     print!("{}", report.table());
     if report.stamps_lost > 0 {
-        println!("warning: {} wire stamps lost (ring buffer full)", report.stamps_lost);
+        println!(
+            "warning: {} wire stamps lost (ring buffer full)",
+            report.stamps_lost
+        );
     }
-    for (what, path) in [("json", &args.json), ("plot", &args.plot), ("hdr logs", &args.hdr_dir)] {
+    for (what, path) in [
+        ("json", &args.json),
+        ("plot", &args.plot),
+        ("hdr logs", &args.hdr_dir),
+    ] {
         if let Some(p) = path {
             println!("{what}: {}", p.display());
         }

@@ -69,7 +69,13 @@ const EVENT_WAIT: Duration = Duration::from_secs(10);
 
 impl<'a> Driver<'a> {
     pub fn new(handle: &'a Handle, setup: Setup, run_id: u64) -> Driver<'a> {
-        Driver { handle, setup, run_id, next_id: 1, floor_seq: 1 }
+        Driver {
+            handle,
+            setup,
+            run_id,
+            next_id: 1,
+            floor_seq: 1,
+        }
     }
 
     /// Waits until every target's pool is fully warm.
@@ -81,8 +87,14 @@ impl<'a> Driver<'a> {
                 bail!("pools not warm within {limit:?} (warm: {warm:?})");
             }
             match self.handle.events.pop() {
-                Some(Event::Pool { target, warm: w, wanted }) if target < targets => warm[target] = w == wanted,
-                Some(Event::ConnError { message, .. }) => bail!("connection error while warming: {message}"),
+                Some(Event::Pool {
+                    target,
+                    warm: w,
+                    wanted,
+                }) if target < targets => warm[target] = w == wanted,
+                Some(Event::ConnError { message, .. }) => {
+                    bail!("connection error while warming: {message}")
+                }
                 Some(_) => {}
                 None => std::thread::sleep(Duration::from_millis(1)),
             }
@@ -103,17 +115,34 @@ impl<'a> Driver<'a> {
         let arm = self.next_id;
         self.next_id += 1;
         let key = format!("bench-{:x}-{arm}", self.run_id);
-        let p = Placeholders { sku: "1001", qty: 1, idempotency_key: &key };
-        let request = self.setup.template.render(&self.setup.host, self.setup.remote.port(), &p)?;
+        let p = Placeholders {
+            sku: "1001",
+            qty: 1,
+            idempotency_key: &key,
+        };
+        let request = self
+            .setup
+            .template
+            .render(&self.setup.host, self.setup.remote.port(), &p)?;
         let trigger = match mode {
             Mode::Manual => Trigger::Manual,
-            Mode::Scheduled => Trigger::At(quickdraw_datapath::clock::monotonic_ns() + step.gap.as_nanos() as u64),
+            Mode::Scheduled => {
+                Trigger::At(quickdraw_datapath::clock::monotonic_ns() + step.gap.as_nanos() as u64)
+            }
         };
-        let spec = ArmSpec { arm, target, request: request.into_boxed_slice(), conns: self.setup.burst, trigger };
+        let spec = ArmSpec {
+            arm,
+            target,
+            request: request.into_boxed_slice(),
+            conns: self.setup.burst,
+            trigger,
+        };
         self.push(Command::Arm(Box::new(spec)))?;
         self.wait(|e| match e {
             Event::Armed { arm: a, .. } if *a == arm => Some(Ok(())),
-            Event::Rejected { arm: a, reason } if *a == arm => Some(Err(anyhow::anyhow!("arm refused: {reason:?}"))),
+            Event::Rejected { arm: a, reason } if *a == arm => {
+                Some(Err(anyhow::anyhow!("arm refused: {reason:?}")))
+            }
             _ => None,
         })??;
         if mode == Mode::Manual {
@@ -150,12 +179,26 @@ impl<'a> Driver<'a> {
         let s = &self.setup;
         let (src, dst) = s.floor_macs;
         // Built in full before the gap; the datapath only copies it into a frame.
-        let frame = super::floor::frame(src, dst, s.floor_local, s.floor_remote, self.floor_seq, s.floor_payload);
+        let frame = super::floor::frame(
+            src,
+            dst,
+            s.floor_local,
+            s.floor_remote,
+            self.floor_seq,
+            s.floor_payload,
+        );
         self.floor_seq = self.floor_seq.wrapping_add(s.floor_payload as u32);
         std::thread::sleep(step.gap);
-        self.push(Command::Raw { id, frame: frame.into_boxed_slice() })?;
+        self.push(Command::Raw {
+            id,
+            frame: frame.into_boxed_slice(),
+        })?;
         let (sent, stamps) = self.wait(|e| match e {
-            Event::RawSent { id: i, sent, stamps } if *i == id => Some((*sent, *stamps)),
+            Event::RawSent {
+                id: i,
+                sent,
+                stamps,
+            } if *i == id => Some((*sent, *stamps)),
             _ => None,
         })?;
         Ok(vec![Sample {
@@ -172,7 +215,10 @@ impl<'a> Driver<'a> {
     }
 
     fn push(&self, command: Command) -> anyhow::Result<()> {
-        self.handle.commands.push(command).map_err(|_| anyhow::anyhow!("datapath command queue full"))
+        self.handle
+            .commands
+            .push(command)
+            .map_err(|_| anyhow::anyhow!("datapath command queue full"))
     }
 
     /// Pops events until `want` picks one (others are skipped), bounded.
@@ -186,8 +232,10 @@ impl<'a> Driver<'a> {
                     }
                 }
                 None if Instant::now() > deadline => {
-                    return Err(anyhow::anyhow!("no answer from the datapath within {EVENT_WAIT:?}"))
-                        .context("is the datapath thread still running?");
+                    return Err(anyhow::anyhow!(
+                        "no answer from the datapath within {EVENT_WAIT:?}"
+                    ))
+                    .context("is the datapath thread still running?");
                 }
                 // Rest: the datapath's stamps do not depend on how fast we look, and a
                 // spinning bench would take core 0 from nginx and the kernel.

@@ -3,8 +3,8 @@
 
 use smoltcp::phy::ChecksumCapabilities;
 use smoltcp::wire::{
-    EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, IpAddress, IpProtocol, Ipv4Packet, Ipv4Repr,
-    TcpControl, TcpPacket, TcpRepr, TcpSeqNumber,
+    EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, IpAddress, IpProtocol,
+    Ipv4Packet, Ipv4Repr, TcpControl, TcpPacket, TcpRepr, TcpSeqNumber,
 };
 use std::net::SocketAddrV4;
 
@@ -14,7 +14,14 @@ pub const FLOOR_SRC_PORT: u16 = 9;
 pub const FLOOR_DST_PORT: u16 = 9;
 
 /// Builds the frame: `payload_len` bytes of TCP payload from `from` to `to`.
-pub fn frame(src_mac: [u8; 6], dst_mac: [u8; 6], from: SocketAddrV4, to: SocketAddrV4, seq: u32, payload_len: usize) -> Vec<u8> {
+pub fn frame(
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    from: SocketAddrV4,
+    to: SocketAddrV4,
+    seq: u32,
+    payload_len: usize,
+) -> Vec<u8> {
     let payload = vec![0x17; payload_len]; // looks like a TLS application-data record
     let tcp = TcpRepr {
         src_port: from.port(),
@@ -49,7 +56,12 @@ pub fn frame(src_mac: [u8; 6], dst_mac: [u8; 6], from: SocketAddrV4, to: SocketA
     let mut p = Ipv4Packet::new_unchecked(f.payload_mut());
     ip.emit(&mut p, &caps);
     let mut t = TcpPacket::new_unchecked(p.payload_mut());
-    tcp.emit(&mut t, &IpAddress::Ipv4(*from.ip()), &IpAddress::Ipv4(*to.ip()), &caps);
+    tcp.emit(
+        &mut t,
+        &IpAddress::Ipv4(*from.ip()),
+        &IpAddress::Ipv4(*to.ip()),
+        &caps,
+    );
     buf
 }
 
@@ -68,8 +80,14 @@ mod tests {
         let ip = Ipv4Packet::new_checked(eth.payload()).unwrap();
         assert!(ip.verify_checksum());
         let tcp = TcpPacket::new_checked(ip.payload()).unwrap();
-        assert!(tcp.verify_checksum(&IpAddress::Ipv4(from.ip().to_owned()), &IpAddress::Ipv4(*to.ip())));
-        assert_eq!((tcp.src_port(), tcp.dst_port(), tcp.seq_number().0), (9, 9, 1000));
+        assert!(tcp.verify_checksum(
+            &IpAddress::Ipv4(from.ip().to_owned()),
+            &IpAddress::Ipv4(*to.ip())
+        ));
+        assert_eq!(
+            (tcp.src_port(), tcp.dst_port(), tcp.seq_number().0),
+            (9, 9, 1000)
+        );
         assert_eq!(tcp.payload().len(), 300);
     }
 }

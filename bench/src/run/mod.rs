@@ -63,45 +63,70 @@ pub struct RunOptions {
 
 /// Runs the measurement and writes what was asked for; returns the report.
 pub fn run(opts: &RunOptions) -> anyhow::Result<RunReport> {
-    let config = Config::load(&opts.config).with_context(|| format!("loading {}", opts.config.display()))?;
-    let Some(target) = config.targets.first() else { bail!("{}: no target", opts.config.display()) };
+    let config =
+        Config::load(&opts.config).with_context(|| format!("loading {}", opts.config.display()))?;
+    let Some(target) = config.targets.first() else {
+        bail!("{}: no target", opts.config.display())
+    };
     if opts.burst == 0 || opts.burst > target.max_fires_per_arm as usize {
-        bail!("--burst {} is outside 1..={} (the target's max_fires_per_arm)", opts.burst, target.max_fires_per_arm);
+        bail!(
+            "--burst {} is outside 1..={} (the target's max_fires_per_arm)",
+            opts.burst,
+            target.max_fires_per_arm
+        );
     }
     if opts.scheduled && opts.backends.contains(&Backend::Floor) && opts.backends.len() == 1 {
         bail!("--scheduled measures orders: add af_xdp and/or kernel to --backends");
     }
 
     // The lab: use it if it is up, else bring it up for this run and down after.
-    let _lab = if lab::status().map(|s| s.up).unwrap_or(false) { None } else { Some(LabSession::start()?) };
+    let _lab = if lab::status().map(|s| s.up).unwrap_or(false) {
+        None
+    } else {
+        Some(LabSession::start()?)
+    };
 
     let mut stamper = Stamper::load()?;
-    stamper.set_filter(StampFilter { data_only: true, ..StampFilter::network(TARGET_IP, 24) })?;
-    stamper.attach_in_netns(NETNS, PEER_IF).context("attaching the wire stamper to the lab peer")?;
+    stamper.set_filter(StampFilter {
+        data_only: true,
+        ..StampFilter::network(TARGET_IP, 24)
+    })?;
+    stamper
+        .attach_in_netns(NETNS, PEER_IF)
+        .context("attaching the wire stamper to the lab peer")?;
     let stop = Arc::new(AtomicBool::new(false));
     let collector = spawn_collector(stamper, stop.clone());
 
     let result = measure(opts, &config);
     stop.store(true, Ordering::Relaxed);
-    let (stamps, lost) = collector.join().map_err(|_| anyhow::anyhow!("stamp collector panicked"))??;
+    let (stamps, lost) = collector
+        .join()
+        .map_err(|_| anyhow::anyhow!("stamp collector panicked"))??;
     let (samples, bind_mode) = result?;
     let (report, series) = analyse(opts, &samples, &stamps, lost, bind_mode);
 
     if let Some(path) = &opts.json {
-        std::fs::write(path, serde_json::to_string_pretty(&report)? + "\n").with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(path, serde_json::to_string_pretty(&report)? + "\n")
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     if let Some(dir) = &opts.hdr_dir {
         report::write_hdr_logs(dir, &series, 100)?;
     }
     if let Some(path) = &opts.plot {
-        let title = format!("trigger → wire, {} fires per backend, gap {:?}", opts.fires, opts.gap);
+        let title = format!(
+            "trigger → wire, {} fires per backend, gap {:?}",
+            opts.fires, opts.gap
+        );
         report::write_plot(path, &series, &title)?;
     }
     Ok(report)
 }
 
 /// Drains the stamper's ring until told to stop (then once more).
-fn spawn_collector(mut stamper: Stamper, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<anyhow::Result<(Vec<WireStamp>, u64)>> {
+fn spawn_collector(
+    mut stamper: Stamper,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<anyhow::Result<(Vec<WireStamp>, u64)>> {
     std::thread::spawn(move || {
         let mut stamps = Vec::with_capacity(1 << 16);
         loop {
@@ -133,13 +158,17 @@ fn measure(opts: &RunOptions, config: &Config) -> anyhow::Result<(Vec<Sample>, S
         queue_len: 4096,
         idle: Idle::Spin,
     };
-    let kernel = BackendConfig::Kernel { interface: Some(config.appliance.interface.clone()) };
+    let kernel = BackendConfig::Kernel {
+        interface: Some(config.appliance.interface.clone()),
+    };
     let handle = runner::spawn_links(datapath, vec![kernel], vec![0, 1])?;
     let bind_mode = handle.started.bind_mode.to_owned();
 
     let template = setup::template(t);
     let probe_key = "bench-0000000000000000-0";
-    let request_len = template.render(&t.server_name, t.address.port(), &placeholders(probe_key))?.len();
+    let request_len = template
+        .render(&t.server_name, t.address.port(), &placeholders(probe_key))?
+        .len();
     // TLS 1.3 record: 5-byte header, the request, 1 content-type byte, 16-byte tag.
     let record_len = request_len + 22;
     let floor_local = SocketAddrV4::new(APPLIANCE_IP, floor::FLOOR_SRC_PORT);
@@ -163,16 +192,29 @@ fn measure(opts: &RunOptions, config: &Config) -> anyhow::Result<(Vec<Sample>, S
     if opts.scheduled {
         backends.retain(|b| *b != Backend::Floor);
     }
-    let steps = plan::plan(&backends, opts.fires, opts.warm_up, opts.gap, 0.2, opts.seed);
+    let steps = plan::plan(
+        &backends,
+        opts.fires,
+        opts.warm_up,
+        opts.gap,
+        0.2,
+        opts.seed,
+    );
     let bar = opts.progress.then(|| {
         let bar = indicatif::ProgressBar::new(steps.len() as u64);
         bar.set_style(
-            indicatif::ProgressStyle::with_template("{elapsed_precise} [{bar:40}] {pos}/{len} fires {msg}")
-                .expect("valid template"),
+            indicatif::ProgressStyle::with_template(
+                "{elapsed_precise} [{bar:40}] {pos}/{len} fires {msg}",
+            )
+            .expect("valid template"),
         );
         bar
     });
-    let mode = if opts.scheduled { Mode::Scheduled } else { Mode::Manual };
+    let mode = if opts.scheduled {
+        Mode::Scheduled
+    } else {
+        Mode::Manual
+    };
     let mut samples = Vec::with_capacity(steps.len() * opts.burst);
     for step in &steps {
         samples.extend(driver.step(step, mode)?);
@@ -189,7 +231,11 @@ fn measure(opts: &RunOptions, config: &Config) -> anyhow::Result<(Vec<Sample>, S
 }
 
 fn placeholders(key: &str) -> quickdraw_datapath::http::Placeholders<'_> {
-    quickdraw_datapath::http::Placeholders { sku: "1001", qty: 1, idempotency_key: key }
+    quickdraw_datapath::http::Placeholders {
+        sku: "1001",
+        qty: 1,
+        idempotency_key: key,
+    }
 }
 
 /// Matches counted fires to wire stamps and builds the report and its series.
@@ -206,10 +252,22 @@ fn analyse(
     kinds.sort();
     kinds.dedup();
     for backend in kinds {
-        let counted: Vec<&Sample> = samples.iter().filter(|s| s.backend == backend && !s.warm_up).collect();
+        let counted: Vec<&Sample> = samples
+            .iter()
+            .filter(|s| s.backend == backend && !s.warm_up)
+            .collect();
         let fires: Vec<Fire> = counted
             .iter()
-            .filter_map(|s| s.local.map(|local| Fire { conn: Conn { local, remote: s.remote }, trigger_ns: s.trigger_ns, request_len: None }))
+            .filter_map(|s| {
+                s.local.map(|local| Fire {
+                    conn: Conn {
+                        local,
+                        remote: s.remote,
+                    },
+                    trigger_ns: s.trigger_ns,
+                    request_len: None,
+                })
+            })
             .collect();
         let sent: Vec<&&Sample> = counted.iter().filter(|s| s.local.is_some()).collect();
         let matches = match_fires(&fires, stamps);
@@ -224,7 +282,9 @@ fn analyse(
                 }
             }
         }
-        let collect = |f: &dyn Fn(&Sample) -> Option<u64>| -> Series { counted.iter().filter_map(|s| f(s)).collect() };
+        let collect = |f: &dyn Fn(&Sample) -> Option<u64>| -> Series {
+            counted.iter().filter_map(|s| f(s)).collect()
+        };
         let ok = counted
             .iter()
             .filter(|s| match backend {
@@ -234,7 +294,8 @@ fn analyse(
             .count();
         let response = collect(&|s| (s.first_byte_ns > 0).then(|| s.first_byte_ns - s.trigger_ns));
         let tx = collect(&|s| (s.tx_ns > 0).then(|| s.tx_ns - s.trigger_ns));
-        let sched = collect(&|s| (s.scheduled_ns > 0).then(|| s.trigger_ns.saturating_sub(s.scheduled_ns)));
+        let sched =
+            collect(&|s| (s.scheduled_ns > 0).then(|| s.trigger_ns.saturating_sub(s.scheduled_ns)));
         backends.insert(
             backend.name(),
             BackendReport {
@@ -259,7 +320,10 @@ fn analyse(
         scheduled: opts.scheduled,
         backends,
         host: Host {
-            kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_owned(),
+            kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+                .unwrap_or_default()
+                .trim()
+                .to_owned(),
             cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
             bind_mode,
         },
@@ -274,9 +338,15 @@ fn mac(netns: Option<&str>, ifname: &str) -> anyhow::Result<[u8; 6]> {
     if let Some(ns) = netns {
         cmd.args(["-n", ns]);
     }
-    let out = cmd.args(["-j", "link", "show", "dev", ifname]).output().context("running ip")?;
+    let out = cmd
+        .args(["-j", "link", "show", "dev", ifname])
+        .output()
+        .context("running ip")?;
     if !out.status.success() {
-        bail!("ip link show {ifname}: {}", String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "ip link show {ifname}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let links: serde_json::Value = serde_json::from_slice(&out.stdout)?;
     let text = links[0]["address"].as_str().context("no MAC address")?;

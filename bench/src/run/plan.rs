@@ -49,7 +49,14 @@ pub struct Step {
 
 /// Plans `warm_up + fires` rounds over `backends`, each round in a fresh shuffled order,
 /// gaps uniformly jittered ±`jitter` (a fraction, 0.2 = ±20%) around `gap`.
-pub fn plan(backends: &[Backend], fires: usize, warm_up: usize, gap: Duration, jitter: f64, seed: u64) -> Vec<Step> {
+pub fn plan(
+    backends: &[Backend],
+    fires: usize,
+    warm_up: usize,
+    gap: Duration,
+    jitter: f64,
+    seed: u64,
+) -> Vec<Step> {
     let mut rng = fastrand::Rng::with_seed(seed);
     let mut steps = Vec::with_capacity((fires + warm_up) * backends.len());
     let mut order = backends.to_vec();
@@ -58,7 +65,11 @@ pub fn plan(backends: &[Backend], fires: usize, warm_up: usize, gap: Duration, j
         for &backend in &order {
             let factor = 1.0 + jitter * (2.0 * rng.f64() - 1.0);
             let gap = Duration::from_secs_f64((gap.as_secs_f64() * factor).max(0.0));
-            steps.push(Step { backend, gap, warm_up: round < warm_up });
+            steps.push(Step {
+                backend,
+                gap,
+                warm_up: round < warm_up,
+            });
         }
     }
     steps
@@ -87,10 +98,15 @@ mod tests {
         let steps = plan(&ALL, 200, 0, Duration::from_millis(20), 0.2, 1);
         let firsts: std::collections::HashSet<_> = steps.chunks(3).map(|r| r[0].backend).collect();
         assert_eq!(firsts.len(), 3, "each backend leads some rounds");
-        assert!(steps.iter().all(|s| s.gap >= Duration::from_millis(16) && s.gap <= Duration::from_millis(24)));
+        assert!(steps
+            .iter()
+            .all(|s| s.gap >= Duration::from_millis(16) && s.gap <= Duration::from_millis(24)));
         let distinct: std::collections::HashSet<_> = steps.iter().map(|s| s.gap).collect();
         assert!(distinct.len() > 100, "gaps vary");
-        assert_eq!(plan(&ALL, 10, 2, Duration::from_millis(5), 0.1, 3), plan(&ALL, 10, 2, Duration::from_millis(5), 0.1, 3));
+        assert_eq!(
+            plan(&ALL, 10, 2, Duration::from_millis(5), 0.1, 3),
+            plan(&ALL, 10, 2, Duration::from_millis(5), 0.1, 3)
+        );
     }
 
     #[test]

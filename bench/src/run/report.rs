@@ -118,17 +118,31 @@ impl RunReport {
                 }
             }
             if b.unmatched > 0 {
-                let _ = writeln!(out, "{name:<8} {} fire(s) not matched to a wire stamp", b.unmatched);
+                let _ = writeln!(
+                    out,
+                    "{name:<8} {} fire(s) not matched to a wire stamp",
+                    b.unmatched
+                );
             }
         }
         let wire = |name: &str| self.backends.get(name).and_then(|b| b.trigger_to_wire_ns);
         if let (Some(k), Some(x)) = (wire("kernel"), wire("af_xdp")) {
             let r = k.ratio_to(&x);
-            let _ = writeln!(out, "kernel/af_xdp trigger→wire: p50 {} p99.9 {}", fmt_ratio(r.p50), fmt_ratio(r.p999));
+            let _ = writeln!(
+                out,
+                "kernel/af_xdp trigger→wire: p50 {} p99.9 {}",
+                fmt_ratio(r.p50),
+                fmt_ratio(r.p999)
+            );
         }
         if let (Some(x), Some(f)) = (wire("af_xdp"), wire("floor")) {
             let r = x.ratio_to(&f);
-            let _ = writeln!(out, "af_xdp/floor  trigger→wire: p50 {} p99 {}", fmt_ratio(r.p50), fmt_ratio(r.p99));
+            let _ = writeln!(
+                out,
+                "af_xdp/floor  trigger→wire: p50 {} p99 {}",
+                fmt_ratio(r.p50),
+                fmt_ratio(r.p99)
+            );
         }
         out
     }
@@ -140,7 +154,11 @@ fn fmt_ratio(r: Option<f64>) -> String {
 
 /// Writes one HdrHistogram interval log per backend (`<dir>/<backend>.hlog`) of
 /// trigger→wire, one interval per `per_interval` fires in order.
-pub fn write_hdr_logs(dir: &Path, series: &BTreeMap<Backend, BackendSeries>, per_interval: usize) -> anyhow::Result<()> {
+pub fn write_hdr_logs(
+    dir: &Path,
+    series: &BTreeMap<Backend, BackendSeries>,
+    per_interval: usize,
+) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     for (backend, s) in series {
         let path = dir.join(format!("{}.hlog", backend.name()));
@@ -149,18 +167,30 @@ pub fn write_hdr_logs(dir: &Path, series: &BTreeMap<Backend, BackendSeries>, per
         {
             let start = SystemTime::now();
             let mut log = interval_log::IntervalLogWriterBuilder::new()
-                .add_comment(&format!("quickdraw bench: {} trigger->wire, ns", backend.name()))
+                .add_comment(&format!(
+                    "quickdraw bench: {} trigger->wire, ns",
+                    backend.name()
+                ))
                 .with_start_time(start)
                 .begin_log_with(&mut buf, &mut serializer)
                 .map_err(|e| anyhow::anyhow!("starting {}: {e:?}", path.display()))?;
-            for (i, chunk) in s.trigger_to_wire_in_order.chunks(per_interval.max(1)).enumerate() {
+            for (i, chunk) in s
+                .trigger_to_wire_in_order
+                .chunks(per_interval.max(1))
+                .enumerate()
+            {
                 let mut h = hdrhistogram::Histogram::<u64>::new(3)?;
                 for &v in chunk {
                     h.record(v)?;
                 }
                 let tag = interval_log::Tag::new(backend.name());
-                log.write_histogram(&h, Duration::from_secs(i as u64), Duration::from_secs(1), tag)
-                    .map_err(|e| anyhow::anyhow!("writing {}: {e:?}", path.display()))?;
+                log.write_histogram(
+                    &h,
+                    Duration::from_secs(i as u64),
+                    Duration::from_secs(1),
+                    tag,
+                )
+                .map_err(|e| anyhow::anyhow!("writing {}: {e:?}", path.display()))?;
             }
         }
         std::fs::write(&path, buf).with_context(|| format!("writing {}", path.display()))?;
@@ -170,7 +200,11 @@ pub fn write_hdr_logs(dir: &Path, series: &BTreeMap<Backend, BackendSeries>, per
 
 /// Draws the trigger→wire percentile curves of every backend, log-log: x is the
 /// percentile as 1/(1−q) (so p99.9 sits at 1000), y is latency in µs.
-pub fn write_plot(path: &Path, series: &BTreeMap<Backend, BackendSeries>, title: &str) -> anyhow::Result<()> {
+pub fn write_plot(
+    path: &Path,
+    series: &BTreeMap<Backend, BackendSeries>,
+    title: &str,
+) -> anyhow::Result<()> {
     use plotters::prelude::*;
     let curves: Vec<(Backend, Vec<(f64, f64)>)> = series
         .iter()
@@ -180,14 +214,31 @@ pub fn write_plot(path: &Path, series: &BTreeMap<Backend, BackendSeries>, title:
             let points = h
                 .iter_quantiles(2)
                 .filter(|v| v.quantile() < 0.99999)
-                .map(|v| (1.0 / (1.0 - v.quantile()), v.value_iterated_to() as f64 / 1000.0))
+                .map(|v| {
+                    (
+                        1.0 / (1.0 - v.quantile()),
+                        v.value_iterated_to() as f64 / 1000.0,
+                    )
+                })
                 .collect();
             (*b, points)
         })
         .collect();
-    let ymax = curves.iter().flat_map(|(_, p)| p.iter().map(|&(_, y)| y)).fold(1.0f64, f64::max) * 1.5;
-    let ymin = curves.iter().flat_map(|(_, p)| p.iter().map(|&(_, y)| y)).fold(f64::MAX, f64::min).max(0.01) / 1.5;
-    let xmax = curves.iter().flat_map(|(_, p)| p.iter().map(|&(x, _)| x)).fold(10.0f64, f64::max);
+    let ymax = curves
+        .iter()
+        .flat_map(|(_, p)| p.iter().map(|&(_, y)| y))
+        .fold(1.0f64, f64::max)
+        * 1.5;
+    let ymin = curves
+        .iter()
+        .flat_map(|(_, p)| p.iter().map(|&(_, y)| y))
+        .fold(f64::MAX, f64::min)
+        .max(0.01)
+        / 1.5;
+    let xmax = curves
+        .iter()
+        .flat_map(|(_, p)| p.iter().map(|&(x, _)| x))
+        .fold(10.0f64, f64::max);
     let root = SVGBackend::new(path, (900, 560)).into_drawing_area();
     root.fill(&WHITE)?;
     let mut chart = ChartBuilder::on(&root)
@@ -207,9 +258,15 @@ pub fn write_plot(path: &Path, series: &BTreeMap<Backend, BackendSeries>, title:
         chart
             .draw_series(LineSeries::new(points, color.stroke_width(2)))?
             .label(backend.name())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
     }
-    chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()?;
     root.present()?;
     Ok(())
 }

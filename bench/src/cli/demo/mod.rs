@@ -95,7 +95,10 @@ fn measured_run(config: &std::path::Path) -> anyhow::Result<()> {
     );
     print!("{}", report.table());
     for (name, b) in &report.backends {
-        ensure!(b.unmatched == 0 || b.matched > 0, "{name}: no fire matched a wire stamp");
+        ensure!(
+            b.unmatched == 0 || b.matched > 0,
+            "{name}: no fire matched a wire stamp"
+        );
     }
     println!("json: out/bench.json  plot: out/bench.svg  hdr logs: out/hdr/");
     Ok(())

@@ -14,7 +14,11 @@ const BURST: usize = 8;
 fn control_bin() -> anyhow::Result<PathBuf> {
     let me = std::env::current_exe()?;
     let bin = me.with_file_name("control");
-    ensure!(bin.exists(), "{} not found: build the workspace first (make build)", bin.display());
+    ensure!(
+        bin.exists(),
+        "{} not found: build the workspace first (make build)",
+        bin.display()
+    );
     Ok(bin)
 }
 
@@ -36,13 +40,27 @@ impl Daemon {
             .stderr(Stdio::inherit())
             .spawn()
             .context("starting control up")?;
-        Ok(Daemon { child, socket: socket.to_owned(), bin: bin.to_owned() })
+        Ok(Daemon {
+            child,
+            socket: socket.to_owned(),
+            bin: bin.to_owned(),
+        })
     }
 
     fn control(&self, args: &[&str]) -> anyhow::Result<String> {
-        let out = Command::new(&self.bin).args(args).arg("--socket").arg(&self.socket).output()?;
+        let out = Command::new(&self.bin)
+            .args(args)
+            .arg("--socket")
+            .arg(&self.socket)
+            .output()?;
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        ensure!(out.status.success(), "control {}: {}{}", args.join(" "), text, String::from_utf8_lossy(&out.stderr));
+        ensure!(
+            out.status.success(),
+            "control {}: {}{}",
+            args.join(" "),
+            text,
+            String::from_utf8_lossy(&out.stderr)
+        );
         Ok(text)
     }
 
@@ -58,7 +76,10 @@ impl Daemon {
                     return Ok(status);
                 }
             }
-            ensure!(Instant::now() < deadline, "the pool did not become warm within {limit:?}");
+            ensure!(
+                Instant::now() < deadline,
+                "the pool did not become warm within {limit:?}"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -93,7 +114,14 @@ pub(crate) fn run(config: &Path, backend: &str) -> anyhow::Result<()> {
         daemon.control(&["arm", "--sku", &sku, "--manual"])?;
         print!("{}", daemon.control(&["fire"])?);
     }
-    daemon.control(&["arm", "--sku", "2001", "--manual", "--conns", &BURST.to_string()])?;
+    daemon.control(&[
+        "arm",
+        "--sku",
+        "2001",
+        "--manual",
+        "--conns",
+        &BURST.to_string(),
+    ])?;
     print!("{}", daemon.control(&["fire"])?);
     drop(daemon);
     let _ = std::fs::remove_dir_all(&dir);
