@@ -1,15 +1,14 @@
 //! From a validated [`Config`] to what the daemon starts: the datapath's configuration
-//! (backend, core, targets with their TLS configs and rendered warm requests) and, per
-//! target, what arming needs (its request template and caps). Nothing is started here.
+//! (backend, core, targets) and, per target, what arming needs (its request template and
+//! caps). The per-target TLS client and warm request, and the AF_XDP engine's shape, come
+//! from `quickdraw_datapath::setup`, shared with the bench. Nothing is started here.
 
 use anyhow::{bail, Context};
-use quickdraw_config::{Backend, Config, Target, TrustAnchors, XdpMode};
-use quickdraw_datapath::appliance::TargetSpec;
-use quickdraw_datapath::http::{self, RequestTemplate};
+use quickdraw_config::{Backend, Config, Target};
+use quickdraw_datapath::http::RequestTemplate;
 use quickdraw_datapath::poll::Idle;
 use quickdraw_datapath::runner::{BackendConfig, DatapathConfig};
-use quickdraw_datapath::{tls, EngineConfig};
-use rustls_pki_types::ServerName;
+use quickdraw_datapath::setup;
 use std::time::Duration;
 
 /// Arms the datapath holds at once: the ceiling of `limits.max_open_arms`, which the
@@ -18,13 +17,6 @@ const MAX_ARMS: usize = quickdraw_config::OPEN_ARMS_CEILING as usize;
 /// Capacity of each datapath queue: room for every pool change and outcome of a burst
 /// many times over, so the datapath never has to hold events back.
 const QUEUE_LEN: usize = 1024;
-/// A TCP connect (and TLS handshake) that takes longer than this is retried.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-/// What order connections negotiate: the requests are HTTP/1.1.
-const ALPN: &[&[u8]] = &[b"http/1.1"];
-/// Smallest smoltcp socket table: a reconnect needs a fresh slot while the old
-/// connection is still closing.
-const MIN_SOCKETS: usize = 16;
 
 /// What `control up` may change about the configured appliance.
 #[derive(Debug, Clone, Copy, Default)]
@@ -60,20 +52,17 @@ pub struct Plan {
 
 /// The request template of a configured target.
 pub fn template(target: &Target) -> RequestTemplate {
-    let r = &target.request;
-    RequestTemplate {
-        method: r.method.clone(),
-        path: r.path.clone(),
-        headers: r.headers.clone(),
-        body: r.body.clone(),
-    }
+    setup::template(target)
 }
 
 /// Builds the plan; reads each target's CA file, so a missing lab CA fails here.
 pub fn plan(config: &Config, overrides: Overrides) -> anyhow::Result<Plan> {
     let a = &config.appliance;
     let backend = match overrides.backend.unwrap_or(a.backend) {
-        Backend::AfXdp => BackendConfig::AfXdp(engine_config(config)),
+        Backend::AfXdp => {
+            let connections = config.targets.iter().map(|t| t.connections as usize).sum();
+            BackendConfig::AfXdp(setup::engine_config(config, connections))
+        }
         // Bound to the appliance's interface so the baseline leaves by the same wire.
         Backend::Kernel => BackendConfig::Kernel {
             interface: Some(a.interface.clone()),
@@ -98,55 +87,19 @@ pub fn plan(config: &Config, overrides: Overrides) -> anyhow::Result<Plan> {
     Ok(Plan { datapath, targets })
 }
 
-fn engine_config(config: &Config) -> EngineConfig {
-    let a = &config.appliance;
-    let conns: usize = config.targets.iter().map(|t| t.connections as usize).sum();
-    EngineConfig {
-        interface: a.interface.clone(),
-        queue: a.queue,
-        xdp_mode: match a.xdp_mode {
-            XdpMode::Native => quickdraw_bpf::AttachMode::Native,
-            XdpMode::Skb => quickdraw_bpf::AttachMode::Skb,
-        },
-        ip: a.ip,
-        prefix_len: a.prefix_len,
-        gateway: a.gateway,
-        mac: None,
-        sockets: (conns * 2).max(MIN_SOCKETS),
-        ..EngineConfig::lab()
-    }
-}
-
-fn target(t: &Target) -> anyhow::Result<(TargetSpec, TargetPlan)> {
-    let roots = match &t.trust {
-        TrustAnchors::System => {
-            tls::system_roots().context("trust = \"system\": system roots not supported yet")?
+fn target(t: &Target) -> anyhow::Result<(quickdraw_datapath::appliance::TargetSpec, TargetPlan)> {
+    let spec = setup::target_spec(t).map_err(|e| match &t.trust {
+        quickdraw_config::TrustAnchors::System => {
+            anyhow::Error::new(e).context("trust = \"system\": system roots not supported yet")
         }
-        TrustAnchors::CaFile(path) => tls::roots_from_pem_file(path)?,
-    };
-    let tls = tls::client_config(roots, ALPN)?;
-    let server_name = ServerName::try_from(t.server_name.clone())
-        .with_context(|| format!("server_name {:?}", t.server_name))?;
-    let port = t.address.port();
-    let warm_request =
-        http::warm_request(&t.server_name, port, &t.warm_path).context("warm_path")?;
-    let template = template(t);
-    template.validate().context("request")?;
+        _ => anyhow::Error::new(e),
+    })?;
     if t.max_fires_per_arm == 0 {
         bail!("max_fires_per_arm is 0: nothing could ever be fired");
     }
     let response_timeout = Duration::from_millis(t.response_timeout_ms);
-    let spec = TargetSpec {
-        name: t.name.clone(),
-        address: t.address,
-        server_name,
-        tls,
-        connections: t.connections as usize,
-        warm_request: warm_request.into_boxed_slice(),
-        warm_interval_ns: t.warm_interval_ms * 1_000_000,
-        response_timeout_ns: response_timeout.as_nanos() as u64,
-        connect_timeout_ns: CONNECT_TIMEOUT.as_nanos() as u64,
-    };
+    let port = t.address.port();
+    let template = template(t);
     let plan = TargetPlan {
         name: t.name.clone(),
         host: t.server_name.clone(),
@@ -207,7 +160,10 @@ pub(crate) mod tests {
         let t = &d.targets[0];
         assert_eq!(t.name, "lab");
         assert_eq!(t.address.to_string(), "198.18.0.2:443");
-        assert_eq!(t.server_name, ServerName::try_from("target.lab").unwrap());
+        assert_eq!(
+            t.server_name,
+            rustls_pki_types::ServerName::try_from("target.lab").unwrap()
+        );
         assert_eq!(t.connections, 8);
         assert_eq!(t.warm_interval_ns, 5_000_000_000);
         assert_eq!(t.response_timeout_ns, 5_000_000_000);
