@@ -113,6 +113,26 @@ fn scheduled_fire_sync_and_stats(backend: &str) {
         "{text}"
     );
 
+    // With nothing armed, the datapath reports its XDP and ring counters (AF_XDP only).
+    if backend == "af_xdp" {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let xdp = loop {
+            let stats = daemon.json(&["stats", "--json"]);
+            if stats["xdp"].is_object() || std::time::Instant::now() > deadline {
+                break stats["xdp"].clone();
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        assert!(
+            xdp["steered"].as_u64().unwrap_or(0) > 0,
+            "steered frames counted: {xdp}"
+        );
+        assert!(
+            scrape(&status).contains("quickdraw_xdp_steered_total"),
+            "metrics carry them"
+        );
+    }
+
     // The server's clock is this machine's: the offset is ~0 within the round trip.
     let sync = daemon.json(&["sync", "--json"]);
     let offset = sync["offset_ns"].as_i64().unwrap();

@@ -65,12 +65,17 @@ pub struct Appliance<L: Link> {
     fired: Vec<usize>,
     /// Events lost because both the queue and the backlog were full.
     pub events_dropped: u64,
+    /// When link counters were last reported.
+    counted_at: u64,
     /// Send warmings done (see [`SEND_WARMING_NS`]).
     pub warmings: u64,
     /// When send warming last ran, and which connection it warms next (round robin).
     warmed_at: u64,
     warm_next: usize,
 }
+
+/// How often link counters are reported (while nothing is armed).
+const COUNTERS_NS: u64 = 1_000_000_000;
 
 /// How often the send path of armed connections is warmed: often enough that caches and
 /// TLB entries survive an idle wait, rare enough to cost well under 1% of the core.
@@ -131,6 +136,7 @@ impl<L: Link> Appliance<L> {
             warm,
             fired: Vec::with_capacity(total),
             events_dropped: 0,
+            counted_at: 0,
             warmings: 0,
             warmed_at: 0,
             warm_next: 0,
@@ -407,6 +413,25 @@ impl<L: Link> Appliance<L> {
         }
     }
 
+    /// Reports every link's counters each [`COUNTERS_NS`], but only while no order is
+    /// armed: reading them takes system calls, which must never delay a trigger.
+    fn report_counters(&mut self, now: u64) {
+        if now.saturating_sub(self.counted_at) < COUNTERS_NS
+            || self
+                .arms
+                .iter()
+                .any(|a| a.as_ref().is_some_and(|a| !a.fired))
+        {
+            return;
+        }
+        self.counted_at = now;
+        for link in 0..self.links.len() {
+            if let Some(counters) = self.links[link].counters() {
+                self.emit(Event::Counters { link, counters });
+            }
+        }
+    }
+
     /// Send warming: every [`SEND_WARMING_NS`], one connection holding a pre-sealed
     /// order has its send path touched by its link without anything being sent. It runs
     /// after the turn's triggers, so it can delay a due fire by at most one warming
@@ -540,6 +565,7 @@ impl<L: Link> Turn for Appliance<L> {
             }
         }
         self.warm_send_path(now);
+        self.report_counters(now);
         for slot in 0..self.arms.len() {
             // Short: a record went stale, or the arm has fewer connections than it asked
             // for (one it could not have at arm time may be free now, after a disarm).

@@ -155,6 +155,12 @@ pub enum Event {
         status: u16,
         date: Option<[u8; 29]>,
     },
+    /// A link's counters (see [`LinkCounters`]), reported about once a second while no
+    /// order is armed.
+    Counters {
+        link: usize,
+        counters: LinkCounters,
+    },
     /// A raw frame went out (`sent`), or the link cannot send raw frames.
     RawSent {
         id: u64,
@@ -174,4 +180,20 @@ pub enum Event {
         conn: usize,
         message: Arc<str>,
     },
+}
+
+/// What a link counts, for the operator's stats. Fields a link does not have are `None`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LinkCounters {
+    /// The XDP steering program's counters (summed over CPUs).
+    pub steer: Option<quickdraw_bpf::Counters>,
+    /// The AF_XDP device's own counters.
+    pub device: Option<crate::device::DeviceStats>,
+    /// The kernel's counters for the AF_XDP socket: drops for a full Rx ring, an empty
+    /// Fill ring, an empty Tx ring, and invalid descriptors.
+    pub rx_ring_full: u64,
+    pub fill_ring_empty: u64,
+    pub tx_ring_empty: u64,
+    pub rx_dropped: u64,
+    pub invalid_descs: u64,
 }

@@ -61,10 +61,19 @@ fn render(s: &StatsReply) -> String {
     );
     out += &match &s.xdp {
         Some(x) => format!(
-            "xdp: steered {}  passed {}  malformed {}  rx empty {}  fill empty {}  tx full {}\n",
-            x.steered, x.passed, x.malformed, x.rx_ring_empty, x.fill_ring_empty, x.tx_ring_full
+            "xdp: steered {}  passed {}  malformed {}  socket malformed {}  rx ring full {}  \
+             fill ring empty {}  tx ring empty {}  tx dropped {}  kicks {}\n",
+            x.steered,
+            x.passed,
+            x.malformed,
+            x.rx_malformed,
+            x.rx_ring_full,
+            x.fill_ring_empty,
+            x.tx_ring_empty,
+            x.tx_dropped,
+            x.kicks
         ),
-        None => "xdp: steering and ring counters are not reported by the datapath yet\n".into(),
+        None => "xdp: no counters (kernel backend, or none reported yet)\n".into(),
     };
     out
 }
@@ -85,9 +94,6 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("fires 2 (0 scheduled)"), "{text}");
-        assert!(
-            text.contains("xdp: steering and ring counters are not reported"),
-            "{text}"
-        );
+        assert!(text.contains("xdp: no counters"), "{text}");
     }
 }

@@ -257,6 +257,7 @@ impl State {
                     self.stats.counters.conn_errors += 1;
                 }
             }
+            Event::Counters { counters, .. } => self.stats.link_counters(&counters),
             Event::Probed {
                 id,
                 sent_ns,

@@ -247,8 +247,8 @@ pub struct StatsReply {
     /// One entry per metric (trigger_to_tx, trigger_to_first_byte, trigger_to_complete,
     /// schedule_error), for this daemon's backend.
     pub latency: Vec<LatencyView>,
-    /// The steering program's and the AF_XDP rings' counters, when the datapath
-    /// reports them; `None` until it does.
+    /// The steering program's and the AF_XDP rings' counters (AF_XDP backend), as last
+    /// reported by the datapath; `None` before the first report.
     #[serde(default)]
     pub xdp: Option<XdpCounters>,
 }
@@ -283,12 +283,22 @@ pub struct Counters {
 /// Steering and ring counters (see [`StatsReply::xdp`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct XdpCounters {
+    /// Frames the XDP program steered to our socket, passed to the kernel, and found
+    /// malformed (those are passed too).
     pub steered: u64,
     pub passed: u64,
     pub malformed: u64,
-    pub rx_ring_empty: u64,
+    /// Frames our socket received and dropped as malformed (bad checksum, truncated).
+    pub rx_malformed: u64,
+    /// The kernel's socket counters: frames dropped for a full Rx ring, receives that
+    /// found the Fill ring empty, sends that found the Tx ring empty.
+    pub rx_ring_full: u64,
     pub fill_ring_empty: u64,
-    pub tx_ring_full: u64,
+    pub tx_ring_empty: u64,
+    /// Frames our stack emitted with no free Tx frame (TCP retransmits them).
+    pub tx_dropped: u64,
+    /// Tx kicks (sendto) made.
+    pub kicks: u64,
 }
 
 /// Percentiles of one metric, in ns.

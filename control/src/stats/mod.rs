@@ -4,7 +4,7 @@
 
 pub mod prometheus;
 
-use crate::protocol::{Counters, FireOutcome, LatencyView, StampsView, StatsReply};
+use crate::protocol::{Counters, FireOutcome, LatencyView, StampsView, StatsReply, XdpCounters};
 use hdrhistogram::Histogram;
 
 /// The metrics, in the order they are reported.
@@ -25,6 +25,8 @@ pub struct Stats {
     backend: String,
     histograms: [Histogram<u64>; 4],
     pub counters: Counters,
+    /// The datapath's last report of its steering and ring counters (AF_XDP only).
+    xdp: Option<XdpCounters>,
 }
 
 impl Stats {
@@ -34,7 +36,28 @@ impl Stats {
             backend: backend.to_owned(),
             histograms: [h(), h(), h(), h()],
             counters: Counters::default(),
+            xdp: None,
         }
+    }
+
+    /// Takes a link's counters as the datapath reported them. The datapath reads them
+    /// only while nothing is armed (system calls must never delay a trigger), so they
+    /// can be a little behind during an armed wait.
+    pub fn link_counters(&mut self, c: &quickdraw_datapath::order::LinkCounters) {
+        let (Some(steer), Some(device)) = (c.steer, c.device) else {
+            return;
+        };
+        self.xdp = Some(XdpCounters {
+            steered: steer.steered,
+            passed: steer.passed,
+            malformed: steer.malformed,
+            rx_malformed: device.rx_malformed,
+            rx_ring_full: c.rx_ring_full,
+            fill_ring_empty: c.fill_ring_empty,
+            tx_ring_empty: c.tx_ring_empty,
+            tx_dropped: device.tx_dropped,
+            kicks: device.kicks,
+        });
     }
 
     fn record(&mut self, metric: usize, from: u64, to: u64) {
@@ -91,9 +114,7 @@ impl Stats {
             backend: self.backend.clone(),
             counters: self.counters,
             latency,
-            // The datapath does not report steering or ring counters to the control
-            // plane yet (they live on its thread): say so rather than show zeros.
-            xdp: None,
+            xdp: self.xdp,
         }
     }
 }

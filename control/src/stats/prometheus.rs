@@ -38,7 +38,52 @@ pub fn render(s: &StatsReply) -> String {
         ),
         ("conn_errors", "Connection errors", c.conn_errors),
     ];
-    for (name, help, value) in counters {
+    let xdp: Vec<(&str, &str, u64)> = s.xdp.map_or_else(Vec::new, |x| {
+        vec![
+            (
+                "xdp_steered",
+                "Frames the XDP program steered to the appliance",
+                x.steered,
+            ),
+            (
+                "xdp_passed",
+                "Frames the XDP program passed to the kernel",
+                x.passed,
+            ),
+            (
+                "xdp_malformed",
+                "Malformed frames the XDP program passed",
+                x.malformed,
+            ),
+            (
+                "socket_rx_malformed",
+                "Malformed frames dropped by the appliance",
+                x.rx_malformed,
+            ),
+            (
+                "xsk_rx_ring_full",
+                "Frames dropped for a full Rx ring",
+                x.rx_ring_full,
+            ),
+            (
+                "xsk_fill_ring_empty",
+                "Receives that found the Fill ring empty",
+                x.fill_ring_empty,
+            ),
+            (
+                "xsk_tx_ring_empty",
+                "Sends that found the Tx ring empty",
+                x.tx_ring_empty,
+            ),
+            (
+                "socket_tx_dropped",
+                "Frames emitted with no free Tx frame",
+                x.tx_dropped,
+            ),
+            ("xsk_kicks", "Tx kicks made", x.kicks),
+        ]
+    });
+    for (name, help, value) in counters.into_iter().chain(xdp) {
         let _ = writeln!(out, "# HELP quickdraw_{name}_total {help}.");
         let _ = writeln!(out, "# TYPE quickdraw_{name}_total counter");
         let _ = writeln!(out, "quickdraw_{name}_total{{backend=\"{b}\"}} {value}");

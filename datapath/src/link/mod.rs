@@ -73,6 +73,11 @@ pub trait Link {
         let _ = frame;
         false
     }
+    /// The link's counters, read with system calls: never on the fire path (the
+    /// appliance reads them only while nothing is armed).
+    fn counters(&mut self) -> Option<crate::order::LinkCounters> {
+        None
+    }
     /// Short name for reports: "af_xdp" or "kernel".
     fn backend(&self) -> &'static str;
     /// How frames reach the wire: "copy"/"zerocopy" for AF_XDP, "kernel" for sockets.
@@ -129,6 +134,9 @@ impl Link for AnyLink {
     }
     fn warm(&mut self, record: &[u8]) {
         dispatch!(self, l => l.warm(record))
+    }
+    fn counters(&mut self) -> Option<crate::order::LinkCounters> {
+        dispatch!(self, l => l.counters())
     }
     fn send_raw(&mut self, frame: &[u8]) -> bool {
         dispatch!(self, l => l.send_raw(frame))

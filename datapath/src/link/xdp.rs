@@ -76,6 +76,19 @@ impl Link for XdpLink {
         std::hint::black_box(self.engine.warm(record));
     }
 
+    fn counters(&mut self) -> Option<crate::order::LinkCounters> {
+        let xsk = self.engine.xsk_stats().ok();
+        Some(crate::order::LinkCounters {
+            steer: self.engine.steer_counters().ok(),
+            device: Some(self.engine.device_stats()),
+            rx_ring_full: xsk.map_or(0, |x| x.rx_ring_full),
+            fill_ring_empty: xsk.map_or(0, |x| x.rx_fill_ring_empty_descs),
+            tx_ring_empty: xsk.map_or(0, |x| x.tx_ring_empty_descs),
+            rx_dropped: xsk.map_or(0, |x| x.rx_dropped),
+            invalid_descs: xsk.map_or(0, |x| x.rx_invalid_descs + x.tx_invalid_descs),
+        })
+    }
+
     fn send_raw(&mut self, frame: &[u8]) -> bool {
         self.engine.send_raw(frame)
     }
