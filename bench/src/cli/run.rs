@@ -75,12 +75,11 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
     };
     let report = run::run(&opts)?;
     println!(
-        "{} fires per backend, burst {}, gap {:?}{}; {} on kernel {} ({} CPUs), AF_XDP {} mode",
+        "{} fires per backend, burst {}, gap {:?}{}; lab on kernel {} ({} CPUs), AF_XDP {} mode",
         report.fires_per_backend,
         report.burst,
         args.gap,
         if report.scheduled { ", scheduled" } else { "" },
-        "lab",
         report.host.kernel,
         report.host.cpus,
         report.host.bind_mode
