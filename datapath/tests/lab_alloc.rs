@@ -66,24 +66,6 @@ fn drive_until_measured(
     }
 }
 
-fn mac_of(netns: Option<&str>, ifname: &str) -> [u8; 6] {
-    let mut cmd = std::process::Command::new("ip");
-    if let Some(ns) = netns {
-        cmd.args(["-n", ns]);
-    }
-    let out = cmd
-        .args(["-j", "link", "show", "dev", ifname])
-        .output()
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let text = v[0]["address"].as_str().unwrap().to_owned();
-    let mut mac = [0u8; 6];
-    for (b, part) in mac.iter_mut().zip(text.split(':')) {
-        *b = u8::from_str_radix(part, 16).unwrap();
-    }
-    mac
-}
-
 fn checksum(bytes: &[u8]) -> u16 {
     let mut sum = 0u32;
     for chunk in bytes.chunks(2) {
@@ -168,7 +150,8 @@ fn rx_tx_path_allocates_nothing_after_warm_up_and_survives_malformed_frames() {
 
     // Malformed frames on our flow: counted, dropped, and the connection carries on.
     let port = engine.tcp(id).local_endpoint().unwrap().port;
-    let (ours, peer) = (mac_of(None, HOST_IF), mac_of(Some(NETNS), PEER_IF));
+    let ours = quickdraw_bench::lab::mac_address(None, HOST_IF).unwrap();
+    let peer = quickdraw_bench::lab::mac_address(Some(NETNS), PEER_IF).unwrap();
     let before = engine.device_stats();
     let frames: Vec<_> = ["tcp-checksum", "ip-checksum", "truncated"]
         .iter()

@@ -26,6 +26,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use lock::LabLock;
+pub use netns::mac_address;
 pub use pki::LabPki;
 pub use session::LabSession;
 pub use status::{LabParts, LabStatus};

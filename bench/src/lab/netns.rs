@@ -33,6 +33,33 @@ pub(crate) fn link_exists(netns: Option<&str>, ifname: &str) -> Result<bool, Err
     Ok(found)
 }
 
+/// The MAC address of interface `ifname` in the root namespace (`netns` = None) or in
+/// `netns`.
+pub fn mac_address(netns: Option<&str>, ifname: &str) -> Result<[u8; 6], Error> {
+    let mut args = Vec::new();
+    if let Some(ns) = netns {
+        args.extend(["-n", ns]);
+    }
+    args.extend(["-j", "link", "show", "dev", ifname]);
+    let links = run_json("ip", &args)?;
+    let bad = |detail: String| Error::Output {
+        command: format!("ip {}", args.join(" ")),
+        detail,
+    };
+    let text = links[0]["address"]
+        .as_str()
+        .ok_or_else(|| bad("no address".into()))?;
+    let mut mac = [0u8; 6];
+    let mut parts = text.split(':');
+    for b in &mut mac {
+        let part = parts
+            .next()
+            .ok_or_else(|| bad(format!("short MAC {text:?}")))?;
+        *b = u8::from_str_radix(part, 16).map_err(|_| bad(format!("bad MAC {text:?}")))?;
+    }
+    Ok(mac)
+}
+
 /// The inode of the lab namespace, to recognise processes living in it.
 pub(crate) fn netns_inode() -> Option<u64> {
     fs::metadata(Path::new(NETNS_RUN_DIR).join(NETNS))

@@ -180,7 +180,10 @@ fn measure(opts: &RunOptions, config: &Config) -> anyhow::Result<(Vec<Sample>, S
         host: t.server_name.clone(),
         remote: t.address,
         burst: opts.burst,
-        floor_macs: (mac(None, HOST_IF)?, mac(Some(NETNS), PEER_IF)?),
+        floor_macs: (
+            lab::mac_address(None, HOST_IF)?,
+            lab::mac_address(Some(NETNS), PEER_IF)?,
+        ),
         floor_local,
         floor_remote,
         floor_payload: record_len,
@@ -330,30 +333,4 @@ fn analyse(
         stamps_lost: lost,
     };
     (report, all_series)
-}
-
-/// An interface's MAC address, from `ip -j link` (in `netns` if given).
-fn mac(netns: Option<&str>, ifname: &str) -> anyhow::Result<[u8; 6]> {
-    let mut cmd = std::process::Command::new("ip");
-    if let Some(ns) = netns {
-        cmd.args(["-n", ns]);
-    }
-    let out = cmd
-        .args(["-j", "link", "show", "dev", ifname])
-        .output()
-        .context("running ip")?;
-    if !out.status.success() {
-        bail!(
-            "ip link show {ifname}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let links: serde_json::Value = serde_json::from_slice(&out.stdout)?;
-    let text = links[0]["address"].as_str().context("no MAC address")?;
-    let mut mac = [0u8; 6];
-    let mut parts = text.split(':');
-    for b in &mut mac {
-        *b = u8::from_str_radix(parts.next().context("short MAC")?, 16)?;
-    }
-    Ok(mac)
 }
