@@ -408,8 +408,7 @@ impl<L: Link> Appliance<L> {
             .as_ref()
             .is_some_and(|a| a.fired && a.outstanding == 0)
         {
-            let arm = self.arms[slot].take();
-            drop(arm);
+            self.arms[slot] = None;
         }
     }
 
