@@ -24,6 +24,7 @@ fn smoke_run_matches_every_fire_and_writes_its_outputs() {
         plot: Some(dir.join("out.svg")),
         hdr_dir: Some(dir.join("hdr")),
         no_pin: true,
+        profile_steps: true,
         seed: 3,
         progress: false,
     };
@@ -41,6 +42,12 @@ fn smoke_run_matches_every_fire_and_writes_its_outputs() {
         assert!(b.trigger_to_wire_ns.is_some(), "{name}");
     }
     assert!(report.backends["af_xdp"].trigger_to_response_ns.is_some());
+    for name in ["af_xdp", "kernel"] {
+        assert!(
+            report.backends[name].steps_ns.is_some(),
+            "{name}: steps profiled"
+        );
+    }
 
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("out.json")).unwrap()).unwrap();

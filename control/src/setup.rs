@@ -83,6 +83,7 @@ pub fn plan(config: &Config, overrides: Overrides) -> anyhow::Result<Plan> {
         queue_len: QUEUE_LEN,
         // The production mode: an armed order must not wait for a thread to wake.
         idle: Idle::Spin,
+        profile_steps: false,
     };
     Ok(Plan { datapath, targets })
 }

@@ -67,6 +67,9 @@ pub struct Appliance<L: Link> {
     pub events_dropped: u64,
     /// When link counters were last reported.
     counted_at: u64,
+    /// Step profiling: two extra clock reads per fire (see [`Stamps::queued_ns`]). Off
+    /// in production; the bench turns it on to say where the time goes.
+    pub profile: bool,
     /// Send warmings done (see [`SEND_WARMING_NS`]).
     pub warmings: u64,
     /// When send warming last ran, and which connection it warms next (round robin).
@@ -137,6 +140,7 @@ impl<L: Link> Appliance<L> {
             fired: Vec::with_capacity(total),
             events_dropped: 0,
             counted_at: 0,
+            profile: false,
             warmings: 0,
             warmed_at: 0,
             warm_next: 0,
@@ -374,14 +378,20 @@ impl<L: Link> Appliance<L> {
                 }
             }
         }
-        link.transmit(now);
+        let queued_ns = if self.profile { link.now_ns() } else { 0 };
+        let pushed_ns = link.transmit(now, self.profile);
         let tx_ns = link.now_ns();
         let shortfall = arm.spec.conns - self.fired.len();
         arm.outstanding = self.fired.len();
         for i in 0..self.fired.len() {
             let c = self.fired[i];
-            self.conns[c].set_tx(tx_ns);
-            let stamps = Stamps { tx_ns, ..stamps };
+            let stamps = Stamps {
+                tx_ns,
+                queued_ns,
+                pushed_ns,
+                ..stamps
+            };
+            self.conns[c].set_tx(stamps);
             self.emit(Event::Sent {
                 arm: id,
                 conn: self.conns[c].index,

@@ -262,10 +262,13 @@ impl Conn {
         true
     }
 
-    /// Records when the fire's kick returned on the newest order.
-    pub fn set_tx(&mut self, tx_ns: u64) {
+    /// Records the fire's stamps taken after the kick (tx, and when profiling, queued
+    /// and pushed) on the newest order.
+    pub fn set_tx(&mut self, fired: Stamps) {
         if let Some(Pending::Order { stamps, .. }) = self.pending.back_mut() {
-            stamps.tx_ns = tx_ns;
+            stamps.tx_ns = fired.tx_ns;
+            stamps.queued_ns = fired.queued_ns;
+            stamps.pushed_ns = fired.pushed_ns;
         }
     }
 

@@ -156,11 +156,18 @@ impl Engine {
     }
 
     /// The fire path: smoltcp emits what the sockets have queued (egress only, no receive
-    /// processing ahead of it), then one kick.
-    pub fn transmit(&mut self, now_ns: u64) {
+    /// processing ahead of it), then one kick. With `profile`, returns the clock between
+    /// the two (0 otherwise): step profiling for the bench, off in production.
+    pub fn transmit(&mut self, now_ns: u64, profile: bool) -> u64 {
         self.stack
             .poll_egress(smoltcp_instant(now_ns), &mut self.device);
+        let pushed = if profile {
+            crate::clock::monotonic_ns()
+        } else {
+            0
+        };
         let _ = self.device.kick_if_needed();
+        pushed
     }
 
     /// Send warming for an armed connection (see [`XdpDevice::warm_tx`]).

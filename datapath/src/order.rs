@@ -89,6 +89,11 @@ pub struct Stamps {
     pub complete_ns: u64,
     /// For scheduled fires: the deadline the trigger was meant to hit.
     pub scheduled_ns: u64,
+    /// Step profiling only (`DatapathConfig::profile_steps`), else 0: when the request
+    /// had been handed to the stack (pre-sealed record committed and queued), and when
+    /// the stack had pushed its Tx descriptor, just before the kick.
+    pub queued_ns: u64,
+    pub pushed_ns: u64,
 }
 
 /// One fire over one connection, complete.

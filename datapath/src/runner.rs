@@ -38,6 +38,8 @@ pub struct DatapathConfig {
     pub queue_len: usize,
     /// Spin when idle (the production mode: the core stays hot) or rest briefly.
     pub idle: Idle,
+    /// Step profiling of fires (two extra clock reads per fire): for the bench only.
+    pub profile_steps: bool,
 }
 
 /// What the running thread reports about itself at start.
@@ -136,6 +138,7 @@ pub fn spawn_links(
                 c,
                 e,
             );
+            appliance.profile = config.profile_steps;
             let _ = ready_tx.send(Ok(started));
             poll::run(
                 &mut appliance,

@@ -38,6 +38,9 @@ pub(crate) struct RunArgs {
     /// Write HdrHistogram interval logs (one per backend) into this directory.
     #[arg(long)]
     hdr_dir: Option<PathBuf>,
+    /// Stamp the fire path's steps (two extra clock reads per fire) and report them.
+    #[arg(long)]
+    profile_steps: bool,
     /// Leave the datapath unpinned (smoke runs on a busy machine).
     #[arg(long)]
     no_pin: bool,
@@ -70,6 +73,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
         plot: args.plot.clone(),
         hdr_dir: args.hdr_dir.clone(),
         no_pin: args.no_pin,
+        profile_steps: args.profile_steps,
         seed: args.seed,
         progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
     };

@@ -23,6 +23,9 @@ pub struct Sample {
     /// 0 for the floor (no response) and for fires without one.
     pub first_byte_ns: u64,
     pub scheduled_ns: u64,
+    /// Step profiling (0 unless on): request handed to the stack; Tx descriptor pushed.
+    pub queued_ns: u64,
+    pub pushed_ns: u64,
     /// HTTP status; `None` = unknown or not sent (the floor: `Some(0)` when it went out).
     pub status: Option<u16>,
 }
@@ -164,6 +167,8 @@ impl<'a> Driver<'a> {
                 tx_ns: record.stamps.tx_ns,
                 first_byte_ns: record.stamps.first_byte_ns,
                 scheduled_ns: record.stamps.scheduled_ns,
+                queued_ns: record.stamps.queued_ns,
+                pushed_ns: record.stamps.pushed_ns,
                 status: match record.outcome {
                     Outcome::Status(s) => Some(s),
                     _ => None,
@@ -210,6 +215,8 @@ impl<'a> Driver<'a> {
             tx_ns: stamps.tx_ns,
             first_byte_ns: 0,
             scheduled_ns: 0,
+            queued_ns: 0,
+            pushed_ns: 0,
             status: sent.then_some(0),
         }])
     }

@@ -55,6 +55,8 @@ pub struct RunOptions {
     pub hdr_dir: Option<PathBuf>,
     /// Leave the datapath unpinned (CI smoke runs on a busy machine).
     pub no_pin: bool,
+    /// Profile the fire path's steps (two extra clock reads per fire).
+    pub profile_steps: bool,
     /// Seed of the plan's shuffles and gap jitter.
     pub seed: u64,
     /// Show a progress bar.
@@ -157,6 +159,7 @@ fn measure(opts: &RunOptions, config: &Config) -> anyhow::Result<(Vec<Sample>, S
         max_arms: 8,
         queue_len: 4096,
         idle: Idle::Spin,
+        profile_steps: opts.profile_steps,
     };
     let kernel = BackendConfig::Kernel {
         interface: Some(config.appliance.interface.clone()),
@@ -299,6 +302,17 @@ fn analyse(
         let tx = collect(&|s| (s.tx_ns > 0).then(|| s.tx_ns - s.trigger_ns));
         let sched =
             collect(&|s| (s.scheduled_ns > 0).then(|| s.trigger_ns.saturating_sub(s.scheduled_ns)));
+        let profiled = |f: &dyn Fn(&Sample) -> u64| {
+            collect(&|s| (s.queued_ns > 0 && s.pushed_ns > 0).then(|| f(s))).percentiles()
+        };
+        let steps = match (
+            profiled(&|s| s.queued_ns - s.trigger_ns),
+            profiled(&|s| s.pushed_ns - s.queued_ns),
+            profiled(&|s| s.tx_ns - s.pushed_ns),
+        ) {
+            (Some(queue), Some(stack), Some(kick)) => Some(report::Steps { queue, stack, kick }),
+            _ => None,
+        };
         backends.insert(
             backend.name(),
             BackendReport {
@@ -312,6 +326,7 @@ fn analyse(
                 trigger_to_tx_ns: tx.percentiles(),
                 scheduled_error_ns: sched.percentiles(),
                 wire_minus_scheduled_ns: wire_minus_scheduled.percentiles(),
+                steps_ns: steps,
             },
         );
         all_series.insert(backend, series);

@@ -39,6 +39,21 @@ pub struct BackendReport {
     /// Scheduled runs: the request's first frame at the peer − scheduled instant.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub wire_minus_scheduled_ns: Option<Percentiles>,
+    /// With `--profile-steps`: where trigger→tx goes, step by step.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub steps_ns: Option<Steps>,
+}
+
+/// The fire path's steps (`--profile-steps`), each from the previous stamp.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Steps {
+    /// Trigger → the request handed to the stack (pre-sealed record committed and
+    /// queued on the socket; the kernel backend: written to the socket).
+    pub queue: Percentiles,
+    /// → the stack pushed the Tx descriptor (segment built, frame written).
+    pub stack: Percentiles,
+    /// → the kick returned (on veth: includes the peer's receive path).
+    pub kick: Percentiles,
 }
 
 /// The machine the run was made on.
@@ -108,6 +123,27 @@ impl RunReport {
                         name,
                         metric,
                         n,
+                        us(p.min),
+                        us(p.p50),
+                        us(p.p90),
+                        us(p.p99),
+                        us(p.p999),
+                        us(p.max)
+                    );
+                }
+            }
+            if let Some(s) = &b.steps_ns {
+                for (metric, p) in [
+                    ("step: queue", &s.queue),
+                    ("step: stack+desc", &s.stack),
+                    ("step: kick", &s.kick),
+                ] {
+                    let _ = writeln!(
+                        out,
+                        "{:<8} {:<20} {:>7} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+                        name,
+                        metric,
+                        b.fires,
                         us(p.min),
                         us(p.p50),
                         us(p.p90),

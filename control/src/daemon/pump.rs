@@ -169,6 +169,7 @@ mod tests {
             first_byte_ns: 30,
             complete_ns: 40,
             scheduled_ns: 7,
+            ..Stamps::default()
         };
         events
             .push(Event::Sent {

@@ -54,8 +54,17 @@ pub trait Link {
     fn poll(&mut self, now_ns: u64);
     /// Pushes out what was just sent, and nothing else: the fire path's half of
     /// [`poll`](Self::poll) (no receive processing ahead of the order).
-    fn transmit(&mut self, now_ns: u64) {
+    ///
+    /// With `profile`, returns the clock between the descriptor push and the kick (links
+    /// whose sends already left, the kernel's, return the clock after their poll); always
+    /// 0 without `profile`.
+    fn transmit(&mut self, now_ns: u64, profile: bool) -> u64 {
         self.poll(now_ns);
+        if profile {
+            self.now_ns()
+        } else {
+            0
+        }
     }
     /// Keeps the send path warm for `record` while an order is armed, without sending
     /// anything (Onload calls this send warming). Links with nothing to warm do nothing.
@@ -129,8 +138,8 @@ impl Link for AnyLink {
     fn now_ns(&self) -> u64 {
         dispatch!(self, l => l.now_ns())
     }
-    fn transmit(&mut self, now_ns: u64) {
-        dispatch!(self, l => l.transmit(now_ns))
+    fn transmit(&mut self, now_ns: u64, profile: bool) -> u64 {
+        dispatch!(self, l => l.transmit(now_ns, profile))
     }
     fn warm(&mut self, record: &[u8]) {
         dispatch!(self, l => l.warm(record))

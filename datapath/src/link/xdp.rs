@@ -68,8 +68,8 @@ impl Link for XdpLink {
         self.engine.turn(now_ns);
     }
 
-    fn transmit(&mut self, now_ns: u64) {
-        self.engine.transmit(now_ns);
+    fn transmit(&mut self, now_ns: u64, profile: bool) -> u64 {
+        self.engine.transmit(now_ns, profile)
     }
 
     fn warm(&mut self, record: &[u8]) {

@@ -51,6 +51,7 @@ pub fn config(backend: BackendConfig, target: TargetSpec) -> DatapathConfig {
         queue_len: 1024,
         // Tests share two cores with nginx: rest when idle rather than spin.
         idle: Idle::Sleep(Duration::from_micros(50)),
+        profile_steps: false,
     }
 }
 

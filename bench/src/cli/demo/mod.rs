@@ -85,6 +85,7 @@ fn measured_run(config: &std::path::Path) -> anyhow::Result<()> {
         plot: Some(out.join("bench.svg")),
         hdr_dir: Some(out.join("hdr")),
         no_pin: false,
+        profile_steps: false,
         seed: 1,
         progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
     };

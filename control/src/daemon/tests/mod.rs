@@ -147,6 +147,7 @@ fn fire_events(arm: u64, n: usize, trigger_ns: u64, scheduled_ns: u64) -> Vec<Ev
         first_byte_ns: trigger_ns + 399_000,
         complete_ns: trigger_ns + 409_050,
         scheduled_ns,
+        ..Stamps::default()
     };
     let sent = (0..n).map(|conn| Event::Sent {
         arm,
