@@ -452,9 +452,11 @@ impl<L: Link> Appliance<L> {
         self.warmed_at = now;
         for i in 0..self.conns.len() {
             let c = (self.warm_next + i) % self.conns.len();
-            if let Some(record) = self.conns[c].presealed_bytes() {
+            if let (Some(record), Some(id)) =
+                (self.conns[c].presealed_bytes(), self.conns[c].link_id())
+            {
                 let link = self.target_link[self.conns[c].target];
-                self.links[link].warm(record);
+                self.links[link].warm(id, record);
                 self.warmings += 1;
                 self.warm_next = c + 1;
                 return;

@@ -156,6 +156,11 @@ impl Conn {
         self.preseal_valid()
     }
 
+    /// The link connection this one runs on, while it has one.
+    pub fn link_id(&self) -> Option<LinkId> {
+        self.link
+    }
+
     /// The pre-sealed record as it would go out, while it is still valid (also what
     /// send warming touches).
     pub(crate) fn presealed_bytes(&self) -> Option<&[u8]> {

@@ -170,8 +170,17 @@ impl Engine {
         pushed
     }
 
-    /// Send warming for an armed connection (see [`XdpDevice::warm_tx`]).
-    pub fn warm(&mut self, record: &[u8]) -> u16 {
+    /// Send warming for an armed connection: the record is written where a send would
+    /// copy it — the free space of the socket's send buffer (offered by smoltcp's
+    /// `send`, which enqueues nothing when we take 0 bytes) and the next Tx frame (see
+    /// [`XdpDevice::warm_tx`]) — so the fire finds those lines, the socket and the frame's
+    /// TLB entry in cache. Nothing is queued or sent.
+    pub fn warm(&mut self, id: ConnId, record: &[u8]) -> u16 {
+        let _ = self.stack.tcp(id.0).send(|free| {
+            let n = free.len().min(record.len());
+            free[..n].copy_from_slice(&record[..n]);
+            (0, ())
+        });
         self.device.warm_tx(record)
     }
 

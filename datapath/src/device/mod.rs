@@ -10,6 +10,7 @@ pub use check::{classify, Verdict};
 use crate::xsk::{Desc, Fill, FramePool, Frames, Tx, Xsk};
 use smoltcp::phy::{self, ChecksumCapabilities, DeviceCapabilities, Medium};
 use smoltcp::time::Instant;
+use smoltcp::wire::{IpAddress, TcpPacket};
 use std::io;
 
 /// Largest Ethernet frame we send or accept: a 1500-byte IP MTU plus the 14-byte header.
@@ -153,26 +154,28 @@ impl XdpDevice {
     }
 
     /// Send warming: writes `record` into the transmit frame the next send will use,
-    /// where the record would sit behind its headers, and sums it — touching the frame
-    /// (and its TLB entry) and the record's cache lines — without a descriptor: nothing
-    /// goes on the wire. Returns the sum so the work is not optimised away.
+    /// behind a TCP header, and checksums that segment with smoltcp's own code — touching
+    /// the frame (and its TLB entry), the record's cache lines and the checksum code the
+    /// fire will run — without a descriptor: nothing goes on the wire. Returns the
+    /// checksum so the work is not optimised away.
     pub fn warm_tx(&mut self, record: &[u8]) -> u16 {
-        const HEADERS: u64 = 14 + 20 + 20;
+        // Ethernet + IPv4 in front of the TCP header, as smoltcp lays a frame out.
+        const TCP_AT: u64 = 14 + 20;
         let Some(addr) = self.pool.peek() else {
             return 0;
         };
-        let Ok(buf) = self
-            .xsk
-            .tx_frames
-            .get_mut(addr + HEADERS, record.len() as u32)
-        else {
+        let len = 20 + record.len() as u32;
+        let Ok(segment) = self.xsk.tx_frames.get_mut(addr + TCP_AT, len) else {
             return 0;
         };
-        buf.copy_from_slice(record);
+        segment[20..].copy_from_slice(record);
+        let mut tcp = TcpPacket::new_unchecked(segment);
+        tcp.set_header_len(20);
+        let ip = IpAddress::Ipv4(std::net::Ipv4Addr::UNSPECIFIED);
+        tcp.fill_checksum(&ip, &ip);
         // The Tx ring's indices are read by the next send too.
         let _ = self.xsk.tx.free(1);
-        buf.iter()
-            .fold(0u16, |sum, &b| sum.wrapping_add(u16::from(b)))
+        tcp.checksum()
     }
 
     pub fn stats(&self) -> DeviceStats {

@@ -66,10 +66,11 @@ pub trait Link {
             0
         }
     }
-    /// Keeps the send path warm for `record` while an order is armed, without sending
-    /// anything (Onload calls this send warming). Links with nothing to warm do nothing.
-    fn warm(&mut self, record: &[u8]) {
-        let _ = record;
+    /// Keeps connection `id`'s send path warm for `record` while an order is armed,
+    /// without sending anything (Onload calls this send warming). Links with nothing to
+    /// warm do nothing.
+    fn warm(&mut self, id: LinkId, record: &[u8]) {
+        let _ = (id, record);
     }
     /// The clock right after a [`poll`](Self::poll) returned: a fire's tx stamp. Real
     /// links read CLOCK_MONOTONIC; a simulated one answers with its virtual time.
@@ -141,8 +142,8 @@ impl Link for AnyLink {
     fn transmit(&mut self, now_ns: u64, profile: bool) -> u64 {
         dispatch!(self, l => l.transmit(now_ns, profile))
     }
-    fn warm(&mut self, record: &[u8]) {
-        dispatch!(self, l => l.warm(record))
+    fn warm(&mut self, id: LinkId, record: &[u8]) {
+        dispatch!(self, l => l.warm(id, record))
     }
     fn counters(&mut self) -> Option<crate::order::LinkCounters> {
         dispatch!(self, l => l.counters())

@@ -72,8 +72,8 @@ impl Link for XdpLink {
         self.engine.transmit(now_ns, profile)
     }
 
-    fn warm(&mut self, record: &[u8]) {
-        std::hint::black_box(self.engine.warm(record));
+    fn warm(&mut self, id: LinkId, record: &[u8]) {
+        std::hint::black_box(self.engine.warm(crate::ConnId(id.0), record));
     }
 
     fn counters(&mut self) -> Option<crate::order::LinkCounters> {
