@@ -449,6 +449,14 @@ impl<L: Link> Appliance<L> {
         if now.saturating_sub(self.warmed_at) < SEND_WARMING_NS || self.conns.is_empty() {
             return;
         }
+        // Quiet just before a deadline: a warming running when it passes would make that
+        // fire late by the warming's length. The path was warmed moments before anyway.
+        let deadline_near = self.arms.iter().flatten().any(|a| {
+            !a.fired && matches!(a.spec.trigger, Trigger::At(d) if d.saturating_sub(now) < 2 * SEND_WARMING_NS)
+        });
+        if deadline_near {
+            return;
+        }
         self.warmed_at = now;
         for i in 0..self.conns.len() {
             let c = (self.warm_next + i) % self.conns.len();
