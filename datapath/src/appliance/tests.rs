@@ -918,3 +918,39 @@ fn outcomes_wait_in_the_backlog_while_nobody_drains_the_queue() {
     assert!(armed_at < sent_at && sent_at < done_at, "order kept");
     assert_eq!(rig.warm(), Some((2, 2)), "the last pool report is current");
 }
+
+#[test]
+fn send_warming_runs_while_armed_and_pauses_before_a_deadline() {
+    let mut rig = Rig::new(1);
+    rig.warm_up();
+    let deadline = rig.now + 2_000_000; // 2 ms ahead
+    rig.arm(9, 1, Trigger::At(deadline));
+    let quiet_from = deadline - 2 * super::SEND_WARMING_NS;
+    // Fine turns (10 µs) from 500 µs before the deadline to the fire.
+    let start = rig.app.warmings;
+    let mut warmed_in_quiet = 0;
+    while rig.sents(9).is_empty() {
+        let step = if rig.now + 500_000 < deadline {
+            STEP
+        } else {
+            10_000
+        };
+        let before = rig.app.warmings;
+        rig.now += step;
+        rig.app.turn(rig.now);
+        rig.take_events();
+        if rig.now > quiet_from && rig.sents(9).is_empty() {
+            warmed_in_quiet += rig.app.warmings - before;
+        }
+    }
+    assert!(
+        rig.app.warmings > start + 10,
+        "warmed {} times while armed",
+        rig.app.warmings - start
+    );
+    assert_eq!(
+        warmed_in_quiet, 0,
+        "no warming in the last 100 µs before the deadline"
+    );
+    assert_eq!(rig.await_done(9, 1)[0].outcome, Outcome::Status(200));
+}
