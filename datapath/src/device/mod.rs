@@ -185,11 +185,6 @@ impl XdpDevice {
     pub fn xsk(&self) -> &Xsk {
         &self.xsk
     }
-
-    /// Free transmit frames (for tests and stats).
-    pub fn free_tx_frames(&self) -> usize {
-        self.pool.available()
-    }
 }
 
 /// A received frame lent to smoltcp. Dropping it, consumed or not, returns the frame to
