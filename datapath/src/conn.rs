@@ -56,7 +56,10 @@ enum Phase {
 
 #[derive(Debug, Clone, Copy)]
 enum Pending {
-    Warm,
+    /// The keep-warm request, sent at `sent_ns`.
+    Warm {
+        sent_ns: u64,
+    },
     Order {
         arm: ArmId,
         stamps: Stamps,
@@ -472,12 +475,13 @@ impl Conn {
                 break;
             };
             let (parser, pending) = (&mut self.parser, &mut self.pending);
-            let mut bad = false;
+            let (mut bad, mut closing) = (false, false);
             let received = session.receive(&self.rx[..n], |data| {
-                if !bad
-                    && deliver(parser, pending, data, now, (self.index, self.local), sink).is_err()
-                {
-                    bad = true;
+                if !bad {
+                    match deliver(parser, pending, data, now, (self.index, self.local), sink) {
+                        Ok(close) => closing |= close,
+                        Err(()) => bad = true,
+                    }
                 }
             });
             match received {
@@ -487,6 +491,11 @@ impl Conn {
             }
             if bad {
                 lost = Some(Unknown::BadResponse);
+            } else if closing && lost.is_none() {
+                // The server said `Connection: close`: it reads nothing after that
+                // response. Anything still in flight here is reported, and the pool
+                // reconnects now rather than when the FIN arrives.
+                lost = Some(Unknown::ConnectionLost);
             }
             // TLS may have something to say back (a KeyUpdate answer).
             if let Phase::Ready(session) = &mut self.phase {
@@ -509,12 +518,17 @@ impl Conn {
             lost = Some(Unknown::ConnectionLost);
         }
         if lost.is_none() {
-            // The oldest order, even behind a keep-warm the server never answers.
-            let oldest = self.pending.iter().find_map(|p| match p {
-                Pending::Order { stamps, .. } => Some(stamps.trigger_ns),
-                _ => None,
+            // Any request unanswered for too long: an order is reported as timed out, and
+            // a keep-warm or probe the server never answers means a dead connection that
+            // must not keep counting as warm.
+            let oldest = self.pending.iter().map(|p| match p {
+                Pending::Order { stamps, .. } => stamps.trigger_ns,
+                Pending::Warm { sent_ns } | Pending::Probe { sent_ns, .. } => *sent_ns,
             });
-            if oldest.is_some_and(|t| now - t > target.response_timeout_ns) {
+            if oldest
+                .min()
+                .is_some_and(|t| now.saturating_sub(t) > target.response_timeout_ns)
+            {
                 lost = Some(Unknown::Timeout);
             }
         }
@@ -536,7 +550,7 @@ impl Conn {
                 session.seal_app_data(&target.warm_request, &mut self.out[self.out_end..])
             {
                 self.out_end += len;
-                self.pending.push_back(Pending::Warm);
+                self.pending.push_back(Pending::Warm { sent_ns: now });
                 self.last_sent_ns = now;
                 self.warm_due = false;
                 self.flush_out(link);
@@ -609,7 +623,7 @@ impl Conn {
 }
 
 /// Feeds decrypted bytes to the response parser and completes the oldest request for
-/// each response that finishes.
+/// each response that finishes. `Ok(true)` when a response said `Connection: close`.
 fn deliver(
     parser: &mut ResponseParser,
     pending: &mut VecDeque<Pending>,
@@ -617,8 +631,9 @@ fn deliver(
     now: u64,
     (conn, local): (usize, Option<SocketAddrV4>),
     sink: &mut impl FnMut(ConnEvent),
-) -> Result<(), ()> {
+) -> Result<bool, ()> {
     let mut input = data;
+    let mut closing = false;
     loop {
         let done = parser.feed(input).map_err(|_| ())?;
         input = &[];
@@ -635,7 +650,10 @@ fn deliver(
             }
             _ => {}
         }
-        let Some(response) = done else { return Ok(()) };
+        let Some(response) = done else {
+            return Ok(closing);
+        };
+        closing |= response.close;
         match pending.pop_front() {
             Some(Pending::Order { arm, mut stamps }) => {
                 if stamps.first_byte_ns == 0 {
@@ -650,7 +668,7 @@ fn deliver(
                     outcome: Outcome::Status(response.status),
                 }));
             }
-            Some(Pending::Warm) => {}
+            Some(Pending::Warm { .. }) => {}
             Some(Pending::Probe {
                 id,
                 sent_ns,

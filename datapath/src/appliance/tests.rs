@@ -954,3 +954,43 @@ fn send_warming_runs_while_armed_and_pauses_before_a_deadline() {
     );
     assert_eq!(rig.await_done(9, 1)[0].outcome, Outcome::Status(200));
 }
+
+#[test]
+fn a_keep_warm_the_server_never_answers_retires_the_connection() {
+    let mut rig = Rig::new(1);
+    rig.warm_up();
+    let connects = rig.server.connects().len();
+    // The server stalls; the next keep-warm goes unanswered.
+    rig.server.behave(|b| b.drop_all = true);
+    rig.run_for(WARM_INTERVAL + 2 * RESPONSE_TIMEOUT);
+    assert!(
+        rig.server.connects().len() > connects,
+        "a dead connection must be replaced, not counted warm"
+    );
+    // Once the server answers again, the pool is warm and orders go through.
+    rig.server.behave(|b| b.drop_all = false);
+    assert!(rig.run_until(2_000 * MS, Rig::is_warm));
+    rig.arm(1, 1, Trigger::Manual);
+    rig.fire(1);
+    assert_eq!(rig.await_done(1, 1)[0].outcome, Outcome::Status(200));
+}
+
+#[test]
+fn connection_close_in_a_response_reconnects_at_once() {
+    let mut rig = Rig::new(1);
+    rig.warm_up();
+    let connects = rig.server.connects().len();
+    rig.server.behave(|b| b.warm_close_header = true);
+    // The next keep-warm's answer says `Connection: close`: the connection is replaced
+    // right away, without waiting for the server's FIN.
+    rig.run_for(WARM_INTERVAL + 10 * MS);
+    assert!(
+        rig.server.connects().len() > connects,
+        "reconnected after Connection: close"
+    );
+    rig.server.behave(|b| b.warm_close_header = false);
+    assert!(rig.run_until(2_000 * MS, Rig::is_warm));
+    rig.arm(1, 1, Trigger::Manual);
+    rig.fire(1);
+    assert_eq!(rig.await_done(1, 1)[0].outcome, Outcome::Status(200));
+}

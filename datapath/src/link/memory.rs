@@ -40,6 +40,8 @@ pub(crate) struct Behavior {
     pub(crate) idle_timeout_ns: Option<u64>,
     /// Most bytes one `send` takes (a full send buffer).
     pub(crate) send_limit: Option<usize>,
+    /// Keep-warm answers carry `Connection: close` (a server shedding connections).
+    pub(crate) warm_close_header: bool,
 }
 
 impl Default for Behavior {
@@ -56,6 +58,7 @@ impl Default for Behavior {
             close_after_handshake: false,
             idle_timeout_ns: None,
             send_limit: None,
+            warm_close_header: false,
         }
     }
 }
@@ -318,6 +321,8 @@ impl Pipe {
                 .into_bytes();
                 r.extend_from_slice(body);
                 Some(r)
+            } else if request.is_warm() && behavior.warm_close_header {
+                Some(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n".to_vec())
             } else if request.is_warm() {
                 Some(b"HTTP/1.1 204 No Content\r\n\r\n".to_vec())
             } else {
