@@ -955,20 +955,20 @@ fn send_warming_runs_while_armed_and_pauses_before_a_deadline() {
     assert_eq!(rig.await_done(9, 1)[0].outcome, Outcome::Status(200));
 }
 
-#[test]
-fn a_keep_warm_the_server_never_answers_retires_the_connection() {
+/// Turns `fault` on for `run` ns of a warm single-connection pool, checks the
+/// connection was replaced, turns it off and checks the pool warms again and serves.
+fn replaced_then_serves(
+    fault: impl Fn(&mut crate::link::memory::Behavior, bool),
+    run: u64,
+    why: &str,
+) {
     let mut rig = Rig::new(1);
     rig.warm_up();
     let connects = rig.server.connects().len();
-    // The server stalls; the next keep-warm goes unanswered.
-    rig.server.behave(|b| b.drop_all = true);
-    rig.run_for(WARM_INTERVAL + 2 * RESPONSE_TIMEOUT);
-    assert!(
-        rig.server.connects().len() > connects,
-        "a dead connection must be replaced, not counted warm"
-    );
-    // Once the server answers again, the pool is warm and orders go through.
-    rig.server.behave(|b| b.drop_all = false);
+    rig.server.behave(|b| fault(b, true));
+    rig.run_for(run);
+    assert!(rig.server.connects().len() > connects, "{why}");
+    rig.server.behave(|b| fault(b, false));
     assert!(rig.run_until(2_000 * MS, Rig::is_warm));
     rig.arm(1, 1, Trigger::Manual);
     rig.fire(1);
@@ -976,21 +976,22 @@ fn a_keep_warm_the_server_never_answers_retires_the_connection() {
 }
 
 #[test]
+fn a_keep_warm_the_server_never_answers_retires_the_connection() {
+    // The server stalls; the next keep-warm goes unanswered.
+    replaced_then_serves(
+        |b, on| b.drop_all = on,
+        WARM_INTERVAL + 2 * RESPONSE_TIMEOUT,
+        "a dead connection must be replaced, not counted warm",
+    );
+}
+
+#[test]
 fn connection_close_in_a_response_reconnects_at_once() {
-    let mut rig = Rig::new(1);
-    rig.warm_up();
-    let connects = rig.server.connects().len();
-    rig.server.behave(|b| b.warm_close_header = true);
     // The next keep-warm's answer says `Connection: close`: the connection is replaced
     // right away, without waiting for the server's FIN.
-    rig.run_for(WARM_INTERVAL + 10 * MS);
-    assert!(
-        rig.server.connects().len() > connects,
-        "reconnected after Connection: close"
+    replaced_then_serves(
+        |b, on| b.warm_close_header = on,
+        WARM_INTERVAL + 10 * MS,
+        "reconnected after Connection: close",
     );
-    rig.server.behave(|b| b.warm_close_header = false);
-    assert!(rig.run_until(2_000 * MS, Rig::is_warm));
-    rig.arm(1, 1, Trigger::Manual);
-    rig.fire(1);
-    assert_eq!(rig.await_done(1, 1)[0].outcome, Outcome::Status(200));
 }
