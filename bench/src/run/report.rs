@@ -94,6 +94,15 @@ pub struct BackendSeries {
     pub trigger_to_wire_in_order: Vec<u64>,
 }
 
+/// One line of the table: backend, metric, count, then six right-aligned columns.
+fn row(out: &mut String, name: &str, metric: &str, n: &str, cells: &[String; 6]) {
+    let [a, b, c, d, e, f] = cells;
+    let _ = writeln!(
+        out,
+        "{name:<8} {metric:<20} {n:>7} {a:>9} {b:>9} {c:>9} {d:>9} {e:>9} {f:>9}"
+    );
+}
+
 fn us(ns: u64) -> String {
     format!("{:.1}", ns as f64 / 1000.0)
 }
@@ -102,55 +111,28 @@ impl RunReport {
     /// The table: per backend and metric, percentiles in µs, then the ratios.
     pub fn table(&self) -> String {
         let mut out = String::new();
-        let _ = writeln!(
-            out,
-            "{:<8} {:<20} {:>7} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
-            "backend", "µs", "n", "min", "p50", "p90", "p99", "p99.9", "max"
-        );
+        let header = ["min", "p50", "p90", "p99", "p99.9", "max"].map(str::to_owned);
+        row(&mut out, "backend", "µs", "n", &header);
         for (name, b) in &self.backends {
+            let steps = b.steps_ns.as_ref();
             let rows = [
-                ("trigger→wire", &b.trigger_to_wire_ns, b.matched),
-                ("trigger→response", &b.trigger_to_response_ns, b.ok),
-                ("trigger→tx (kick)", &b.trigger_to_tx_ns, b.fires),
-                ("scheduled error", &b.scheduled_error_ns, b.fires),
-                ("wire−scheduled", &b.wire_minus_scheduled_ns, b.matched),
+                ("trigger→wire", b.trigger_to_wire_ns.as_ref(), b.matched),
+                ("trigger→response", b.trigger_to_response_ns.as_ref(), b.ok),
+                ("trigger→tx (kick)", b.trigger_to_tx_ns.as_ref(), b.fires),
+                ("scheduled error", b.scheduled_error_ns.as_ref(), b.fires),
+                (
+                    "wire−scheduled",
+                    b.wire_minus_scheduled_ns.as_ref(),
+                    b.matched,
+                ),
+                ("step: queue", steps.map(|s| &s.queue), b.fires),
+                ("step: stack+desc", steps.map(|s| &s.stack), b.fires),
+                ("step: kick", steps.map(|s| &s.kick), b.fires),
             ];
             for (metric, p, n) in rows {
                 if let Some(p) = p {
-                    let _ = writeln!(
-                        out,
-                        "{:<8} {:<20} {:>7} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
-                        name,
-                        metric,
-                        n,
-                        us(p.min),
-                        us(p.p50),
-                        us(p.p90),
-                        us(p.p99),
-                        us(p.p999),
-                        us(p.max)
-                    );
-                }
-            }
-            if let Some(s) = &b.steps_ns {
-                for (metric, p) in [
-                    ("step: queue", &s.queue),
-                    ("step: stack+desc", &s.stack),
-                    ("step: kick", &s.kick),
-                ] {
-                    let _ = writeln!(
-                        out,
-                        "{:<8} {:<20} {:>7} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
-                        name,
-                        metric,
-                        b.fires,
-                        us(p.min),
-                        us(p.p50),
-                        us(p.p90),
-                        us(p.p99),
-                        us(p.p999),
-                        us(p.max)
-                    );
+                    let cells = [p.min, p.p50, p.p90, p.p99, p.p999, p.max].map(us);
+                    row(&mut out, name, metric, &n.to_string(), &cells);
                 }
             }
             if b.unmatched > 0 {
