@@ -58,50 +58,20 @@ fn ipv4(bytes: &[u8]) -> Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use smoltcp::phy::ChecksumCapabilities;
-    use smoltcp::wire::{
-        EthernetAddress, EthernetRepr, Ipv4Address, Ipv4Repr, TcpControl, TcpRepr, TcpSeqNumber,
-    };
+    use std::net::{Ipv4Addr, SocketAddrV4};
 
-    /// A valid Ethernet/IPv4/TCP frame with `payload`, built with smoltcp's emitters.
-    pub(crate) fn tcp_frame(payload: &[u8]) -> Vec<u8> {
-        let src = Ipv4Address::new(198, 18, 0, 2);
-        let dst = Ipv4Address::new(198, 18, 0, 10);
-        let tcp = TcpRepr {
-            src_port: 443,
-            dst_port: 40000,
-            control: TcpControl::Psh,
-            seq_number: TcpSeqNumber(1),
-            ack_number: Some(TcpSeqNumber(1)),
-            window_len: 1024,
-            window_scale: None,
-            max_seg_size: None,
-            sack_permitted: false,
-            sack_ranges: [None; 3],
-            timestamp: None,
+    /// A valid Ethernet/IPv4/TCP frame from the lab target to the appliance.
+    fn tcp_frame(payload: &[u8]) -> Vec<u8> {
+        let from = SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, 2), 443);
+        let to = SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, 10), 40000);
+        super::super::frame::tcp_frame(
+            [2, 0, 0, 0, 0, 2],
+            [2, 0, 0, 0, 0, 10],
+            from,
+            to,
+            1,
             payload,
-        };
-        let ip = Ipv4Repr {
-            src_addr: src,
-            dst_addr: dst,
-            next_header: IpProtocol::Tcp,
-            payload_len: tcp.buffer_len(),
-            hop_limit: 64,
-        };
-        let eth = EthernetRepr {
-            src_addr: EthernetAddress([2, 0, 0, 0, 0, 2]),
-            dst_addr: EthernetAddress([2, 0, 0, 0, 0, 10]),
-            ethertype: EthernetProtocol::Ipv4,
-        };
-        let mut buf = vec![0; eth.buffer_len() + ip.buffer_len() + tcp.buffer_len()];
-        let caps = ChecksumCapabilities::default();
-        let mut f = EthernetFrame::new_unchecked(&mut buf[..]);
-        eth.emit(&mut f);
-        let mut p = Ipv4Packet::new_unchecked(f.payload_mut());
-        ip.emit(&mut p, &caps);
-        let mut t = TcpPacket::new_unchecked(p.payload_mut());
-        tcp.emit(&mut t, &IpAddress::Ipv4(src), &IpAddress::Ipv4(dst), &caps);
-        buf
+        )
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! neither allocates nor copies beyond what smoltcp writes.
 
 mod check;
+pub mod frame;
 
 pub use check::{classify, Verdict};
 
