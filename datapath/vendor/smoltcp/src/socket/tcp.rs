@@ -1656,6 +1656,22 @@ impl<'a> Socket<'a> {
                 net_debug!("expecting a SYN|ACK");
                 return None;
             }
+            // RFC 5961 (4.2): a SYN in a synchronized state gets a challenge ACK, with
+            // or without an ACK of its own (see the state match below).
+            (
+                State::Established
+                | State::FinWait1
+                | State::FinWait2
+                | State::CloseWait
+                | State::Closing
+                | State::LastAck
+                | State::TimeWait,
+                TcpControl::Syn,
+                None,
+            ) => {
+                net_debug!("SYN in a synchronized state, will send challenge ACK");
+                return self.challenge_ack_reply(cx, ip_repr, repr);
+            }
             // Every packet after the initial SYN must be an acknowledgement.
             (_, _, None) => {
                 net_debug!("expecting an ACK");
@@ -1891,6 +1907,25 @@ impl<'a> Socket<'a> {
                 return None;
             }
 
+            // RFC 5961 (3.2): in a synchronized state, an RST closes the connection only
+            // when its sequence number is exactly RCV.NXT. One that is merely inside the
+            // window may be a blind attack: answer it with a (rate-limited) challenge
+            // ACK, which a genuine peer answers with an exact RST.
+            (
+                State::SynReceived
+                | State::Established
+                | State::FinWait1
+                | State::FinWait2
+                | State::CloseWait
+                | State::Closing
+                | State::LastAck
+                | State::TimeWait,
+                TcpControl::Rst,
+            ) if repr.seq_number != window_start => {
+                net_debug!("in-window RST with inexact sequence number, will send challenge ACK");
+                return self.challenge_ack_reply(cx, ip_repr, repr);
+            }
+
             // RSTs in any other state close the socket.
             (_, TcpControl::Rst) => {
                 tcp_trace!("received RST");
@@ -2048,6 +2083,23 @@ impl<'a> Socket<'a> {
                     return self.challenge_ack_reply(cx, ip_repr, repr);
                 }
                 // Partial ACK: fall through to advance SND.UNA normally.
+            }
+
+            // RFC 5961 (4.2): a SYN in a synchronized state, wherever its sequence number
+            // falls, gets a (rate-limited) challenge ACK and changes nothing: a peer that
+            // really restarted answers it with an RST that passes the exact check above.
+            (
+                State::Established
+                | State::FinWait1
+                | State::FinWait2
+                | State::CloseWait
+                | State::Closing
+                | State::LastAck
+                | State::TimeWait,
+                TcpControl::Syn,
+            ) => {
+                net_debug!("SYN in a synchronized state, will send challenge ACK");
+                return self.challenge_ack_reply(cx, ip_repr, repr);
             }
 
             _ => {
@@ -5492,6 +5544,97 @@ mod test {
         );
 
         assert_eq!(s.state, State::Closed);
+    }
+
+    #[test]
+    fn test_established_rst_in_window_inexact_gets_challenge_ack() {
+        let mut s = socket_established();
+        // RFC 5961 (3.2): inside the window but not RCV.NXT: a challenge ACK, and the
+        // connection lives.
+        send!(
+            s,
+            TcpRepr {
+                control: TcpControl::Rst,
+                seq_number: REMOTE_SEQ + 1 + 10,
+                ack_number: None,
+                ..SEND_TEMPL
+            },
+            Some(TcpRepr {
+                seq_number: LOCAL_SEQ + 1,
+                ack_number: Some(REMOTE_SEQ + 1),
+                ..RECV_TEMPL
+            })
+        );
+        assert_eq!(s.state, State::Established);
+
+        // Challenge ACKs are rate-limited: a second blind RST within the second gets
+        // no answer, and still changes nothing.
+        send!(
+            s,
+            time 500,
+            TcpRepr {
+                control: TcpControl::Rst,
+                seq_number: REMOTE_SEQ + 1 + 20,
+                ack_number: None,
+                ..SEND_TEMPL
+            }
+        );
+        assert_eq!(s.state, State::Established);
+
+        // The exact RST a genuine peer sends in answer closes it.
+        send!(
+            s,
+            time 600,
+            TcpRepr {
+                control: TcpControl::Rst,
+                seq_number: REMOTE_SEQ + 1,
+                ack_number: None,
+                ..SEND_TEMPL
+            }
+        );
+        assert_eq!(s.state, State::Closed);
+    }
+
+    #[test]
+    fn test_established_syn_gets_challenge_ack() {
+        let mut s = socket_established();
+        // RFC 5961 (4.2): a SYN in a synchronized state, in window or not, gets a
+        // challenge ACK and changes nothing.
+        send!(
+            s,
+            TcpRepr {
+                control: TcpControl::Syn,
+                seq_number: REMOTE_SEQ + 1 + 10,
+                ack_number: Some(LOCAL_SEQ + 1),
+                ..SEND_TEMPL
+            },
+            Some(TcpRepr {
+                seq_number: LOCAL_SEQ + 1,
+                ack_number: Some(REMOTE_SEQ + 1),
+                ..RECV_TEMPL
+            })
+        );
+        assert_eq!(s.state, State::Established);
+    }
+
+    #[test]
+    fn test_established_syn_without_ack_gets_challenge_ack() {
+        let mut s = socket_established();
+        send!(
+            s,
+            TcpRepr {
+                control: TcpControl::Syn,
+                seq_number: REMOTE_SEQ + 1 + 5000,
+                ack_number: None,
+                ..SEND_TEMPL
+            },
+            Some(TcpRepr {
+                seq_number: LOCAL_SEQ + 1,
+                ack_number: Some(REMOTE_SEQ + 1),
+                ..RECV_TEMPL
+            })
+        );
+        assert_eq!(s.state, State::Established);
     }
 
     #[test]
@@ -9070,11 +9213,27 @@ mod test {
             (0, ())
         })
         .unwrap();
+        // RFC 5961 (3.2): an RST past the hole is not RCV.NXT: challenged, not obeyed.
         send!(
             s,
             TcpRepr {
                 control: TcpControl::Rst,
                 seq_number: REMOTE_SEQ + 1 + 9,
+                ack_number: Some(LOCAL_SEQ + 1),
+                ..SEND_TEMPL
+            },
+            Some(TcpRepr {
+                seq_number: LOCAL_SEQ + 1,
+                ack_number: Some(REMOTE_SEQ + 1 + 3),
+                window_len: 64,
+                ..RECV_TEMPL
+            })
+        );
+        send!(
+            s,
+            TcpRepr {
+                control: TcpControl::Rst,
+                seq_number: REMOTE_SEQ + 1 + 3,
                 ack_number: Some(LOCAL_SEQ + 1),
                 ..SEND_TEMPL
             }
@@ -9140,11 +9299,27 @@ mod test {
                 ..RECV_TEMPL
             })
         );
+        // RFC 5961 (3.2): an RST past the hole is not RCV.NXT: challenged, not obeyed.
         send!(
             s,
             TcpRepr {
                 control: TcpControl::Rst,
                 seq_number: REMOTE_SEQ + 1 + 9,
+                ack_number: Some(LOCAL_SEQ + 1),
+                ..SEND_TEMPL
+            },
+            Some(TcpRepr {
+                seq_number: LOCAL_SEQ + 1,
+                ack_number: Some(REMOTE_SEQ + 1 + 3),
+                window_len: 61,
+                ..RECV_TEMPL
+            })
+        );
+        send!(
+            s,
+            TcpRepr {
+                control: TcpControl::Rst,
+                seq_number: REMOTE_SEQ + 1 + 3,
                 ack_number: Some(LOCAL_SEQ + 1),
                 ..SEND_TEMPL
             }
