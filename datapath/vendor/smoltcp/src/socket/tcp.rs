@@ -79,6 +79,33 @@ impl Display for SendError {
 
 impl core::error::Error for SendError {}
 
+/// The header fields of a data segment the application builds and transmits itself
+/// (a "delegated send", as Onload calls it), from [`Socket::delegated_send_prepare`].
+///
+/// An application that must put a known request on the wire with the least possible
+/// delay prepares the whole frame in advance, patches these fields in at the last
+/// moment, and tells the socket with [`Socket::delegated_send_complete`]; the socket
+/// then owns the octets as if it had sent them itself (acknowledgement, retransmission
+/// and windows stay correct).
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct DelegatedSend {
+    pub local: IpEndpoint,
+    pub remote: IpEndpoint,
+    /// SEG.SEQ: the next octet the socket would send.
+    pub seq_number: TcpSeqNumber,
+    /// SEG.ACK: what the socket would acknowledge.
+    pub ack_number: TcpSeqNumber,
+    /// SEG.WND, already scaled down by our window shift.
+    pub window_len: u16,
+    /// The largest payload this segment may carry right now: bounded by the peer's
+    /// window and MSS, the congestion window and the free transmit buffer (the caller
+    /// bounds it further by its own MTU).
+    pub max_payload: usize,
+    /// The IP TTL / hop limit the socket uses.
+    pub hop_limit: u8,
+}
+
 /// Error returned by [`Socket::recv`]
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -173,6 +200,8 @@ struct RttEstimator {
     timestamp: Option<(Instant, TcpSeqNumber)>,
     max_seq_sent: Option<TcpSeqNumber>,
     rto_count: u8,
+    /// Lower bound of `rto`, ms (RTTE_MIN_RTO unless the application set one).
+    min_rto: u32,
 }
 
 impl Default for RttEstimator {
@@ -185,6 +214,7 @@ impl Default for RttEstimator {
             timestamp: None,
             max_seq_sent: None,
             rto_count: 0,
+            min_rto: RTTE_MIN_RTO,
         }
     }
 }
@@ -214,7 +244,7 @@ impl RttEstimator {
 
         // RFC 6298 (2.2), (2.3)
         let margin = RTTE_MIN_MARGIN.max(self.rttvar * RTTE_K);
-        self.rto = (self.srtt + margin).clamp(RTTE_MIN_RTO, RTTE_MAX_RTO);
+        self.rto = (self.srtt + margin).clamp(self.min_rto, RTTE_MAX_RTO);
 
         self.rto_count = 0;
 
@@ -267,6 +297,14 @@ impl RttEstimator {
             self.rto_count = 0;
             self.have_measurement = false;
             tcp_trace!("rtte: too many retransmissions, clearing srtt, rttvar.");
+        }
+    }
+
+    fn set_min_rto(&mut self, min_rto: u32) {
+        self.min_rto = min_rto.clamp(1, RTTE_MAX_RTO);
+        if self.have_measurement {
+            let margin = RTTE_MIN_MARGIN.max(self.rttvar * RTTE_K);
+            self.rto = (self.srtt + margin).clamp(self.min_rto, RTTE_MAX_RTO);
         }
     }
 
@@ -1391,6 +1429,141 @@ impl<'a> Socket<'a> {
     /// Note that the Berkeley sockets interface does not have an equivalent of this API.
     pub fn send_queue(&self) -> usize {
         self.tx_buffer.len()
+    }
+
+    /// The header fields for a data segment the application will build and transmit
+    /// itself (see [`DelegatedSend`]), or `None` when the socket cannot delegate one now:
+    /// it is not in ESTABLISHED or CLOSE-WAIT, data it queued is still unsent, a
+    /// retransmission is pending, or it uses TCP timestamps (the segment would need the
+    /// option).
+    ///
+    /// Preparing changes nothing; prepare again whenever the socket may have moved on
+    /// (anything received or sent), since every field may change.
+    pub fn delegated_send_prepare(&self) -> Option<DelegatedSend> {
+        let tuple = self.tuple?;
+        let open = matches!(self.state, State::Established | State::CloseWait);
+        let all_sent = self.remote_last_seq == self.local_seq_no + self.tx_buffer.len();
+        if !open
+            || !all_sent
+            || self.pending_fast_retransmit
+            || self.tsval_generator.is_some()
+        {
+            return None;
+        }
+        let win_right_edge = self.local_seq_no + self.remote_win_len;
+        let win_limit = if win_right_edge >= self.remote_last_seq {
+            win_right_edge - self.remote_last_seq
+        } else {
+            0
+        };
+        let max_payload = win_limit
+            .min(self.remote_mss)
+            .min(self.cwnd_remaining())
+            .min(self.tx_buffer.window());
+        Some(DelegatedSend {
+            local: tuple.local,
+            remote: tuple.remote,
+            seq_number: self.remote_last_seq,
+            ack_number: self.remote_seq_no + self.rx_buffer.len(),
+            window_len: self.scaled_window(),
+            max_payload,
+            hop_limit: self.hop_limit.unwrap_or(64),
+        })
+    }
+
+    /// Account for a segment the application transmitted itself, built from `sent` (as
+    /// returned by [`Socket::delegated_send_prepare`] with nothing received or sent in
+    /// between) and carrying `payload`: the octets enter the transmit buffer as already
+    /// sent, so they are retransmitted until acknowledged, the RTT is timed and the
+    /// retransmission timer runs, exactly as if the socket had sent the segment.
+    ///
+    /// Call it before the segment can reach the wire. Returns an error and changes
+    /// nothing if the socket has moved on since `sent` was prepared, or if `payload` is
+    /// longer than `sent.max_payload`: the caller must then not transmit its segment.
+    pub fn delegated_send_complete(
+        &mut self,
+        sent: &DelegatedSend,
+        payload: &[u8],
+        timestamp: Instant,
+    ) -> Result<(), SendError> {
+        let still = self.delegated_send_prepare();
+        let same = still.is_some_and(|now| {
+            now.seq_number == sent.seq_number
+                && now.local == sent.local
+                && now.remote == sent.remote
+                && payload.len() <= now.max_payload
+        });
+        if !same || payload.len() > sent.max_payload {
+            return Err(SendError::InvalidState);
+        }
+        if payload.is_empty() {
+            return Ok(());
+        }
+        let enqueued = self.tx_buffer.enqueue_slice(payload);
+        debug_assert_eq!(enqueued, payload.len(), "checked against the buffer window");
+
+        #[cfg(feature = "async")]
+        self.tx_waker.wake();
+
+        if self.remote_last_ts.is_none() {
+            self.remote_last_ts = Some(timestamp);
+        }
+        self.timer.rewind_keep_alive(timestamp, self.keep_alive);
+        self.ack_delay_timer = AckDelayTimer::Idle;
+
+        // What `dispatch` does after emitting a data segment.
+        let end = sent.seq_number + payload.len();
+        self.remote_last_seq = end;
+        self.remote_last_ack = Some(sent.ack_number);
+        self.remote_last_win = sent.window_len;
+        self.rtte.on_send(timestamp, end);
+        self.congestion_controller
+            .inner_mut()
+            .post_transmit(timestamp, payload.len());
+        if !self.timer.is_retransmit() {
+            let rto = self.rtte.retransmission_timeout();
+            self.timer.set_for_retransmit(timestamp, rto);
+        }
+        Ok(())
+    }
+
+    /// Set the lower bound of the retransmission timeout.
+    ///
+    /// RFC 6298 (2.4) rounds the RTO up to one second, which is also the default here;
+    /// on a LAN or in a datacenter, where round trips take microseconds, a lost segment
+    /// then stalls the connection a million times longer than the path needs. The RTO
+    /// is still `SRTT + max(5 ms, 4 * RTTVAR)` (millisecond resolution), then clamped to
+    /// `[min, 60 s]`; values below 1 ms are taken as 1 ms. The RTO before the first RTT
+    /// sample (the SYN's) stays one second.
+    pub fn set_rto_min(&mut self, min: Duration) {
+        self.rtte
+            .set_min_rto(u32::try_from(min.total_millis()).unwrap_or(u32::MAX));
+    }
+
+    /// Retransmit now what the retransmission timer would resend when it expires: the
+    /// data from the oldest unacknowledged octet on, with the same sequence numbers and
+    /// the same octets (so the receiver discards whatever copy it already has).
+    ///
+    /// For applications that know sooner than the RTO that a segment is lost, for
+    /// example a request left unanswered for a few round trips on a LAN. Unlike an RTO
+    /// expiry, this neither backs off the timer nor collapses the congestion window; the
+    /// segments leave at the next `poll`. Returns whether anything was in flight.
+    pub fn retransmit_now(&mut self) -> bool {
+        let synchronized = matches!(
+            self.state,
+            State::Established
+                | State::FinWait1
+                | State::Closing
+                | State::CloseWait
+                | State::LastAck
+        );
+        if !synchronized || self.remote_last_seq == self.local_seq_no {
+            return false;
+        }
+        self.remote_last_seq = self.local_seq_no;
+        // No RTT sample from a segment that left twice (Karn's algorithm).
+        self.rtte.on_retransmit();
+        true
     }
 
     /// Number of octets transmitted but not yet ACKed.
@@ -6577,6 +6750,134 @@ mod test {
             payload:    &b"abcdef"[..],
             ..RECV_TEMPL
         }));
+    }
+
+    #[test]
+    fn test_rto_min_lowered() {
+        let mut s = socket_established();
+        s.set_rto_min(Duration::from_millis(10));
+        // A first RTT sample of 1 ms: RTO = max(1 + 5, 10) = 10 ms.
+        s.send_slice(b"abc").unwrap();
+        recv!(s, time 0, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload:    &b"abc"[..],
+            ..RECV_TEMPL
+        }));
+        send!(s, time 1, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1 + 3),
+            ..SEND_TEMPL
+        });
+        s.send_slice(b"def").unwrap();
+        recv!(s, time 2, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1 + 3,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload:    &b"def"[..],
+            ..RECV_TEMPL
+        }));
+        recv_nothing!(s, time 11);
+        recv!(s, time 12, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1 + 3,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload:    &b"def"[..],
+            ..RECV_TEMPL
+        }));
+    }
+
+    #[test]
+    fn test_retransmit_now() {
+        let mut s = socket_established();
+        assert!(!s.retransmit_now(), "nothing in flight");
+        s.send_slice(b"abcdef").unwrap();
+        recv!(s, time 0, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload:    &b"abcdef"[..],
+            ..RECV_TEMPL
+        }));
+        recv_nothing!(s, time 1);
+        // Long before the RTO: the same octets at the same sequence number.
+        assert!(s.retransmit_now());
+        recv!(s, time 2, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload:    &b"abcdef"[..],
+            ..RECV_TEMPL
+        }));
+        recv_nothing!(s, time 3);
+        // The RTO was not backed off: it still expires one second after the first send.
+        recv!(s, time 1000, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload:    &b"abcdef"[..],
+            ..RECV_TEMPL
+        }));
+        send!(s, time 1001, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1 + 6),
+            ..SEND_TEMPL
+        });
+        assert!(!s.retransmit_now(), "all acknowledged");
+    }
+
+    #[test]
+    fn test_delegated_send() {
+        let mut s = socket_established();
+        let d = s.delegated_send_prepare().expect("established and idle");
+        assert_eq!(d.seq_number, LOCAL_SEQ + 1);
+        assert_eq!(d.ack_number, REMOTE_SEQ + 1);
+        assert_eq!(d.window_len, 64);
+        assert_eq!(d.local, LOCAL_END);
+        assert_eq!(d.remote, REMOTE_END);
+        assert!(d.max_payload >= 6);
+        // The application put the segment on the wire itself; the socket sends nothing
+        // more, but owns the octets.
+        s.delegated_send_complete(&d, b"abcdef", Instant::from_millis(0))
+            .unwrap();
+        assert_eq!(s.send_queue(), 6);
+        recv_nothing!(s, time 0);
+        // Nothing further can be delegated against the old fields.
+        assert_eq!(
+            s.delegated_send_complete(&d, b"x", Instant::from_millis(0)),
+            Err(SendError::InvalidState)
+        );
+        // Lost: retransmitted by the socket itself, identical, at the RTO.
+        recv!(s, time 1000, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload:    &b"abcdef"[..],
+            ..RECV_TEMPL
+        }));
+        send!(s, time 1001, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1 + 6),
+            ..SEND_TEMPL
+        });
+        assert_eq!(s.send_queue(), 0);
+        let next = s.delegated_send_prepare().unwrap();
+        assert_eq!(next.seq_number, LOCAL_SEQ + 1 + 6);
+    }
+
+    #[test]
+    fn test_delegated_send_refused_while_data_unsent() {
+        let mut s = socket_established();
+        s.send_slice(b"abc").unwrap();
+        assert_eq!(s.delegated_send_prepare(), None);
+        recv!(s, time 0, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload:    &b"abc"[..],
+            ..RECV_TEMPL
+        }));
+        // Sent but unacknowledged is fine: the delegated segment follows it.
+        let d = s.delegated_send_prepare().unwrap();
+        assert_eq!(d.seq_number, LOCAL_SEQ + 1 + 3);
+        let too_long = vec![0u8; d.max_payload + 1];
+        assert_eq!(
+            s.delegated_send_complete(&d, &too_long, Instant::from_millis(0)),
+            Err(SendError::InvalidState)
+        );
     }
 
     #[test]

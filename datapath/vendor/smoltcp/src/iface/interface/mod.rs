@@ -308,6 +308,23 @@ impl Interface {
         &mut self.inner
     }
 
+    /// The link-layer address a frame to `addr` goes to right now: the neighbor itself,
+    /// or the router of its route. `None` when the route or the neighbor is unknown (or
+    /// being resolved). For applications that build some frames themselves (see
+    /// [`crate::socket::tcp::DelegatedSend`]).
+    #[cfg(feature = "medium-ethernet")]
+    pub fn neighbor_hardware_addr(
+        &self,
+        addr: &IpAddress,
+        timestamp: Instant,
+    ) -> Option<HardwareAddress> {
+        let routed = self.inner.route(addr, timestamp)?;
+        match self.inner.neighbor_cache.lookup(&routed, timestamp) {
+            NeighborAnswer::Found(hardware_addr) => Some(hardware_addr),
+            _ => None,
+        }
+    }
+
     /// Get the HardwareAddress address of the interface.
     ///
     /// # Panics
