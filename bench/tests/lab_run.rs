@@ -25,6 +25,7 @@ fn smoke_run_matches_every_fire_and_writes_its_outputs() {
         hdr_dir: Some(dir.join("hdr")),
         no_pin: true,
         profile_steps: true,
+        warming: quickdraw_datapath::warming::Warming::default(),
         seed: 3,
         progress: false,
     };

@@ -7,6 +7,7 @@ use crate::conn::{Conn, ConnEvent};
 use crate::link::Link;
 use crate::order::{ArmId, ArmSpec, Command, Event, FireRecord, Outcome, Reject, Stamps, Trigger};
 use crate::poll::{Turn, Work};
+use crate::warming::Warming;
 use crossbeam_queue::ArrayQueue;
 use rustls::pki_types::ServerName;
 use std::collections::VecDeque;
@@ -70,19 +71,22 @@ pub struct Appliance<L: Link> {
     /// Step profiling: two extra clock reads per fire (see [`Stamps::queued_ns`]). Off
     /// in production; the bench turns it on to say where the time goes.
     pub profile: bool,
-    /// Send warmings done (see [`SEND_WARMING_NS`]).
+    /// When and how the send path is kept warm while an order is armed.
+    pub warming: Warming,
+    /// Send warmings done (our half), and warm frames sent (the kernel's half).
     pub warmings: u64,
+    pub warm_frames: u64,
     /// When send warming last ran, and which connection it warms next (round robin).
     warmed_at: u64,
     warm_next: usize,
+    /// When the last warm frame went out.
+    wired_at: u64,
+    /// A raw frame is prepared and waits for its `Raw` command (warmed like an order).
+    raw_armed: bool,
 }
 
 /// How often link counters are reported (while nothing is armed).
 const COUNTERS_NS: u64 = 1_000_000_000;
-
-/// How often the send path of armed connections is warmed: often enough that caches and
-/// TLB entries survive an idle wait, rare enough to cost well under 1% of the core.
-const SEND_WARMING_NS: u64 = 50_000;
 
 impl<L: Link> Appliance<L> {
     /// An appliance whose targets all go over `link`.
@@ -141,9 +145,13 @@ impl<L: Link> Appliance<L> {
             events_dropped: 0,
             counted_at: 0,
             profile: false,
+            warming: Warming::default(),
             warmings: 0,
+            warm_frames: 0,
             warmed_at: 0,
             warm_next: 0,
+            wired_at: 0,
+            raw_armed: false,
         };
         for t in 0..appliance.targets.len() {
             appliance.emit(Event::Pool {
@@ -201,7 +209,7 @@ impl<L: Link> Appliance<L> {
     /// Handles one command; returns the turn's `now` afterwards (later if it fired).
     fn command(&mut self, command: Command, now: u64) -> u64 {
         match command {
-            Command::Arm(spec) => self.arm(spec),
+            Command::Arm(spec) => self.arm(spec, now),
             Command::Fire(id) => match self.arm_slot(id) {
                 Some(slot) if !self.arms[slot].as_ref().is_some_and(|a| a.fired) => {
                     return self.fire(slot, now, 0)
@@ -241,9 +249,17 @@ impl<L: Link> Appliance<L> {
                 }
                 return after;
             }
-            Command::Raw { id, frame } => {
-                // Raw frames go out on the first link that can send them.
-                let sent_on = self.links.iter_mut().position(|l| l.send_raw(&frame));
+            Command::PrepareRaw { frame } => {
+                // On the first link that can hold it; dropping the Box here, off the
+                // timed path, is the only cost of its trip across cores.
+                self.raw_armed = self.links.iter_mut().any(|l| l.prepare_raw(&frame));
+            }
+            Command::Raw { id } => {
+                let sent_on = if std::mem::take(&mut self.raw_armed) {
+                    self.links.iter_mut().position(|l| l.send_prepared_raw())
+                } else {
+                    None
+                };
                 let sent = sent_on.is_some();
                 let tx_ns = sent_on.map_or(now, |i| self.links[i].now_ns());
                 let stamps = Stamps {
@@ -271,7 +287,7 @@ impl<L: Link> Appliance<L> {
         now
     }
 
-    fn arm(&mut self, spec: Box<ArmSpec>) {
+    fn arm(&mut self, spec: Box<ArmSpec>, now: u64) {
         let id = spec.arm;
         let reject = if spec.target >= self.targets.len() {
             Some(Reject::UnknownTarget)
@@ -304,13 +320,13 @@ impl<L: Link> Appliance<L> {
             fired: false,
             outstanding: 0,
         });
-        self.assign(slot);
+        self.assign(slot, now);
         self.emit(Event::Armed { arm: id, conns: n });
     }
 
     /// Gives an unfired arm ready connections (preferring ones holding no other arm) and
     /// pre-seals its request on each, until it has as many as it asked for.
-    fn assign(&mut self, slot: usize) {
+    fn assign(&mut self, slot: usize, now: u64) {
         let Some(arm) = self.arms[slot].as_mut() else {
             return;
         };
@@ -330,7 +346,8 @@ impl<L: Link> Appliance<L> {
             {
                 continue;
             }
-            if conn.preseal(arm.spec.arm, &arm.spec.request) {
+            let link = &mut self.links[self.target_link[arm.spec.target]];
+            if conn.preseal(link, arm.spec.arm, &arm.spec.request, now) {
                 arm.conns.push(c);
             }
         }
@@ -441,33 +458,44 @@ impl<L: Link> Appliance<L> {
         }
     }
 
-    /// Send warming: every [`SEND_WARMING_NS`], one connection holding a pre-sealed
-    /// order has its send path touched by its link without anything being sent. It runs
-    /// after the turn's triggers, so it can delay a due fire by at most one warming
-    /// (a few hundred ns), in exchange for fires that do not start cold.
+    /// Keeps the send path warm while an order is armed (see [`Warming`]): our half
+    /// (one connection holding a pre-sealed order has its frame refreshed and its send
+    /// path touched, round robin) and the kernel's half (a warm frame through each
+    /// link's Tx ring and kick). It runs after the turn's triggers, so it can delay a
+    /// due fire by at most one warming, never within the quiet window of a deadline.
     fn warm_send_path(&mut self, now: u64) {
-        if now.saturating_sub(self.warmed_at) < SEND_WARMING_NS || self.conns.is_empty() {
+        let mut untimed = self.raw_armed;
+        let mut deadline: Option<u64> = None;
+        for arm in self.arms.iter().flatten().filter(|a| !a.fired) {
+            match arm.spec.trigger {
+                Trigger::At(d) => deadline = Some(deadline.map_or(d, |n| n.min(d))),
+                _ => untimed = true,
+            }
+        }
+        if !untimed && deadline.is_none() {
             return;
         }
-        // Quiet just before a deadline: a warming running when it passes would make that
-        // fire late by the warming's length. The path was warmed moments before anyway.
-        let deadline_near = self.arms.iter().flatten().any(|a| {
-            !a.fired && matches!(a.spec.trigger, Trigger::At(d) if d.saturating_sub(now) < 2 * SEND_WARMING_NS)
-        });
-        if deadline_near {
-            return;
+        if self.warming.send_due(now, self.warmed_at, deadline) && !self.conns.is_empty() {
+            self.warmed_at = now;
+            for i in 0..self.conns.len() {
+                let c = (self.warm_next + i) % self.conns.len();
+                if let (Some((tag, record)), Some(id)) =
+                    (self.conns[c].presealed_bytes(), self.conns[c].link_id())
+                {
+                    let link = self.target_link[self.conns[c].target];
+                    self.links[link].warm(id, tag, record, now);
+                    self.warmings += 1;
+                    self.warm_next = c + 1;
+                    break;
+                }
+            }
         }
-        self.warmed_at = now;
-        for i in 0..self.conns.len() {
-            let c = (self.warm_next + i) % self.conns.len();
-            if let (Some(record), Some(id)) =
-                (self.conns[c].presealed_bytes(), self.conns[c].link_id())
-            {
-                let link = self.target_link[self.conns[c].target];
-                self.links[link].warm(id, record);
-                self.warmings += 1;
-                self.warm_next = c + 1;
-                return;
+        if self.warming.wire_due(now, self.wired_at, untimed, deadline) {
+            self.wired_at = now;
+            for link in &mut self.links {
+                if link.warm_wire() {
+                    self.warm_frames += 1;
+                }
             }
         }
     }
@@ -579,7 +607,7 @@ impl<L: Link> Turn for Appliance<L> {
                     wanted: self.targets[t].connections,
                 });
                 for slot in 0..self.arms.len() {
-                    self.assign(slot);
+                    self.assign(slot, now);
                 }
             }
         }
@@ -594,7 +622,7 @@ impl<L: Link> Turn for Appliance<L> {
                         || a.conns.iter().any(|&c| !self.conns[c].holds(a.spec.arm)))
             });
             if short {
-                self.assign(slot);
+                self.assign(slot, now);
             }
         }
         self.flush_backlog();

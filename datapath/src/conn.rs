@@ -23,6 +23,15 @@ const RESPONSE_CAPACITY: usize = 64 * 1024;
 const MAX_PENDING: usize = 4;
 const BACKOFF_MIN_NS: u64 = 1_000_000;
 const BACKOFF_MAX_NS: u64 = 1_000_000_000;
+/// Early retransmission: a request unacknowledged for max(2·SRTT, this) is resent as it
+/// was (same sequence number, same bytes), a few times, each wait doubled; then the
+/// stack's own timer takes over. SRTT here is request → response, as measured on this
+/// connection's keep-warms and orders, so a slow server does not cause spurious resends.
+const RTX_MIN_NS: u64 = 200_000;
+const RTX_EARLY_MAX: u32 = 4;
+/// SRTT before the first measurement (a fresh connection measures at once: its first
+/// keep-warm is sent right after the handshake).
+const SRTT_INITIAL_NS: u64 = 1_000_000;
 
 /// What a connection tells the appliance.
 #[derive(Debug)]
@@ -78,6 +87,19 @@ struct Preseal {
     arm: Option<ArmId>,
     record: Option<Presealed>,
     buf: Box<[u8]>,
+    /// Names the current record for the link's built frame (a new value per sealing).
+    tag: u64,
+}
+
+/// Early retransmission of what this connection has in flight (see [`RTX_MIN_NS`]).
+#[derive(Debug, Clone, Copy)]
+struct Rtx {
+    /// Unacknowledged bytes when last looked at.
+    unacked: usize,
+    /// When to resend if nothing more is acknowledged by then.
+    at_ns: u64,
+    /// Resends since the last progress.
+    count: u32,
 }
 
 /// One connection of a target's pool.
@@ -106,6 +128,13 @@ pub struct Conn {
     last_sent_ns: u64,
     /// A keep-warm request is due now, whatever the clock says (a new connection).
     warm_due: bool,
+    rtx: Option<Rtx>,
+    /// Smoothed request → response time of this connection, ns, and whether it was
+    /// measured yet.
+    srtt_ns: u64,
+    srtt_measured: bool,
+    /// Early retransmissions made on this connection, all told.
+    pub retransmits: u64,
 }
 
 impl Conn {
@@ -131,9 +160,14 @@ impl Conn {
                 arm: None,
                 record: None,
                 buf: vec![0; MAX_REQUEST + 512].into_boxed_slice(),
+                tag: 0,
             },
             last_sent_ns: 0,
             warm_due: false,
+            rtx: None,
+            srtt_ns: SRTT_INITIAL_NS,
+            srtt_measured: false,
+            retransmits: 0,
         }
     }
 
@@ -164,15 +198,15 @@ impl Conn {
         self.link
     }
 
-    /// The pre-sealed record as it would go out, while it is still valid (also what
-    /// send warming touches).
-    pub(crate) fn presealed_bytes(&self) -> Option<&[u8]> {
+    /// The pre-sealed record as it would go out and its tag, while it is still valid
+    /// (also what send warming touches).
+    pub(crate) fn presealed_bytes(&self) -> Option<(u64, &[u8])> {
         let record = self
             .preseal
             .record
             .as_ref()
             .filter(|_| self.preseal_valid())?;
-        Some(&self.preseal.buf[..record.wire_len()])
+        Some((self.preseal.tag, &self.preseal.buf[..record.wire_len()]))
     }
 
     pub fn drop_preseal(&mut self, arm: ArmId) {
@@ -182,9 +216,10 @@ impl Conn {
         }
     }
 
-    /// Seals `request` now as the next record, to be sent at the fire. False if the
-    /// connection is not ready or already holds another arm's record.
-    pub fn preseal(&mut self, arm: ArmId, request: &[u8]) -> bool {
+    /// Seals `request` now as the next record, to be sent at the fire, and has the link
+    /// build the frame that will carry it. False if the connection is not ready or
+    /// already holds another arm's record.
+    pub fn preseal<L: Link>(&mut self, link: &mut L, arm: ArmId, request: &[u8], now: u64) -> bool {
         if self.is_holding() && self.preseal.arm != Some(arm) {
             return false;
         }
@@ -194,7 +229,13 @@ impl Conn {
         match session.preseal_app_data(request, &mut self.preseal.buf) {
             Ok(record) => {
                 self.preseal.arm = Some(arm);
+                self.preseal.tag = self.preseal.tag.wrapping_add(1).max(1);
+                let len = record.wire_len();
                 self.preseal.record = Some(record);
+                if let Some(id) = self.link {
+                    // Best effort: without a built frame the fire goes through the stack.
+                    let _ = link.prepare(id, self.preseal.tag, &self.preseal.buf[..len], now);
+                }
                 true
             }
             Err(_) => false,
@@ -226,7 +267,12 @@ impl Conn {
         };
         if let Some(len) = presealed.and_then(|p| session.commit(p).ok()) {
             let record = &self.preseal.buf[..len];
-            let sent = link.send(id, record);
+            let tag = self.preseal.tag;
+            let sent = if link.send_prepared(id, tag, record, stamps.trigger_ns) {
+                record.len()
+            } else {
+                link.send(id, record)
+            };
             if sent < record.len() {
                 let rest = record.len() - sent;
                 self.out[..rest].copy_from_slice(&record[sent..]);
@@ -465,6 +511,7 @@ impl Conn {
         self.flush_out(link);
         let mut lost = None;
         let awaited = self.pending.len();
+        let mut rtt = None;
         loop {
             let n = link.recv(id, &mut self.rx);
             if n == 0 {
@@ -478,7 +525,15 @@ impl Conn {
             let (mut bad, mut closing) = (false, false);
             let received = session.receive(&self.rx[..n], |data| {
                 if !bad {
-                    match deliver(parser, pending, data, now, (self.index, self.local), sink) {
+                    match deliver(
+                        parser,
+                        pending,
+                        data,
+                        now,
+                        (self.index, self.local),
+                        &mut rtt,
+                        sink,
+                    ) {
                         Ok(close) => closing |= close,
                         Err(()) => bad = true,
                     }
@@ -514,6 +569,15 @@ impl Conn {
             // starts backing off from the minimum again.
             self.backoff_ns = BACKOFF_MIN_NS;
         }
+        // Karn: no sample from a request that was resent.
+        if let Some(sample) = rtt.filter(|_| self.rtx.is_none_or(|r| r.count == 0)) {
+            self.srtt_ns = if self.srtt_measured {
+                (7 * self.srtt_ns + sample) / 8
+            } else {
+                sample
+            };
+            self.srtt_measured = true;
+        }
         if lost.is_none() && link.state(id) == LinkState::Gone {
             lost = Some(Unknown::ConnectionLost);
         }
@@ -537,6 +601,7 @@ impl Conn {
             self.fail(link, now, None, target, sink);
             return true;
         }
+        self.watch_loss(link, now);
         // Keep warm: an idle connection sends the tiny request before the server's
         // keep-alive timer can run out. A pre-sealed order is re-sealed afterwards.
         if self.pending.is_empty()
@@ -558,6 +623,41 @@ impl Conn {
             }
         }
         progressed
+    }
+
+    /// Early retransmission (see [`RTX_MIN_NS`]): what stays unacknowledged past the
+    /// timeout is resent as it was, and counted on the orders in flight.
+    fn watch_loss<L: Link>(&mut self, link: &mut L, now: u64) {
+        let Some(id) = self.link else { return };
+        let unacked = link.unacked(id);
+        if unacked == 0 {
+            self.rtx = None;
+            return;
+        }
+        let timeout = (2 * self.srtt_ns).max(RTX_MIN_NS);
+        match &mut self.rtx {
+            Some(r) if unacked >= r.unacked => {
+                r.unacked = unacked;
+                if now >= r.at_ns && r.count < RTX_EARLY_MAX && link.retransmit(id) {
+                    r.count += 1;
+                    r.at_ns = now + (timeout << r.count);
+                    self.retransmits += 1;
+                    for p in &mut self.pending {
+                        if let Pending::Order { stamps, .. } = p {
+                            stamps.retransmits += 1;
+                        }
+                    }
+                }
+            }
+            // New data in flight, or some of it acknowledged: the clock starts again.
+            _ => {
+                self.rtx = Some(Rtx {
+                    unacked,
+                    at_ns: now + timeout,
+                    count: 0,
+                })
+            }
+        }
     }
 
     /// Reports every order still in flight as lost in the given way.
@@ -600,6 +700,7 @@ impl Conn {
         }
         self.drain_lost(Unknown::ConnectionLost, now, sink);
         self.phase = Phase::Down;
+        self.rtx = None;
         self.preseal.arm = None;
         self.preseal.record = None;
         self.out_start = 0;
@@ -630,6 +731,7 @@ fn deliver(
     data: &[u8],
     now: u64,
     (conn, local): (usize, Option<SocketAddrV4>),
+    rtt: &mut Option<u64>,
     sink: &mut impl FnMut(ConnEvent),
 ) -> Result<bool, ()> {
     let mut input = data;
@@ -654,7 +756,17 @@ fn deliver(
             return Ok(closing);
         };
         closing |= response.close;
-        match pending.pop_front() {
+        let popped = pending.pop_front();
+        *rtt = match popped {
+            Some(Pending::Order { stamps, .. }) if stamps.retransmits == 0 => {
+                Some(now.saturating_sub(stamps.trigger_ns))
+            }
+            Some(Pending::Warm { sent_ns } | Pending::Probe { sent_ns, .. }) => {
+                Some(now.saturating_sub(sent_ns))
+            }
+            _ => *rtt,
+        };
+        match popped {
             Some(Pending::Order { arm, mut stamps }) => {
                 if stamps.first_byte_ns == 0 {
                     stamps.first_byte_ns = now;

@@ -18,6 +18,7 @@ pub mod runner;
 pub mod setup;
 pub mod stack;
 pub mod tls;
+pub mod warming;
 pub mod xsk;
 
 pub use engine::{ConnId, Engine, EngineConfig};

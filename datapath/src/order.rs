@@ -43,11 +43,16 @@ pub enum Command {
         id: u64,
         target: usize,
     },
-    /// Measurement only: push this complete Ethernet frame through the link as it is (one
-    /// Tx descriptor and a kick) — the floor a request cannot beat on this path.
+    /// Measurement only: build this complete Ethernet frame into the link's reserved
+    /// transmit frame, as an order's is built at arm time, and keep the path warm for it
+    /// until [`Command::Raw`] sends it.
+    PrepareRaw {
+        frame: Box<[u8]>,
+    },
+    /// Measurement only: push the prepared raw frame as it is (one Tx descriptor and a
+    /// kick) — the floor a request cannot beat on this path.
     Raw {
         id: u64,
-        frame: Box<[u8]>,
     },
 }
 
@@ -94,6 +99,9 @@ pub struct Stamps {
     /// the stack had pushed its Tx descriptor, just before the kick.
     pub queued_ns: u64,
     pub pushed_ns: u64,
+    /// Early retransmissions of the request made while it was in flight (the same
+    /// segment, resent before the stack's own timer).
+    pub retransmits: u32,
 }
 
 /// One fire over one connection, complete.

@@ -40,6 +40,8 @@ pub struct DatapathConfig {
     pub idle: Idle,
     /// Step profiling of fires (two extra clock reads per fire): for the bench only.
     pub profile_steps: bool,
+    /// How the send path is kept warm while an order is armed.
+    pub warming: crate::warming::Warming,
 }
 
 /// What the running thread reports about itself at start.
@@ -139,6 +141,7 @@ pub fn spawn_links(
                 e,
             );
             appliance.profile = config.profile_steps;
+            appliance.warming = config.warming;
             let _ = ready_tx.send(Ok(started));
             poll::run(
                 &mut appliance,

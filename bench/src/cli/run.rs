@@ -3,6 +3,7 @@
 use anyhow::bail;
 use clap::Args;
 use quickdraw_bench::run::{self, Backend, RunOptions};
+use quickdraw_datapath::warming::Warming;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -44,6 +45,10 @@ pub(crate) struct RunArgs {
     /// Leave the datapath unpinned (smoke runs on a busy machine).
     #[arg(long)]
     no_pin: bool,
+    /// Send-path warming while armed: all (the default), none, send (our half only:
+    /// the order's frame, record and socket) or wire (the kernel's half only: warm frames).
+    #[arg(long, default_value = "all")]
+    warming: String,
     /// Seed of the interleaving and gap jitter.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -58,6 +63,14 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
             None => bail!("unknown backend {name:?} (af_xdp, kernel, floor)"),
         }
     }
+    let full = Warming::default();
+    let warming = match args.warming.as_str() {
+        "all" => full,
+        "none" => Warming::off(),
+        "send" => Warming { wire_ns: 0, ..full },
+        "wire" => Warming { send_ns: 0, ..full },
+        other => bail!("unknown --warming {other:?} (all, none, send, wire)"),
+    };
     if args.fires == 0 {
         bail!("--fires must be at least 1");
     }
@@ -74,6 +87,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
         hdr_dir: args.hdr_dir.clone(),
         no_pin: args.no_pin,
         profile_steps: args.profile_steps,
+        warming,
         seed: args.seed,
         progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
     };

@@ -183,7 +183,6 @@ impl<'a> Driver<'a> {
         self.next_id += 1;
         let s = &self.setup;
         let (src, dst) = s.floor_macs;
-        // Built in full before the gap; the datapath only copies it into a frame.
         let frame = super::floor::frame(
             src,
             dst,
@@ -193,11 +192,13 @@ impl<'a> Driver<'a> {
             s.floor_payload,
         );
         self.floor_seq = self.floor_seq.wrapping_add(s.floor_payload as u32);
-        std::thread::sleep(step.gap);
-        self.push(Command::Raw {
-            id,
+        // Prepared like an order: built into its transmit frame before the gap (and kept
+        // warm through it); the fire only pushes it.
+        self.push(Command::PrepareRaw {
             frame: frame.into_boxed_slice(),
         })?;
+        std::thread::sleep(step.gap);
+        self.push(Command::Raw { id })?;
         let (sent, stamps) = self.wait(|e| match e {
             Event::RawSent {
                 id: i,

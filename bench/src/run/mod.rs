@@ -57,6 +57,8 @@ pub struct RunOptions {
     pub no_pin: bool,
     /// Profile the fire path's steps (two extra clock reads per fire).
     pub profile_steps: bool,
+    /// How the datapath keeps the send path warm while an order is armed.
+    pub warming: quickdraw_datapath::warming::Warming,
     /// Seed of the plan's shuffles and gap jitter.
     pub seed: u64,
     /// Show a progress bar.
@@ -160,6 +162,7 @@ fn measure(opts: &RunOptions, config: &Config) -> anyhow::Result<(Vec<Sample>, S
         queue_len: 4096,
         idle: Idle::Spin,
         profile_steps: opts.profile_steps,
+        warming: opts.warming,
     };
     let kernel = BackendConfig::Kernel {
         interface: Some(config.appliance.interface.clone()),

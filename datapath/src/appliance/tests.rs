@@ -489,7 +489,7 @@ fn the_presealed_record_is_what_goes_out() {
     let mut rig = Rig::new(1);
     rig.warm_up();
     rig.arm(1, 1, Trigger::Manual);
-    let presealed = rig.app.conns[0].presealed_bytes().unwrap().to_vec();
+    let presealed = rig.app.conns[0].presealed_bytes().unwrap().1.to_vec();
     rewrite_request_after_preseal(&mut rig, 1);
     rig.fire(1);
     assert_eq!(last_send(&rig, 0), presealed);
@@ -504,14 +504,14 @@ fn a_keep_warm_between_arm_and_fire_reseals_and_the_order_arrives_intact() {
     let mut rig = Rig::new(1);
     rig.warm_up();
     rig.arm(1, 1, Trigger::Manual);
-    let first = rig.app.conns[0].presealed_bytes().unwrap().to_vec();
+    let first = rig.app.conns[0].presealed_bytes().unwrap().1.to_vec();
     // A keep-warm request takes the pre-sealed record's sequence number.
     rig.run_until(WARM_INTERVAL + 10 * MS, |r| {
         r.server.requests().iter().filter(|q| q.is_warm()).count() == 2
     });
     rig.run_for(MS);
     assert!(rig.app.conns[0].holds(1), "re-sealed after the keep-warm");
-    let resealed = rig.app.conns[0].presealed_bytes().unwrap().to_vec();
+    let resealed = rig.app.conns[0].presealed_bytes().unwrap().1.to_vec();
     assert_ne!(first, resealed);
     rewrite_request_after_preseal(&mut rig, 1);
     rig.fire(1);
@@ -925,7 +925,7 @@ fn send_warming_runs_while_armed_and_pauses_before_a_deadline() {
     rig.warm_up();
     let deadline = rig.now + 2_000_000; // 2 ms ahead
     rig.arm(9, 1, Trigger::At(deadline));
-    let quiet_from = deadline - 2 * super::SEND_WARMING_NS;
+    let quiet_from = deadline - rig.app.warming.quiet_ns;
     // Fine turns (10 µs) from 500 µs before the deadline to the fire.
     let start = rig.app.warmings;
     let mut warmed_in_quiet = 0;

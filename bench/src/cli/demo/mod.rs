@@ -86,6 +86,7 @@ fn measured_run(config: &std::path::Path) -> anyhow::Result<()> {
         hdr_dir: Some(out.join("hdr")),
         no_pin: false,
         profile_steps: false,
+        warming: quickdraw_datapath::warming::Warming::default(),
         seed: 1,
         progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
     };
