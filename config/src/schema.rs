@@ -2,7 +2,7 @@
 //! Unknown keys are errors, so a typo never silently falls back to a default. The
 //! daemon's own sections (timing, limits, control, journal, metrics) are in `sections.rs`.
 
-pub use crate::sections::{Control, Journal, Limits, Metrics, Timing};
+pub use crate::sections::{Control, Journal, Limits, Metrics, Timing, Warming};
 use serde::Deserialize;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::PathBuf;
@@ -76,6 +76,9 @@ pub struct Appliance {
     pub gateway: Option<Ipv4Addr>,
     #[serde(default)]
     pub xdp_mode: XdpMode,
+    /// Keeping the send path warm while armed.
+    #[serde(default)]
+    pub warming: Warming,
 }
 
 fn default_prefix() -> u8 {

@@ -84,7 +84,7 @@ pub fn plan(config: &Config, overrides: Overrides) -> anyhow::Result<Plan> {
         // The production mode: an armed order must not wait for a thread to wake.
         idle: Idle::Spin,
         profile_steps: false,
-        warming: quickdraw_datapath::warming::Warming::default(),
+        warming: quickdraw_datapath::setup::warming(config),
     };
     Ok(Plan { datapath, targets })
 }

@@ -103,3 +103,17 @@ pub fn engine_config(config: &Config, connections: usize) -> EngineConfig {
         ..EngineConfig::lab()
     }
 }
+
+/// The warming policy the configuration asks for.
+pub fn warming(config: &Config) -> crate::warming::Warming {
+    let w = &config.appliance.warming;
+    let us = |v: u64| v.saturating_mul(1_000);
+    crate::warming::Warming {
+        send_ns: us(w.send_interval_us),
+        wire_ns: us(w.frame_interval_us),
+        wire_window_ns: w.frame_window_ms.saturating_mul(1_000_000),
+        ramp_ns: us(w.ramp_us),
+        ramp_interval_ns: us(w.ramp_interval_us),
+        quiet_ns: us(w.quiet_us),
+    }
+}
