@@ -28,7 +28,7 @@ const BACKOFF_MAX_NS: u64 = 1_000_000_000;
 /// stack's own timer takes over. SRTT here is request → response, as measured on this
 /// connection's keep-warms and orders, so a slow server does not cause spurious resends.
 const RTX_MIN_NS: u64 = 200_000;
-const RTX_EARLY_MAX: u32 = 4;
+pub(crate) const RTX_EARLY_MAX: u32 = 4;
 /// SRTT before the first measurement (a fresh connection measures at once: its first
 /// keep-warm is sent right after the handshake).
 const SRTT_INITIAL_NS: u64 = 1_000_000;

@@ -995,3 +995,51 @@ fn connection_close_in_a_response_reconnects_at_once() {
         "reconnected after Connection: close",
     );
 }
+
+#[test]
+fn a_lost_order_is_resent_identical_within_a_few_round_trips() {
+    let mut rig = Rig::new(1);
+    rig.warm_up();
+    rig.arm(21, 1, Trigger::Manual);
+    rig.server.behave(|b| b.lose_sends = 1);
+    rig.fire(21);
+    let done = rig.await_done(21, 1)[0];
+    assert_eq!(done.outcome, Outcome::Status(200));
+    assert_eq!(done.stamps.retransmits, 1, "{done:?}");
+    // A round trip here is one turn (100 µs): the resend went after max(2·SRTT, 200 µs),
+    // not after a stack's RTO.
+    assert!(
+        done.stamps.complete_ns - done.stamps.trigger_ns <= 1 * MS,
+        "answered {} ns after the trigger",
+        done.stamps.complete_ns - done.stamps.trigger_ns
+    );
+    // The server took it once, and what was resent is exactly what was sent.
+    let orders = rig.server.orders();
+    assert_eq!(orders.len(), 1, "{orders:?}");
+    assert_eq!(orders[0].key.as_deref(), Some(key(21).as_str()));
+    let serial = orders[0].serial;
+    let sent = rig.server.log(serial).sends.last().cloned().unwrap();
+    let slot = rig.app.conns[0].link_id().unwrap().0;
+    assert_eq!(rig.server.retransmits(slot), vec![sent]);
+}
+
+#[test]
+fn early_retransmission_is_bounded_and_never_duplicates_an_order() {
+    let mut rig = Rig::new(1);
+    rig.warm_up();
+    rig.arm(22, 1, Trigger::Manual);
+    // A blackhole toward the server: the order and every resend are lost.
+    rig.server.behave(|b| {
+        b.lose_sends = 1;
+        b.lose_retransmits = true;
+    });
+    rig.fire(22);
+    let done = rig.await_done(22, 1)[0];
+    assert_eq!(done.outcome, Outcome::Unknown(Unknown::Timeout));
+    assert_eq!(
+        done.stamps.retransmits,
+        super::super::conn::RTX_EARLY_MAX,
+        "bounded, then left to the stack's own timer"
+    );
+    assert!(rig.server.orders().is_empty());
+}
