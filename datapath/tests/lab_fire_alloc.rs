@@ -201,6 +201,12 @@ fn warming_sends_only_warm_frames_which_reach_no_stack() {
         &events,
         |e| matches!(e, Event::Done(r) if r.outcome == Outcome::Status(200)),
     );
+    // Stage 3: the order left as the frame built before the trigger, not through smoltcp.
+    assert_eq!(
+        a.link().engine().device_stats().tx_prebuilt - after.tx_prebuilt,
+        1,
+        "the order did not go out as its built frame"
+    );
     // Nothing armed: no more warm frames.
     let idle_from = a.link().engine().device_stats().warm_frames;
     let idle = monotonic_ns() + 20_000_000;
