@@ -167,6 +167,11 @@ impl<L: Link> Appliance<L> {
         &self.links[0]
     }
 
+    /// The first link, to inspect its stack (tests, diagnostics).
+    pub fn link_mut(&mut self) -> &mut L {
+        &mut self.links[0]
+    }
+
     fn emit(&mut self, event: Event) {
         if self.backlog.is_empty() {
             if let Err(event) = self.events.push(event) {

@@ -165,6 +165,20 @@ impl Engine {
         Ok(ConnId(slot))
     }
 
+    /// The connections open now (by slot), established or not.
+    pub fn open_conns(&self) -> impl Iterator<Item = ConnId> + '_ {
+        self.conns
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.is_some_and(|c| c.closing.is_none()))
+            .map(|(i, _)| ConnId(i))
+    }
+
+    /// Our MAC address.
+    pub fn mac(&self) -> [u8; 6] {
+        self.device.mac()
+    }
+
     /// The TCP socket of a connection.
     pub fn tcp(&mut self, id: ConnId) -> &mut tcp::Socket<'static> {
         self.stack.tcp(id.0)

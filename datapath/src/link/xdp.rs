@@ -20,6 +20,10 @@ impl XdpLink {
     pub fn engine(&self) -> &Engine {
         &self.engine
     }
+
+    pub fn engine_mut(&mut self) -> &mut Engine {
+        &mut self.engine
+    }
 }
 
 impl Link for XdpLink {
