@@ -457,7 +457,15 @@ impl<L: Link> Appliance<L> {
         }
         self.counted_at = now;
         for link in 0..self.links.len() {
-            if let Some(counters) = self.links[link].counters() {
+            if let Some(mut counters) = self.links[link].counters() {
+                for conn in self
+                    .conns
+                    .iter()
+                    .filter(|c| self.target_link[c.target] == link)
+                {
+                    counters.reconnects += conn.reconnects;
+                    counters.retransmits += conn.retransmits;
+                }
                 self.emit(Event::Counters { link, counters });
             }
         }

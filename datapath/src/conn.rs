@@ -135,6 +135,9 @@ pub struct Conn {
     srtt_measured: bool,
     /// Early retransmissions made on this connection, all told.
     pub retransmits: u64,
+    /// Connections opened after the first (each one a TCP and TLS handshake at the
+    /// server), all told.
+    pub reconnects: u64,
 }
 
 impl Conn {
@@ -168,6 +171,7 @@ impl Conn {
             srtt_ns: SRTT_INITIAL_NS,
             srtt_measured: false,
             retransmits: 0,
+            reconnects: 0,
         }
     }
 
@@ -352,6 +356,7 @@ impl Conn {
                 }
                 match link.connect(target.address) {
                     Ok(id) => {
+                        self.reconnects += u64::from(self.retry_at_ns != 0);
                         self.link = Some(id);
                         self.phase = Phase::Connecting;
                         self.since_ns = now;
@@ -564,11 +569,7 @@ impl Conn {
                 break;
             }
         }
-        if self.pending.len() < awaited {
-            // A response came: the server serves this connection, so a later failure
-            // starts backing off from the minimum again.
-            self.backoff_ns = BACKOFF_MIN_NS;
-        }
+        let answered = self.pending.len() < awaited;
         // Karn: no sample from a request that was resent.
         if let Some(sample) = rtt.filter(|_| self.rtx.is_none_or(|r| r.count == 0)) {
             self.srtt_ns = if self.srtt_measured {
@@ -600,6 +601,13 @@ impl Conn {
             self.drain_lost(why, now, sink);
             self.fail(link, now, None, target, sink);
             return true;
+        }
+        if answered {
+            // A response came and the connection stays open: the server serves it, so a
+            // later failure starts backing off from the minimum again. (A response that
+            // closes, `Connection: close` on every answer, must not: that server would
+            // see a TCP and TLS handshake per round trip, for ever.)
+            self.backoff_ns = BACKOFF_MIN_NS;
         }
         self.watch_loss(link, now);
         // Keep warm: an idle connection sends the tiny request before the server's

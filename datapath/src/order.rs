@@ -209,4 +209,8 @@ pub struct LinkCounters {
     pub tx_ring_empty: u64,
     pub rx_dropped: u64,
     pub invalid_descs: u64,
+    /// Reconnections of the connections over this link (each a TCP + TLS handshake at
+    /// the server), and early retransmissions of requests, since start.
+    pub reconnects: u64,
+    pub retransmits: u64,
 }

@@ -1043,3 +1043,26 @@ fn early_retransmission_is_bounded_and_never_duplicates_an_order() {
     );
     assert!(rig.server.orders().is_empty());
 }
+
+#[test]
+fn a_server_closing_after_every_response_gets_backoff_not_a_reconnect_storm() {
+    let mut rig = Rig::new(1);
+    rig.warm_up();
+    let before = rig.server.connects().len();
+    rig.server.behave(|b| b.warm_close_header = true);
+    // Each new connection sends a keep-warm at once and is told to close: without a
+    // backoff that grows, 2 s would be ~2,000 handshakes (one per millisecond).
+    rig.run_for(2_000 * MS);
+    let connects = rig.server.connects().len() - before;
+    assert!(
+        (5..=15).contains(&connects),
+        "{connects} connects in 2 s against a Connection: close server"
+    );
+    assert_eq!(rig.app.conns[0].reconnects as usize, connects);
+    // Once it serves normally again, the pool is warm and orders go through.
+    rig.server.behave(|b| b.warm_close_header = false);
+    assert!(rig.run_until(2_000 * MS, Rig::is_warm));
+    rig.arm(31, 1, Trigger::Manual);
+    rig.fire(31);
+    assert_eq!(rig.await_done(31, 1)[0].outcome, Outcome::Status(200));
+}
