@@ -4,7 +4,7 @@
 //! one at a time. Times are only ever compared with generous bounds: the machine is shared
 //! and has two cores.
 
-use quickdraw_bench::LabSession;
+use quickdraw_lab::LabSession;
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;

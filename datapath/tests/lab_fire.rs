@@ -7,10 +7,10 @@ mod common;
 use common::fire::{
     backend, config, order, orders_logged, outcomes, target, wait_for, wait_warm, POOL,
 };
-use quickdraw_bench::lab::LabOptions;
-use quickdraw_bench::LabSession;
 use quickdraw_datapath::order::{ArmSpec, Command, Event, Outcome, Trigger};
 use quickdraw_datapath::runner;
+use quickdraw_lab::LabOptions;
+use quickdraw_lab::LabSession;
 use std::collections::HashSet;
 use std::time::Duration;
 
@@ -173,7 +173,7 @@ fn wrong_ca_never_becomes_ready_and_says_why() {
     let lab = LabSession::start().expect("lab up");
     let status = lab.status().unwrap().clone();
     // A CA that did not issue the lab's certificate.
-    let other = quickdraw_bench::lab::LabPki::generate("target.lab").unwrap();
+    let other = quickdraw_lab::LabPki::generate("target.lab").unwrap();
     let dir = std::env::temp_dir().join(format!("qd-wrong-ca-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let ca = dir.join("other-ca.pem");

@@ -4,11 +4,11 @@
 mod common;
 
 use common::{client_hello, starts_with_server_hello, xdp_attached};
-use quickdraw_bench::lab::{HOST_IF, TARGET_IP, TARGET_PORT};
-use quickdraw_bench::LabSession;
 use quickdraw_datapath::clock::monotonic_ns;
 use quickdraw_datapath::poll::{self, Idle, Stop, Turn, Work};
 use quickdraw_datapath::{ConnId, Engine, EngineConfig};
+use quickdraw_lab::LabSession;
+use quickdraw_lab::{HOST_IF, TARGET_IP, TARGET_PORT};
 use smoltcp::socket::tcp::State;
 use std::net::SocketAddrV4;
 use std::sync::atomic::{AtomicBool, Ordering};

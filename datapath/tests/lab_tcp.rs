@@ -4,10 +4,10 @@
 mod common;
 
 use common::{client_hello, drive_until, starts_with_server_hello, xdp_attached};
-use quickdraw_bench::lab::{HOST_IF, TARGET_IP, TARGET_PORT};
-use quickdraw_bench::LabSession;
 use quickdraw_datapath::clock::monotonic_ns;
 use quickdraw_datapath::{Engine, EngineConfig};
+use quickdraw_lab::LabSession;
+use quickdraw_lab::{HOST_IF, TARGET_IP, TARGET_PORT};
 use smoltcp::socket::tcp::State;
 use std::net::SocketAddrV4;
 use std::time::Duration;

@@ -2,13 +2,13 @@
 //! rendered orders, and waiting on the datapath's events.
 
 use crossbeam_queue::ArrayQueue;
-use quickdraw_bench::lab::{SERVER_NAME, TARGET_IP, TARGET_PORT};
 use quickdraw_datapath::appliance::TargetSpec;
 use quickdraw_datapath::http::{warm_request, Placeholders, RequestTemplate};
 use quickdraw_datapath::order::{Event, FireRecord};
 use quickdraw_datapath::runner::{BackendConfig, DatapathConfig};
 use quickdraw_datapath::tls;
 use quickdraw_datapath::{poll::Idle, EngineConfig};
+use quickdraw_lab::{SERVER_NAME, TARGET_IP, TARGET_PORT};
 use rustls_pki_types::ServerName;
 use std::net::SocketAddrV4;
 use std::path::Path;
@@ -37,7 +37,7 @@ pub fn backend(name: &str) -> BackendConfig {
     match name {
         "af_xdp" => BackendConfig::AfXdp(EngineConfig::lab()),
         _ => BackendConfig::Kernel {
-            interface: Some(quickdraw_bench::lab::HOST_IF.into()),
+            interface: Some(quickdraw_lab::HOST_IF.into()),
         },
     }
 }

@@ -31,11 +31,11 @@ pub fn drive_until(
 
 /// A real TLS 1.3 ClientHello for target.lab, trusting the lab CA.
 pub fn client_hello(ca_pem: &std::path::Path) -> Vec<u8> {
-    quickdraw_bench::probe::client_hello(ca_pem).expect("lab CA loads")
+    quickdraw_lab::probe::client_hello(ca_pem).expect("lab CA loads")
 }
 
 #[allow(unused_imports)]
-pub use quickdraw_bench::probe::starts_with_server_hello;
+pub use quickdraw_lab::probe::starts_with_server_hello;
 
 /// Whether any XDP program is attached to `ifname` (from `ip -j link`).
 pub fn xdp_attached(ifname: &str) -> bool {

@@ -1,3 +1,7 @@
+//! quickdraw-lab: the lab (netns + veth + nginx behind TLS 1.3) and the probe that talks to it
+//! over the kernel path. It knows nothing of the datapath: the bench, and the datapath's and
+//! control's lab tests, depend on it.
+//!
 //! The lab: nginx behind TLS 1.3 in network namespace `qdlab`, joined to the root namespace
 //! by the veth pair `qd0`/`qd1` on 198.18.0.0/24 (RFC 2544's benchmarking range).
 //!
@@ -10,11 +14,15 @@
 //! `up` and `down` are idempotent and take the lab lock; `down` removes whatever exists,
 //! including the remains of a half-failed `up`, and a failed `up` tears down what it made.
 
+#![warn(missing_docs)]
+
 mod command;
+mod error;
 mod lock;
 mod netns;
 mod nginx;
 mod pki;
+pub mod probe;
 mod process;
 mod session;
 mod status;
@@ -25,13 +33,13 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use error::Error;
 pub use lock::LabLock;
 pub use netns::mac_address;
 pub use pki::LabPki;
+pub use probe::{Probe, ProbeReport, Request};
 pub use session::LabSession;
 pub use status::{LabParts, LabStatus};
-
-use crate::Error;
 
 /// The lab's network namespace.
 pub const NETNS: &str = "qdlab";

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use super::command::run;
 use super::{netns, process, LabOptions, LabPaths, NETNS, SERVER_NAME, TARGET_IP, TARGET_PORT};
-use crate::lab::{HOST_IF, KERNEL_IP};
 use crate::{probe, Error};
+use crate::{HOST_IF, KERNEL_IP};
 
 /// How long `up` waits for nginx to accept TCP.
 const READY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -234,7 +234,7 @@ pub(crate) fn log_tail(path: &Path, lines: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lab::pki::LabPki;
+    use crate::pki::LabPki;
     use std::process::Command;
 
     fn paths() -> LabPaths {
