@@ -7,7 +7,7 @@ mod common;
 use common::fire::{
     backend, config, order, orders_logged, outcomes, target, wait_for, wait_warm, POOL,
 };
-use quickdraw_datapath::order::{ArmSpec, Command, Event, Outcome, Trigger};
+use quickdraw_datapath::order::{Accepted, ArmSpec, Command, Event, Outcome, Trigger};
 use quickdraw_datapath::runner;
 use quickdraw_lab::LabOptions;
 use quickdraw_lab::LabSession;
@@ -22,7 +22,13 @@ fn arm(handle: &runner::Handle, arm: u64, request: Box<[u8]>, conns: usize) {
         conns,
         trigger: Trigger::Manual,
     };
-    handle.commands.push(Command::Arm(Box::new(spec))).unwrap();
+    handle
+        .commands
+        .push(Command::Arm {
+            req: spec.arm,
+            spec: Box::new(spec),
+        })
+        .unwrap();
 }
 
 fn single_and_burst(backend_name: &str) {
@@ -48,12 +54,21 @@ fn single_and_burst(backend_name: &str) {
         &mut seen,
         Duration::from_secs(3),
         |e| match e {
-            Event::Armed { arm: 1, conns } => Some(*conns),
+            Event::Ack {
+                req: 1,
+                result: Ok(Accepted::Armed { conns }),
+            } => Some(*conns),
             _ => None,
         },
     );
     assert_eq!(armed, Some(1), "{seen:?}");
-    handle.commands.push(Command::Fire(1)).unwrap();
+    handle
+        .commands
+        .push(Command::Fire {
+            req: 1000 + 1,
+            arm: 1,
+        })
+        .unwrap();
     let done = outcomes(&handle.events, &mut seen, 1, 1);
     assert_eq!(done[0].outcome, Outcome::Status(200), "{done:?}");
     let s = done[0].stamps;
@@ -73,7 +88,13 @@ fn single_and_burst(backend_name: &str) {
     // A burst over every connection: eight distinct orders, one key.
     let burst_key = format!("qd-test-{backend_name}-burst-{}", std::process::id());
     arm(&handle, 2, order("1002", &burst_key), POOL);
-    handle.commands.push(Command::Fire(2)).unwrap();
+    handle
+        .commands
+        .push(Command::Fire {
+            req: 1000 + 2,
+            arm: 2,
+        })
+        .unwrap();
     let done = outcomes(&handle.events, &mut seen, 2, POOL);
     assert!(
         done.iter().all(|r| r.outcome == Outcome::Status(200)),
@@ -142,7 +163,13 @@ fn rewarm(backend_name: &str) {
 
     let key = format!("qd-test-{backend_name}-rewarm-{}", std::process::id());
     arm(&handle, 7, order("1003", &key), 1);
-    handle.commands.push(Command::Fire(7)).unwrap();
+    handle
+        .commands
+        .push(Command::Fire {
+            req: 1000 + 7,
+            arm: 7,
+        })
+        .unwrap();
     let done = outcomes(&handle.events, &mut seen, 7, 1);
     // The fire may race a server-side close; it then reports unknown, never a silent
     // retry. Either way the log has at most one order, and a re-warmed pool answers.

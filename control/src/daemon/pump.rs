@@ -3,10 +3,9 @@
 //! survive a crash (a send, an outcome, a refused or dropped arm) is journaled, and on
 //! disk, before the state shows it to anyone.
 
-use super::state::{outcome_view, stamps_view, Shared, State};
+use super::state::{outcome_view, stamps_view, Ask, Shared, State};
 use crate::journal::record::Record;
 use crate::journal::Journal;
-use crate::protocol::ArmState;
 use crossbeam_queue::ArrayQueue;
 use quickdraw_datapath::order::Event;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -80,13 +79,14 @@ fn to_record(s: &State, event: &Event) -> Option<Record> {
             outcome: outcome_view(r),
         }),
         // Only a refusal of the arm itself closes it (not of a fire or disarm of it).
-        Event::Rejected { arm, reason } if s.arm(*arm)?.state == ArmState::Pending => {
-            Some(Record::Rejected {
-                arm: *arm,
-                reason: format!("{reason:?}"),
-            })
-        }
-        Event::Disarmed { arm } => Some(Record::Disarmed { arm: *arm }),
+        Event::Ack { req, result } => match (s.asked(*req)?, result) {
+            (Ask::Arm(arm), Err(reason)) => Some(Record::Rejected {
+                arm,
+                reason: reason.to_string(),
+            }),
+            (Ask::Disarm(arm), Ok(_)) => Some(Record::Disarmed { arm }),
+            _ => None,
+        },
         _ => None,
     }
 }
@@ -94,8 +94,10 @@ fn to_record(s: &State, event: &Event) -> Option<Record> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::daemon::lifecycle::Step;
     use crate::daemon::state::ArmRecord;
     use crate::journal::replay;
+    use crate::protocol::ArmState;
     use quickdraw_datapath::order::{FireRecord, Outcome, Stamps};
     use std::time::Instant;
 
@@ -150,8 +152,8 @@ mod tests {
             &["lab".into()],
         )));
         shared.update(|s| {
-            s.insert_arm(ArmRecord::new(1, "1001", 1, "k1", (0, "lab")));
-            s.set_state(1, ArmState::Armed);
+            s.insert_arm(ArmRecord::new(1, ("1001", 1, "k1"), (0, "lab"), 1));
+            s.step(1, Step::Acked);
         });
         let (journal, dir) = journal("order");
         let events = Arc::new(ArrayQueue::new(8));
@@ -191,7 +193,7 @@ mod tests {
         let deadline = Instant::now() + Duration::from_secs(5);
         let seen = shared.wait_for(deadline, |s| {
             let a = s.arm(1)?;
-            (a.state == ArmState::Done).then_some(a.error_ns)
+            (a.state() == ArmState::Done).then_some(a.error_ns)
         });
         assert_eq!(
             seen,

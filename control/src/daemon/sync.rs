@@ -3,17 +3,20 @@
 //! a target's keep-warm request on an idle warm connection and reports when it left,
 //! when the answer began, and the server's `Date`. One sync at a time.
 
+use super::error::DaemonError;
 use super::Daemon;
 use crate::protocol::SyncReply;
 use crate::timing::clock::{monotonic_ns, ClockPair, UnixNs};
 use crate::timing::sync::{self, Prober, Sample, SyncLimits};
 use crate::timing::text::{format_utc, parse_http_date};
 use quickdraw_datapath::order::Command;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 /// A probe unanswered after this long counts as lost.
 const PROBE_WAIT: Duration = Duration::from_secs(1);
+/// A sleep wakes up to ~100 µs late here: the last stretch before a probe's send time is
+/// spun instead, so probes leave when the search asked.
+const SPIN_NS: u64 = 300_000;
 
 /// Probes over the datapath, on our realtime clock as it read when the sync began: one
 /// realtime/monotonic pair for the whole sync, so a clock step during it cannot tear
@@ -30,24 +33,28 @@ impl Prober for DatapathProber<'_> {
     }
 
     fn probe(&mut self, at: UnixNs) -> Option<Sample> {
-        let wait = self.pair.mono_of(at).saturating_sub(monotonic_ns());
-        // A sleep is precise to ~0.1 ms here; the sample carries the datapath's own
-        // send stamp, so lateness costs nothing but a less even spread.
-        if wait > 0 {
-            std::thread::sleep(Duration::from_nanos(wait));
+        let send_at = self.pair.mono_of(at);
+        let wait = send_at.saturating_sub(monotonic_ns());
+        if wait > SPIN_NS {
+            std::thread::sleep(Duration::from_nanos(wait - SPIN_NS));
         }
-        let id = self.daemon.probe_ids.fetch_add(1, Ordering::Relaxed);
-        self.daemon
-            .push(Command::Probe {
-                id,
-                target: self.target,
-            })
-            .ok()?;
-        let answer = self
+        while monotonic_ns() < send_at {
+            std::hint::spin_loop();
+        }
+        let target = self.target;
+        let deadline = Instant::now() + PROBE_WAIT;
+        let (req, ack) = self
             .daemon
-            .shared
-            .wait_for(Instant::now() + PROBE_WAIT, |s| s.probes.get(&id).copied());
-        self.daemon.shared.update(|s| s.probes.remove(&id));
+            .probe(deadline, |req| Command::Probe { req, target })
+            .ok()?;
+        let answer = match ack {
+            Some(Ok(_)) => self
+                .daemon
+                .shared
+                .wait_for(deadline, |s| s.probes.get(&req).copied()),
+            _ => None,
+        };
+        self.daemon.shared.update(|s| s.probes.remove(&req));
         let a = answer?;
         if a.status == 0 || a.first_byte_ns < a.sent_ns {
             return None;
@@ -61,25 +68,23 @@ impl Prober for DatapathProber<'_> {
 }
 
 impl Daemon {
-    pub(super) fn sync(&self, target: Option<&str>) -> Result<SyncReply, String> {
+    pub(super) fn sync(&self, target: Option<&str>) -> Result<SyncReply, DaemonError> {
         self.check_running()?;
         let index = match target {
             Some(name) => self
                 .targets
                 .iter()
                 .position(|t| t.name == name)
-                .ok_or_else(|| format!("unknown target {name:?}"))?,
+                .ok_or_else(|| DaemonError::UnknownTarget(name.to_owned()))?,
             None if self.targets.len() == 1 => 0,
-            None => return Err("several targets are configured: say which with --target".into()),
+            None => return Err(DaemonError::WhichTarget),
         };
         let name = self.targets[index].name.clone();
         let Ok(_one_at_a_time) = self.sync_running.try_lock() else {
-            return Err("a sync is already running".into());
+            return Err(DaemonError::SyncRunning);
         };
         if self.shared.lock().pools[index].warm == 0 {
-            return Err(format!(
-                "target {name} has no warm connection to probe over"
-            ));
+            return Err(DaemonError::NothingWarm(name));
         }
         let limits = SyncLimits {
             max_probes: self.timing.sync_max_probes,
@@ -90,8 +95,10 @@ impl Daemon {
             target: index,
             pair: ClockPair::now(),
         };
-        let e = sync::estimate(&mut prober, limits)
-            .map_err(|e| format!("sync of target {name}: {e}"))?;
+        let e = sync::estimate(&mut prober, limits).map_err(|source| DaemonError::Sync {
+            target: name.clone(),
+            source,
+        })?;
         let reply = SyncReply {
             target: name.clone(),
             offset_ns: e.offset_ns,

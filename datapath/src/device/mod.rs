@@ -6,7 +6,7 @@
 mod check;
 pub mod frame;
 
-pub use check::{classify, Verdict};
+pub use check::{classify, FrameKind};
 
 use crate::xsk::{Desc, Fill, FramePool, Frames, Tx, Xsk};
 use smoltcp::phy::{self, ChecksumCapabilities, DeviceCapabilities, Medium};
@@ -315,10 +315,10 @@ impl phy::Device for XdpDevice {
                 }
             };
             match classify(frame) {
-                Verdict::Deliver => {}
+                FrameKind::Deliver => {}
                 verdict => {
                     match verdict {
-                        Verdict::Malformed => self.stats.rx_malformed += 1,
+                        FrameKind::Malformed => self.stats.rx_malformed += 1,
                         _ => self.stats.rx_foreign += 1,
                     }
                     let _ = xsk.fill.push(xsk.rx_frames.frame_of(desc.addr));

@@ -2,12 +2,12 @@
 //! rendered orders, and waiting on the datapath's events.
 
 use crossbeam_queue::ArrayQueue;
-use quickdraw_datapath::appliance::TargetSpec;
 use quickdraw_datapath::http::{warm_request, Placeholders, RequestTemplate};
 use quickdraw_datapath::order::{Event, FireRecord};
+use quickdraw_datapath::poll::Idle;
 use quickdraw_datapath::runner::{BackendConfig, DatapathConfig};
 use quickdraw_datapath::tls;
-use quickdraw_datapath::{poll::Idle, EngineConfig};
+use quickdraw_datapath::TargetSpec;
 use quickdraw_lab::{SERVER_NAME, TARGET_IP, TARGET_PORT};
 use rustls_pki_types::ServerName;
 use std::net::SocketAddrV4;
@@ -35,7 +35,7 @@ pub fn target(ca: &Path, warm_interval: Duration) -> TargetSpec {
 
 pub fn backend(name: &str) -> BackendConfig {
     match name {
-        "af_xdp" => BackendConfig::AfXdp(EngineConfig::lab()),
+        "af_xdp" => BackendConfig::AfXdp(super::lab_engine()),
         _ => BackendConfig::Kernel {
             interface: Some(quickdraw_lab::HOST_IF.into()),
         },

@@ -1,0 +1,65 @@
+//! Sending one command to the datapath and waiting for its answer: a fresh request id,
+//! registered in the state before the command goes (so the pump applies the answer even
+//! when its sender has stopped waiting), then a bounded wait for `Ack` with that id.
+
+use super::error::DaemonError;
+use super::state::Ask;
+use super::Daemon;
+use quickdraw_datapath::order::{Accepted, Command, Reject, RequestId};
+use std::time::{Duration, Instant};
+
+/// How long the datapath may take to acknowledge a command: it reads commands every loop
+/// turn, so anything near this means it is wedged.
+pub(super) const ACK_WAIT: Duration = Duration::from_secs(2);
+/// How long a full command queue is retried.
+const PUSH_WAIT: Duration = Duration::from_millis(200);
+
+impl Daemon {
+    /// Sends the command `build` makes for a fresh request id and waits until `deadline`
+    /// for its answer: `None` if none came in time.
+    pub(super) fn command(
+        &self,
+        ask: Ask,
+        deadline: Instant,
+        build: impl FnOnce(RequestId) -> Command,
+    ) -> Result<Option<Result<Accepted, Reject>>, DaemonError> {
+        let req = self.shared.update(|s| s.ask(ask));
+        if let Err(e) = self.push(build(req)) {
+            self.shared.update(|s| s.settle(req));
+            return Err(e);
+        }
+        let answer = self.shared.wait_for(deadline, |s| s.answer(req));
+        self.shared.update(|s| s.settle(req));
+        Ok(answer)
+    }
+
+    /// Sends a probe and waits for its acknowledgement; returns its request id (the id of
+    /// the `Probed` answer to come) with the acknowledgement, if one came.
+    pub(super) fn probe(
+        &self,
+        deadline: Instant,
+        build: impl FnOnce(RequestId) -> Command,
+    ) -> Result<(RequestId, Option<Result<Accepted, Reject>>), DaemonError> {
+        let mut sent = 0;
+        let ack = self.command(Ask::Probe, deadline, |req| {
+            sent = req;
+            build(req)
+        })?;
+        Ok((sent, ack))
+    }
+
+    /// Pushes a command, retrying briefly if the queue is full.
+    fn push(&self, mut command: Command) -> Result<(), DaemonError> {
+        let deadline = Instant::now() + PUSH_WAIT;
+        loop {
+            match self.commands.push(command) {
+                Ok(()) => return Ok(()),
+                Err(_) if Instant::now() >= deadline => return Err(DaemonError::QueueFull),
+                Err(back) => {
+                    command = back;
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+            }
+        }
+    }
+}
