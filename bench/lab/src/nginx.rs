@@ -9,9 +9,11 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::command::run;
-use super::{netns, process, LabOptions, LabPaths, NETNS, SERVER_NAME, TARGET_IP, TARGET_PORT};
+use super::{netns, process};
+use crate::layout::{
+    LabOptions, LabPaths, HOST_IF, KERNEL_IP, NETNS, SERVER_NAME, TARGET_IP, TARGET_PORT,
+};
 use crate::{probe, Error};
-use crate::{HOST_IF, KERNEL_IP};
 
 /// How long `up` waits for nginx to accept TCP.
 const READY_TIMEOUT: Duration = Duration::from_secs(5);

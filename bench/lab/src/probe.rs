@@ -18,8 +18,8 @@ use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 pub use http::Request;
 
+use crate::layout::{LabPaths, HOST_IF, KERNEL_IP, SERVER_NAME, TARGET_IP, TARGET_PORT};
 use crate::Error;
-use crate::{LabPaths, HOST_IF, KERNEL_IP, SERVER_NAME, TARGET_IP, TARGET_PORT};
 
 /// Where and how to probe. [`Probe::lab`] fills in the lab's values.
 #[derive(Debug, Clone, PartialEq, Eq)]

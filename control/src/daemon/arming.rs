@@ -3,11 +3,11 @@
 //! `Arm` command → its acknowledgement. The reply goes out only after all of that.
 
 use super::command::ACK_WAIT;
+use super::context::Daemon;
 use super::error::{Asked, DaemonError};
 use super::lifecycle::Step;
 use super::render::{self, Order};
 use super::state::{ArmRecord, Ask};
-use super::Daemon;
 use crate::journal::record::{ArmEntry, Record, ScheduledEntry};
 use crate::protocol::{ArmReply, ArmRequest, ArmState, TriggerSpec};
 use crate::timing::clock::{monotonic_ns, ClockPair};

@@ -1,10 +1,13 @@
-//! Sending one command to the datapath and waiting for its answer: a fresh request id,
-//! registered in the state before the command goes (so the pump applies the answer even
-//! when its sender has stopped waiting), then a bounded wait for `Ack` with that id.
+//! Sending one command to the datapath and waiting for its answer, and what every handler
+//! does before one: check the datapath runs, make the journal line durable. A command gets
+//! a fresh request id, registered in the state before the command goes (so the pump
+//! applies the answer even when its sender has stopped waiting), then a bounded wait for
+//! the `Ack` with that id.
 
+use super::context::Daemon;
 use super::error::DaemonError;
 use super::state::Ask;
-use super::Daemon;
+use crate::journal::record::Record;
 use quickdraw_datapath::order::{Accepted, Command, Reject, RequestId};
 use std::time::{Duration, Instant};
 
@@ -46,6 +49,24 @@ impl Daemon {
             build(req)
         })?;
         Ok((sent, ack))
+    }
+
+    /// Appends to the journal and waits until it is on disk; a failure refuses whatever
+    /// was about to happen.
+    pub(super) fn journal(&self, record: Record) -> Result<(), DaemonError> {
+        let mut j = self.journal.lock().unwrap_or_else(|p| p.into_inner());
+        j.append(record).map_err(|source| DaemonError::Journal {
+            path: j.path().to_owned(),
+            source,
+        })
+    }
+
+    pub(super) fn check_running(&self) -> Result<(), DaemonError> {
+        let s = self.shared.lock();
+        if s.stopped || !s.running {
+            return Err(DaemonError::NotRunning);
+        }
+        Ok(())
     }
 
     /// Pushes a command, retrying briefly if the queue is full.

@@ -12,6 +12,7 @@
 mod arm_record;
 mod arming;
 mod command;
+mod context;
 mod error;
 mod lifecycle;
 mod metrics;
@@ -27,12 +28,11 @@ mod sync;
 use crate::journal::record::Record;
 use crate::journal::Journal;
 use crate::protocol::ArmState;
-use crate::setup::{self, Overrides, TargetPlan};
+use crate::setup::{self, Overrides};
 use anyhow::Context;
-use crossbeam_queue::ArrayQueue;
+use context::Daemon;
 use lifecycle::Step;
-use quickdraw_config::{Config, Limits, Timing};
-use quickdraw_datapath::order::Command;
+use quickdraw_config::Config;
 use quickdraw_datapath::runner;
 use ring::rand::SystemRandom;
 use socket::ControlSocket;
@@ -48,23 +48,6 @@ use std::time::{Duration, Instant};
 const WATCH: Duration = Duration::from_millis(50);
 /// How long the main thread waits for the `down` reply to go out before exiting.
 const REPLY_WAIT: Duration = Duration::from_secs(2);
-
-/// What the request handlers share.
-#[derive(Debug)]
-pub struct Daemon {
-    shared: Arc<Shared>,
-    commands: Arc<ArrayQueue<Command>>,
-    targets: Vec<TargetPlan>,
-    rng: SystemRandom,
-    /// A client asked for `down`.
-    down: AtomicBool,
-    journal: Arc<Mutex<Journal>>,
-    timing: Timing,
-    limits: Limits,
-    /// Besides root, the one uid the socket serves.
-    allowed_uid: u32,
-    sync_running: Mutex<()>,
-}
 
 /// How `control up` was asked to run.
 #[derive(Debug)]

@@ -5,9 +5,9 @@
 //! `command.rs`.
 
 use super::command::ACK_WAIT;
+use super::context::Daemon;
 use super::error::{self, Asked, DaemonError};
 use super::state::Ask;
-use super::Daemon;
 use crate::journal::record::Record;
 use crate::protocol::{self, ArmState, ArmsReply, DisarmedAll, Done, FireReply, Request};
 use quickdraw_datapath::order::{ArmId, Command};
@@ -230,24 +230,6 @@ impl Daemon {
             Some(()) => Ok(Done::default()),
             None => Err(DaemonError::DownTimeout(DOWN_WAIT)),
         }
-    }
-
-    /// Appends to the journal and waits until it is on disk; a failure refuses whatever
-    /// was about to happen.
-    pub(super) fn journal(&self, record: Record) -> Result<(), DaemonError> {
-        let mut j = self.journal.lock().unwrap_or_else(|p| p.into_inner());
-        j.append(record).map_err(|source| DaemonError::Journal {
-            path: j.path().to_owned(),
-            source,
-        })
-    }
-
-    pub(super) fn check_running(&self) -> Result<(), DaemonError> {
-        let s = self.shared.lock();
-        if s.stopped || !s.running {
-            return Err(DaemonError::NotRunning);
-        }
-        Ok(())
     }
 }
 

@@ -4,7 +4,7 @@
 //! request, the peer's credentials (SO_PEERCRED, from the kernel, not from the client)
 //! must be root's or the configured user's; anyone else gets one refusal and is closed.
 
-use super::Daemon;
+use super::context::Daemon;
 use crate::protocol::{self, MAX_REQUEST_BYTES};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};

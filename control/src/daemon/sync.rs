@@ -3,8 +3,8 @@
 //! a target's keep-warm request on an idle warm connection and reports when it left,
 //! when the answer began, and the server's `Date`. One sync at a time.
 
+use super::context::Daemon;
 use super::error::DaemonError;
-use super::Daemon;
 use crate::protocol::SyncReply;
 use crate::timing::clock::{monotonic_ns, ClockPair, UnixNs};
 use crate::timing::sync::{self, Prober, Sample, SyncLimits};

@@ -7,7 +7,11 @@ use crate::protocol::{
     decode_reply, encode_request, ArmReply, ArmRequest, ArmsReply, Done, FireReply, Request,
     StatsReply, StatusReply, TriggerSpec,
 };
+use crate::setup::TargetPlan;
+use crossbeam_queue::ArrayQueue;
+use quickdraw_config::{Limits, Timing};
 use quickdraw_datapath::http::RequestTemplate;
+use quickdraw_datapath::order::Command;
 use quickdraw_datapath::order::{Accepted, Event, FireRecord, Outcome, Reject, Stamps, Trigger};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
