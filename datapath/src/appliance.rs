@@ -214,11 +214,12 @@ impl<L: Link> Appliance<L> {
                     return now;
                 };
                 let link = &mut self.links[self.target_link[target]];
-                let conn = self
+                // Any idle ready connection (several probes may be in flight at once).
+                let sent = self
                     .conns
                     .iter_mut()
-                    .find(|c| c.target == target && c.is_ready() && !c.is_holding());
-                let sent = conn.is_some_and(|c| c.probe(link, req, &spec.warm_request, now));
+                    .filter(|c| c.target == target && c.is_ready() && !c.is_holding())
+                    .any(|c| c.probe(link, req, &spec.warm_request, now));
                 link.poll(now);
                 let after = link.now_ns();
                 let result = match sent {

@@ -26,29 +26,25 @@ impl Daemon {
         deadline: Instant,
         build: impl FnOnce(RequestId) -> Command,
     ) -> Result<Option<Result<Accepted, Reject>>, DaemonError> {
-        let req = self.shared.update(|s| s.ask(ask));
-        if let Err(e) = self.push(build(req)) {
-            self.shared.update(|s| s.settle(req));
-            return Err(e);
-        }
+        let req = self.send(ask, build)?;
         let answer = self.shared.wait_for(deadline, |s| s.answer(req));
         self.shared.update(|s| s.settle(req));
         Ok(answer)
     }
 
-    /// Sends a probe and waits for its acknowledgement; returns its request id (the id of
-    /// the `Probed` answer to come) with the acknowledgement, if one came.
-    pub(super) fn probe(
+    /// Sends the command `build` makes for a fresh request id without waiting for its
+    /// answer: it is kept in the state until [`State::settle`](super::state::State::settle).
+    pub(super) fn send(
         &self,
-        deadline: Instant,
+        ask: Ask,
         build: impl FnOnce(RequestId) -> Command,
-    ) -> Result<(RequestId, Option<Result<Accepted, Reject>>), DaemonError> {
-        let mut sent = 0;
-        let ack = self.command(Ask::Probe, deadline, |req| {
-            sent = req;
-            build(req)
-        })?;
-        Ok((sent, ack))
+    ) -> Result<RequestId, DaemonError> {
+        let req = self.shared.update(|s| s.ask(ask));
+        if let Err(e) = self.push(build(req)) {
+            self.shared.update(|s| s.settle(req));
+            return Err(e);
+        }
+        Ok(req)
     }
 
     /// Appends to the journal and waits until it is on disk; a failure refuses whatever

@@ -11,10 +11,15 @@ use quickdraw_datapath::order::Event;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Rest between empty polls: events wait at most this long, and the pump costs little.
 const IDLE: Duration = Duration::from_micros(500);
+/// Rest between empty polls for a while after an event: answers to commands just sent
+/// (a clock sync's probes, a fire's outcomes) reach their waiters within tens of µs.
+const EAGER: Duration = Duration::from_micros(20);
+/// How long after an event the pump stays eager.
+const EAGER_FOR: Duration = Duration::from_millis(20);
 /// Events applied under one lock, so a burst does not hold the state for long.
 const BATCH: usize = 256;
 
@@ -30,6 +35,7 @@ pub fn spawn(
         .spawn(move || {
             let mut batch = Vec::with_capacity(BATCH);
             let mut records = Vec::with_capacity(BATCH);
+            let mut eager_until = Instant::now();
             loop {
                 let stopping = stop.load(Ordering::Relaxed);
                 while batch.len() < BATCH {
@@ -42,9 +48,11 @@ pub fn spawn(
                     if stopping {
                         return;
                     }
-                    std::thread::sleep(IDLE);
+                    let eager = Instant::now() < eager_until;
+                    std::thread::sleep(if eager { EAGER } else { IDLE });
                     continue;
                 }
+                eager_until = Instant::now() + EAGER_FOR;
                 {
                     let s = shared.lock();
                     records.extend(batch.iter().filter_map(|e| to_record(&s, e)));
@@ -99,7 +107,6 @@ mod tests {
     use crate::journal::replay;
     use crate::protocol::ArmState;
     use quickdraw_datapath::order::{FireRecord, Outcome, Stamps};
-    use std::time::Instant;
 
     fn journal(tag: &str) -> (Arc<Mutex<Journal>>, std::path::PathBuf) {
         let dir = std::env::temp_dir().join(format!("qd-pump-{tag}-{}", std::process::id()));

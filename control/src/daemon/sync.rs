@@ -5,11 +5,12 @@
 
 use super::context::Daemon;
 use super::error::DaemonError;
+use super::state::{Ask, State};
 use crate::protocol::SyncReply;
 use crate::timing::clock::{monotonic_ns, ClockPair, UnixNs};
-use crate::timing::sync::{self, Prober, Sample, SyncLimits};
+use crate::timing::sync::{self, Prober, Sample, SyncLimits, Ticket};
 use crate::timing::text::{format_utc, parse_http_date};
-use quickdraw_datapath::order::Command;
+use quickdraw_datapath::order::{Command, RequestId};
 use std::time::{Duration, Instant};
 
 /// A probe unanswered after this long counts as lost.
@@ -25,6 +26,29 @@ struct DatapathProber<'a> {
     daemon: &'a Daemon,
     target: usize,
     pair: ClockPair,
+    /// Probes sent and not yet answered: request id, and when to give up on it.
+    in_flight: Vec<(RequestId, Instant)>,
+}
+
+impl DatapathProber<'_> {
+    /// The answer to probe `req`, if it is in: `Some(None)` when it is lost.
+    fn answered(&self, s: &State, req: RequestId, give_up: Instant) -> Option<Option<Sample>> {
+        if let Some(a) = s.probes.get(&req) {
+            let usable = a.status != 0 && a.first_byte_ns >= a.sent_ns;
+            return Some(usable.then_some(()).and_then(|()| {
+                Some(Sample {
+                    sent_ns: self.pair.real_of(a.sent_ns),
+                    first_byte_ns: self.pair.real_of(a.first_byte_ns),
+                    date_s: parse_http_date(&a.date?)?,
+                })
+            }));
+        }
+        match s.answer(req) {
+            Some(Err(_)) => Some(None),
+            _ if Instant::now() >= give_up => Some(None),
+            _ => None,
+        }
+    }
 }
 
 impl Prober for DatapathProber<'_> {
@@ -32,7 +56,7 @@ impl Prober for DatapathProber<'_> {
         self.pair.real_of(monotonic_ns())
     }
 
-    fn probe(&mut self, at: UnixNs) -> Option<Sample> {
+    fn send(&mut self, at: UnixNs) -> Option<Ticket> {
         let send_at = self.pair.mono_of(at);
         let wait = send_at.saturating_sub(monotonic_ns());
         if wait > SPIN_NS {
@@ -42,28 +66,46 @@ impl Prober for DatapathProber<'_> {
             std::hint::spin_loop();
         }
         let target = self.target;
-        let deadline = Instant::now() + PROBE_WAIT;
-        let (req, ack) = self
+        let req = self
             .daemon
-            .probe(deadline, |req| Command::Probe { req, target })
+            .send(Ask::Probe, |req| Command::Probe { req, target })
             .ok()?;
-        let answer = match ack {
-            Some(Ok(_)) => self
-                .daemon
-                .shared
-                .wait_for(deadline, |s| s.probes.get(&req).copied()),
-            _ => None,
-        };
-        self.daemon.shared.update(|s| s.probes.remove(&req));
-        let a = answer?;
-        if a.status == 0 || a.first_byte_ns < a.sent_ns {
-            return None;
-        }
-        Some(Sample {
-            sent_ns: self.pair.real_of(a.sent_ns),
-            first_byte_ns: self.pair.real_of(a.first_byte_ns),
-            date_s: parse_http_date(&a.date?)?,
-        })
+        self.in_flight.push((req, Instant::now() + PROBE_WAIT));
+        Some(req)
+    }
+
+    fn collect(&mut self, until: UnixNs) -> Vec<(Ticket, Option<Sample>)> {
+        let wait = Duration::from_nanos(self.pair.mono_of(until).saturating_sub(monotonic_ns()));
+        let got = self.daemon.shared.wait_for(Instant::now() + wait, |s| {
+            let got: Vec<(Ticket, Option<Sample>)> = self
+                .in_flight
+                .iter()
+                .filter_map(|&(req, give_up)| Some((req, self.answered(s, req, give_up)?)))
+                .collect();
+            (!got.is_empty()).then_some(got)
+        });
+        let got = got.unwrap_or_default();
+        self.daemon.shared.update(|s| {
+            for (req, _) in &got {
+                s.probes.remove(req);
+                s.settle(*req);
+            }
+        });
+        self.in_flight
+            .retain(|(req, _)| got.iter().all(|(r, _)| r != req));
+        got
+    }
+}
+
+impl Drop for DatapathProber<'_> {
+    fn drop(&mut self) {
+        // Probes still out when the search ends: their answers are dropped as they come.
+        self.daemon.shared.update(|s| {
+            for (req, _) in self.in_flight.drain(..) {
+                s.probes.remove(&req);
+                s.settle(req);
+            }
+        });
     }
 }
 
@@ -83,17 +125,21 @@ impl Daemon {
         let Ok(_one_at_a_time) = self.sync_running.try_lock() else {
             return Err(DaemonError::SyncRunning);
         };
-        if self.shared.lock().pools[index].warm == 0 {
+        let warm = self.shared.lock().pools[index].warm;
+        if warm == 0 {
             return Err(DaemonError::NothingWarm(name));
         }
         let limits = SyncLimits {
             max_probes: self.timing.sync_max_probes,
             max_ns: Duration::from_millis(self.timing.sync_max_ms).as_nanos() as i64,
+            // One connection left for keep-warm requests.
+            max_in_flight: (warm.saturating_sub(1)).max(1) as u32,
         };
         let mut prober = DatapathProber {
             daemon: self,
             target: index,
             pair: ClockPair::now(),
+            in_flight: Vec::new(),
         };
         let e = sync::estimate(&mut prober, limits).map_err(|source| DaemonError::Sync {
             target: name.clone(),
