@@ -75,7 +75,7 @@ impl Prober for DatapathProber<'_> {
     }
 
     fn collect(&mut self, until: UnixNs) -> Vec<(Ticket, Option<Sample>)> {
-        let wait = Duration::from_nanos(self.pair.mono_of(until).saturating_sub(monotonic_ns()));
+        let wait = Duration::from_nanos(until.saturating_sub(self.now()).max(0) as u64);
         let got = self.daemon.shared.wait_for(Instant::now() + wait, |s| {
             let got: Vec<(Ticket, Option<Sample>)> = self
                 .in_flight
