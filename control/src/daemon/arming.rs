@@ -23,6 +23,7 @@ impl Daemon {
         let order = render::prepare(&self.targets, req, &key)?;
         let schedule = self.schedule(&req.trigger, req.arrive, order.target)?;
         let target = &self.targets[order.target];
+        let order_target = order.target;
         let id = self.shared.update(|s| {
             let open = s.open_arms();
             if open >= self.limits.max_open_arms as usize {
@@ -67,7 +68,8 @@ impl Daemon {
             return Err(e);
         }
         self.hand_over(id, order, schedule)?;
-        self.shared.update(|s| s.stats.counters.arms += 1);
+        self.shared
+            .update(|s| s.stats.count(order_target, |c| c.arms += 1));
         tracing::info!(arm = id, sku = %req.sku, qty = req.qty, conns = req.conns,
             target = %target.name, scheduled = schedule.is_some(), "armed");
         let s = self.shared.lock();

@@ -51,7 +51,10 @@ impl Daemon {
     /// was about to happen.
     pub(super) fn journal(&self, record: Record) -> Result<(), DaemonError> {
         let mut j = self.journal.lock().unwrap_or_else(|p| p.into_inner());
-        j.append(record).map_err(|source| DaemonError::Journal {
+        let written = j.append(record);
+        let ok = written.is_ok();
+        self.shared.update(|s| s.journal_healthy = ok);
+        written.map_err(|source| DaemonError::Journal {
             path: j.path().to_owned(),
             source,
         })

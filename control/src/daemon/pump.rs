@@ -57,17 +57,25 @@ pub fn spawn(
                     let s = shared.lock();
                     records.extend(batch.iter().filter_map(|e| to_record(&s, e)));
                 }
+                let mut healthy = None;
                 if !records.is_empty() {
                     let mut j = journal.lock().unwrap_or_else(|p| p.into_inner());
                     for r in records.drain(..) {
-                        if let Err(e) = j.append(r) {
+                        let written = j.append(r);
+                        if let Err(e) = &written {
                             // Keep serving: the outcome still reaches the operator, who
                             // is told the journal failed.
                             tracing::error!(error = %e, path = %j.path().display(), "journal write failed");
                         }
+                        healthy = Some(written.is_ok());
                     }
                 }
-                shared.update(|s| batch.drain(..).for_each(|e| s.apply(e)));
+                shared.update(|s| {
+                    if let Some(ok) = healthy {
+                        s.journal_healthy = ok;
+                    }
+                    batch.drain(..).for_each(|e| s.apply(e))
+                });
             }
         })
 }

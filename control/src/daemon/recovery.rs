@@ -111,7 +111,9 @@ pub fn mark_missed(state: &mut State, journal: &mut Journal, id: u64) -> std::io
     if let Some(a) = state.arm_mut(id) {
         a.recovered = Some("missed".into());
     }
-    state.stats.counters.missed += 1;
+    if let Some(t) = state.arm(id).map(|a| a.target) {
+        state.stats.count(t, |c| c.missed += 1);
+    }
     tracing::warn!(arm = id, "its time passed while no daemon ran: missed");
     Ok(())
 }

@@ -8,6 +8,7 @@
 pub use super::arm_record::{outcome_view, stamps_view, ArmRecord, ProbeAnswer};
 use super::lifecycle::Step;
 use crate::protocol::{ArmState, FireOutcome, JournalStatus, StatusReply, SyncReply, TargetStatus};
+use crate::stats::prometheus::{Gauges, TargetGauges};
 use crate::stats::Stats;
 use quickdraw_datapath::order::{Accepted, ArmId, Event, Reject, RequestId, Stamps};
 use std::collections::{BTreeMap, VecDeque};
@@ -69,6 +70,8 @@ pub struct State {
     pub journal: Option<JournalStatus>,
     /// Where the metrics endpoint listens.
     pub metrics: Option<String>,
+    /// The last journal write reached the disk.
+    pub journal_healthy: bool,
     pub probes: BTreeMap<u64, ProbeAnswer>,
     /// Requests sent per target in the last minute: (trigger ns, target, count).
     sends: VecDeque<(u64, usize)>,
@@ -104,9 +107,10 @@ impl State {
             stopped: false,
             down_replied: false,
             pools,
-            stats: Stats::new(backend),
+            stats: Stats::new(backend, targets),
             journal: None,
             metrics: None,
+            journal_healthy: true,
             probes: BTreeMap::new(),
             sends: VecDeque::new(),
             arms: BTreeMap::new(),
@@ -263,8 +267,9 @@ impl State {
         if let Err(illegal) = a.step(Step::Outcome) {
             return tracing::warn!(arm = id, "outcome ignored: {illegal}");
         }
-        self.stats.outcome(&outcome);
-        a.outcomes.push(outcome);
+        let target = a.target;
+        a.outcomes.push(outcome.clone());
+        self.stats.outcome(target, &outcome);
     }
 
     /// The first sign of a fire: count it, and a scheduled fire's error.
@@ -278,7 +283,8 @@ impl State {
         a.fire_counted = true;
         let view = stamps_view(stamps);
         a.error_ns = view.error_ns();
-        self.stats.fired(&view);
+        let target = a.target;
+        self.stats.fired(target, &view);
     }
 
     /// Takes one datapath event into account.
@@ -289,8 +295,9 @@ impl State {
                 self.fire_seen(arm, &stamps);
                 if let Some(a) = self.arms.get(&arm) {
                     self.sends.push_back((stamps.trigger_ns, a.target));
+                    let target = a.target;
+                    self.stats.count(target, |c| c.requests += 1);
                 }
-                self.stats.counters.requests += 1;
                 self.step(arm, Step::Sent);
             }
             Event::Done(record) => {
@@ -304,7 +311,8 @@ impl State {
             } => {
                 if let Some(p) = self.pools.get_mut(target) {
                     // Each connection leaving the pool is reconnected by the datapath.
-                    self.stats.counters.reconnects += p.warm.saturating_sub(warm) as u64;
+                    let left = p.warm.saturating_sub(warm) as u64;
+                    self.stats.count(target, |c| c.reconnects += left);
                     (p.warm, p.wanted) = (warm, wanted);
                 }
             }
@@ -323,7 +331,7 @@ impl State {
                     }
                     p.last_error = Some(message.to_string());
                     p.errors += 1;
-                    self.stats.counters.conn_errors += 1;
+                    self.stats.count(target, |c| c.conn_errors += 1);
                 }
             }
             Event::Counters { counters, .. } => self.stats.link_counters(&counters),
@@ -371,6 +379,34 @@ impl State {
             .take(closed.len().saturating_sub(CLOSED_ARMS_KEPT))
         {
             self.arms.remove(id);
+        }
+    }
+
+    /// What the metrics show beside the stats.
+    pub fn gauges(&self) -> Gauges {
+        let targets = self
+            .pools
+            .iter()
+            .enumerate()
+            .map(|(t, p)| TargetGauges {
+                warm: p.warm,
+                wanted: p.wanted,
+                open_arms: self
+                    .arms
+                    .values()
+                    .filter(|a| a.target == t && a.state().is_open())
+                    .count(),
+                clock: p
+                    .sync
+                    .as_ref()
+                    .map(|(y, _)| (y.offset_ns, y.uncertainty_ns)),
+            })
+            .collect();
+        Gauges {
+            version: env!("CARGO_PKG_VERSION"),
+            targets,
+            running: self.running && !self.stopped,
+            journal_healthy: self.journal_healthy,
         }
     }
 

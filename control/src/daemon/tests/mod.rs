@@ -479,3 +479,4 @@ fn down_waits_for_the_stop_and_marks_the_reply() {
 }
 
 mod scheduled;
+mod scrape;
