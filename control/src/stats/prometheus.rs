@@ -77,6 +77,11 @@ pub fn render(stats: &Stats, gauges: &Gauges) -> String {
     out.text
 }
 
+/// A family of per-target values: name, help, (target, value) pairs.
+type PerTarget<'a> = (&'a str, &'a str, Vec<(String, u64)>);
+/// A family of per-target gauges: name, help, and how to read one (`None`: no sample).
+type GaugeFamily<'a> = (&'a str, &'a str, &'a dyn Fn(&TargetGauges) -> Option<f64>);
+
 fn targets(out: &mut Exposition, stats: &Stats, gauges: &Gauges) {
     let per = |f: &dyn Fn(&TargetStats) -> u64| -> Vec<(String, u64)> {
         stats
@@ -85,7 +90,7 @@ fn targets(out: &mut Exposition, stats: &Stats, gauges: &Gauges) {
             .map(|t| (t.name.clone(), f(t)))
             .collect()
     };
-    let counters: [(&str, &str, Vec<(String, u64)>); 5] = [
+    let counters: [PerTarget; 5] = [
         (
             "quickdraw_arms_total",
             "Arms accepted.",
@@ -152,7 +157,7 @@ fn targets(out: &mut Exposition, stats: &Stats, gauges: &Gauges) {
         }
     }
     let named = || stats.targets().iter().zip(&gauges.targets);
-    let gauge_families: [(&str, &str, &dyn Fn(&TargetGauges) -> Option<f64>); 5] = [
+    let gauge_families: [GaugeFamily; 5] = [
         (
             "quickdraw_warm_connections",
             "Connections with TLS up, ready to carry an order.",
