@@ -3,7 +3,7 @@
 
 CARGO ?= cargo
 
-.PHONY: all deps build demo test clean
+.PHONY: all deps build demo test completions clean
 
 all: build
 
@@ -21,6 +21,12 @@ demo: build
 # The whole test suite. Privileged tests (BPF test-run, the lab) run too: they need root.
 test: deps
 	$(CARGO) test --locked --workspace
+
+# Shell completions (bash, zsh, fish) and man pages for both binaries, from their clap
+# definitions, into out/completions/ and out/man/.
+completions: build
+	./target/release/control generate --out out
+	./target/release/bench generate --out out
 
 clean:
 	$(CARGO) clean

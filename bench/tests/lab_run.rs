@@ -2,7 +2,7 @@
 //! matched to wire stamps, and the JSON has its documented shape. No timing asserts.
 
 use quickdraw_bench::run::{self, Backend, RunOptions};
-use quickdraw_bench::LabSession;
+use quickdraw_lab::LabSession;
 use std::path::PathBuf;
 use std::time::Duration;
 

@@ -34,8 +34,8 @@ impl Default for Timing {
             arrive: false,
             min_lead_ms: 20,
             max_ahead_s: 7 * 24 * 3600,
-            sync_max_probes: 40,
-            sync_max_ms: 3_000,
+            sync_max_probes: 80,
+            sync_max_ms: 5_000,
             sync_valid_s: 3_600,
         }
     }

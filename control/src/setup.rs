@@ -89,7 +89,7 @@ pub fn plan(config: &Config, overrides: Overrides) -> anyhow::Result<Plan> {
     Ok(Plan { datapath, targets })
 }
 
-fn target(t: &Target) -> anyhow::Result<(quickdraw_datapath::appliance::TargetSpec, TargetPlan)> {
+fn target(t: &Target) -> anyhow::Result<(quickdraw_datapath::TargetSpec, TargetPlan)> {
     let spec = setup::target_spec(t).map_err(|e| match &t.trust {
         quickdraw_config::TrustAnchors::System => {
             anyhow::Error::new(e).context("trust = \"system\": system roots not supported yet")

@@ -3,32 +3,18 @@
 //! side by side on one thread), the warm pools of every target,
 //! and the armed orders; it talks to the control plane only through its two queues.
 
-use crate::conn::{Conn, ConnEvent};
+use crate::conn::Conn;
 use crate::link::Link;
-use crate::order::{ArmId, ArmSpec, Command, Event, FireRecord, Outcome, Reject, Stamps, Trigger};
+use crate::order::{
+    Accepted, ArmId, ArmSpec, Command, Event, FireRecord, Outcome, Reject, RequestId, Stamps,
+    Trigger,
+};
 use crate::poll::{Turn, Work};
+use crate::target::TargetSpec;
 use crate::warming::Warming;
 use crossbeam_queue::ArrayQueue;
-use rustls::pki_types::ServerName;
 use std::collections::VecDeque;
-use std::net::SocketAddrV4;
 use std::sync::Arc;
-
-/// One target and how to keep its connections.
-#[derive(Debug, Clone)]
-pub struct TargetSpec {
-    pub name: String,
-    pub address: SocketAddrV4,
-    pub server_name: ServerName<'static>,
-    pub tls: Arc<rustls::ClientConfig>,
-    /// Connections kept open and warm.
-    pub connections: usize,
-    /// The rendered keep-warm request.
-    pub warm_request: Box<[u8]>,
-    pub warm_interval_ns: u64,
-    pub response_timeout_ns: u64,
-    pub connect_timeout_ns: u64,
-}
 
 /// An order waiting for its trigger, or fired and waiting for its outcomes.
 #[derive(Debug)]
@@ -211,92 +197,101 @@ impl<L: Link> Appliance<L> {
             .position(|a| a.as_ref().is_some_and(|a| a.spec.arm == id))
     }
 
-    /// Handles one command; returns the turn's `now` afterwards (later if it fired).
+    /// Answers a command.
+    fn ack(&mut self, req: RequestId, result: Result<Accepted, Reject>) {
+        self.emit(Event::Ack { req, result });
+    }
+
+    /// Handles one command and acknowledges it; returns the turn's `now` afterwards
+    /// (later if it fired or sent).
     fn command(&mut self, command: Command, now: u64) -> u64 {
         match command {
-            Command::Arm(spec) => self.arm(spec, now),
-            Command::Fire(id) => match self.arm_slot(id) {
-                Some(slot) if !self.arms[slot].as_ref().is_some_and(|a| a.fired) => {
-                    return self.fire(slot, now, 0)
+            Command::Arm { req, spec } => {
+                let result = self.arm(spec, now);
+                self.ack(req, result);
+            }
+            Command::Fire { req, arm } => match self.arm_slot(arm) {
+                Some(slot) if self.arms[slot].as_ref().is_some_and(|a| a.fired) => {
+                    self.ack(req, Err(Reject::AlreadyFired))
                 }
-                _ => self.emit(Event::Rejected {
-                    arm: id,
-                    reason: Reject::UnknownArm,
-                }),
+                Some(slot) => {
+                    let (after, sent) = self.fire(slot, now, 0);
+                    self.ack(req, Ok(Accepted::Fired { sent }));
+                    return after;
+                }
+                None => self.ack(req, Err(Reject::UnknownArm)),
             },
-            Command::Probe { id, target } => {
+            Command::Probe { req, target } => {
                 let Some(spec) = self.targets.get(target) else {
-                    self.emit(Event::Probed {
-                        id,
-                        sent_ns: now,
-                        first_byte_ns: 0,
-                        status: 0,
-                        date: None,
-                    });
+                    self.ack(req, Err(Reject::UnknownTarget));
                     return now;
                 };
                 let link = &mut self.links[self.target_link[target]];
-                let conn = self
+                // Any idle ready connection (several probes may be in flight at once).
+                let sent = self
                     .conns
                     .iter_mut()
-                    .find(|c| c.target == target && c.is_ready() && !c.is_holding());
-                let sent = conn.is_some_and(|c| c.probe(link, id, &spec.warm_request, now));
+                    .filter(|c| c.target == target && c.is_ready() && !c.is_holding())
+                    .any(|c| c.probe(link, req, &spec.warm_request, now));
                 link.poll(now);
                 let after = link.now_ns();
-                if !sent {
-                    self.emit(Event::Probed {
-                        id,
-                        sent_ns: now,
-                        first_byte_ns: 0,
-                        status: 0,
-                        date: None,
-                    });
-                }
+                let result = match sent {
+                    true => Ok(Accepted::Probing),
+                    false => Err(Reject::NoReadyConnection),
+                };
+                self.ack(req, result);
                 return after;
             }
-            Command::PrepareRaw { frame } => {
+            Command::PrepareRaw { req, frame } => {
                 // On the first link that can hold it; dropping the Box here, off the
                 // timed path, is the only cost of its trip across cores.
                 self.raw_armed = self.links.iter_mut().any(|l| l.prepare_raw(&frame));
+                let result = match self.raw_armed {
+                    true => Ok(Accepted::RawPrepared),
+                    false => Err(Reject::NoRawPath),
+                };
+                self.ack(req, result);
             }
-            Command::Raw { id } => {
+            Command::Raw { req } => {
                 let sent_on = if std::mem::take(&mut self.raw_armed) {
                     self.links.iter_mut().position(|l| l.send_prepared_raw())
                 } else {
                     None
                 };
-                let sent = sent_on.is_some();
-                let tx_ns = sent_on.map_or(now, |i| self.links[i].now_ns());
+                let Some(link) = sent_on else {
+                    self.ack(req, Err(Reject::NoRawPath));
+                    return now;
+                };
+                let tx_ns = self.links[link].now_ns();
                 let stamps = Stamps {
                     trigger_ns: now,
                     tx_ns,
                     ..Stamps::default()
                 };
-                self.emit(Event::RawSent { id, sent, stamps });
+                self.ack(req, Ok(Accepted::RawSent { stamps }));
                 return tx_ns;
             }
-            Command::Disarm(id) => match self.arm_slot(id) {
-                Some(slot) if !self.arms[slot].as_ref().is_some_and(|a| a.fired) => {
-                    let arm = self.arms[slot].take().expect("slot holds an arm");
-                    for &c in &arm.conns {
-                        self.conns[c].drop_preseal(id);
-                    }
-                    self.emit(Event::Disarmed { arm: id });
+            Command::Disarm { req, arm } => match self.arm_slot(arm) {
+                Some(slot) if self.arms[slot].as_ref().is_some_and(|a| a.fired) => {
+                    self.ack(req, Err(Reject::AlreadyFired))
                 }
-                _ => self.emit(Event::Rejected {
-                    arm: id,
-                    reason: Reject::UnknownArm,
-                }),
+                Some(slot) => {
+                    let held = self.arms[slot].take().expect("slot holds an arm");
+                    for &c in &held.conns {
+                        self.conns[c].drop_preseal(arm);
+                    }
+                    self.ack(req, Ok(Accepted::Disarmed));
+                }
+                None => self.ack(req, Err(Reject::UnknownArm)),
             },
         }
         now
     }
 
-    fn arm(&mut self, spec: Box<ArmSpec>, now: u64) {
-        let id = spec.arm;
+    fn arm(&mut self, spec: Box<ArmSpec>, now: u64) -> Result<Accepted, Reject> {
         let reject = if spec.target >= self.targets.len() {
             Some(Reject::UnknownTarget)
-        } else if self.arm_slot(id).is_some() {
+        } else if self.arm_slot(spec.arm).is_some() {
             Some(Reject::DuplicateArm)
         } else if spec.conns == 0 || spec.conns > self.targets[spec.target].connections {
             Some(Reject::TooManyConns {
@@ -309,13 +304,10 @@ impl<L: Link> Appliance<L> {
             None
         };
         if let Some(reason) = reject {
-            return self.emit(Event::Rejected { arm: id, reason });
+            return Err(reason);
         }
         let Some(slot) = self.arms.iter().position(Option::is_none) else {
-            return self.emit(Event::Rejected {
-                arm: id,
-                reason: Reject::TooManyArms,
-            });
+            return Err(Reject::TooManyArms);
         };
         let conns = Vec::with_capacity(spec.conns);
         let n = spec.conns;
@@ -326,7 +318,7 @@ impl<L: Link> Appliance<L> {
             outstanding: 0,
         });
         self.assign(slot, now);
-        self.emit(Event::Armed { arm: id, conns: n });
+        Ok(Accepted::Armed { conns: n })
     }
 
     /// Gives an unfired arm ready connections (preferring ones holding no other arm) and
@@ -362,10 +354,11 @@ impl<L: Link> Appliance<L> {
     /// the stack transmits, one kick. Nothing here allocates or logs. Returns the clock
     /// after the kick (the tx stamp), which the rest of the turn uses as its `now`: on
     /// veth the kick can run the peer's whole receive path, so a response may already be
-    /// waiting, and stamping it with the trigger's `now` would be wrong.
-    fn fire(&mut self, slot: usize, now: u64, scheduled_ns: u64) -> u64 {
+    /// waiting, and stamping it with the trigger's `now` would be wrong. Also returns how
+    /// many requests left.
+    fn fire(&mut self, slot: usize, now: u64, scheduled_ns: u64) -> (u64, usize) {
         let Some(arm) = self.arms[slot].as_mut() else {
-            return now;
+            return (now, 0);
         };
         arm.fired = true;
         let id = arm.spec.arm;
@@ -403,8 +396,9 @@ impl<L: Link> Appliance<L> {
         let queued_ns = if self.profile { link.now_ns() } else { 0 };
         let pushed_ns = link.transmit(now, self.profile);
         let tx_ns = link.now_ns();
-        let shortfall = arm.spec.conns - self.fired.len();
-        arm.outstanding = self.fired.len();
+        let sent = self.fired.len();
+        let shortfall = arm.spec.conns - sent;
+        arm.outstanding = sent;
         for i in 0..self.fired.len() {
             let c = self.fired[i];
             let stamps = Stamps {
@@ -432,7 +426,7 @@ impl<L: Link> Appliance<L> {
             self.emit(Event::Done(record));
         }
         self.finish_if_done(slot);
-        tx_ns
+        (tx_ns, sent)
     }
 
     fn finish_if_done(&mut self, slot: usize) {
@@ -513,42 +507,19 @@ impl<L: Link> Appliance<L> {
         }
     }
 
-    fn on_conn_event(&mut self, event: ConnEvent) {
-        match event {
-            ConnEvent::Done(record) => {
-                if let Some(slot) = self.arm_slot(record.arm) {
-                    if let Some(arm) = self.arms[slot].as_mut() {
-                        arm.outstanding = arm.outstanding.saturating_sub(1);
-                    }
-                    self.emit(Event::Done(record));
-                    self.finish_if_done(slot);
-                } else {
-                    self.emit(Event::Done(record));
+    /// Passes a connection's event on; an outcome also counts down its arm.
+    fn on_conn_event(&mut self, event: Event) {
+        if let Event::Done(record) = &event {
+            if let Some(slot) = self.arm_slot(record.arm) {
+                if let Some(arm) = self.arms[slot].as_mut() {
+                    arm.outstanding = arm.outstanding.saturating_sub(1);
                 }
+                self.emit(event);
+                self.finish_if_done(slot);
+                return;
             }
-            ConnEvent::Error {
-                target,
-                conn,
-                message,
-            } => self.emit(Event::ConnError {
-                target,
-                conn,
-                message,
-            }),
-            ConnEvent::Probed {
-                id,
-                sent_ns,
-                first_byte_ns,
-                status,
-                date,
-            } => self.emit(Event::Probed {
-                id,
-                sent_ns,
-                first_byte_ns,
-                status,
-                date,
-            }),
         }
+        self.emit(event);
     }
 }
 
@@ -565,7 +536,7 @@ impl<L: Link> Turn for Appliance<L> {
                 _ => None,
             };
             if let Some(deadline) = due {
-                now = self.fire(slot, now, deadline);
+                now = self.fire(slot, now, deadline).0;
                 work = Work::Busy;
             }
         }
@@ -580,7 +551,7 @@ impl<L: Link> Turn for Appliance<L> {
         for link in &mut self.links {
             link.poll(now);
         }
-        let mut events: [Option<ConnEvent>; 8] = Default::default();
+        let mut events: [Option<Event>; 8] = Default::default();
         for c in 0..self.conns.len() {
             let t = self.conns[c].target;
             let mut n = 0;

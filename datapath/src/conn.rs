@@ -3,14 +3,13 @@
 //! itself warm with a tiny request, holds at most one pre-sealed order, and turns every
 //! request it sent into exactly one outcome.
 
-use crate::appliance::TargetSpec;
 use crate::http::ResponseParser;
 use crate::link::{Link, LinkId, LinkState};
-use crate::order::{ArmId, FireRecord, Outcome, Stamps, Unknown};
+use crate::order::{ArmId, Event, FireRecord, Outcome, Stamps, Unknown};
+use crate::target::TargetSpec;
 use crate::tls::{Handshake, Presealed, Progress, Session};
 use std::collections::VecDeque;
 use std::net::SocketAddrV4;
-use std::sync::Arc;
 
 /// Largest request an arm may carry: one TLS record's plaintext.
 pub const MAX_REQUEST: usize = 16 * 1024;
@@ -32,27 +31,6 @@ pub(crate) const RTX_EARLY_MAX: u32 = 4;
 /// SRTT before the first measurement (a fresh connection measures at once: its first
 /// keep-warm is sent right after the handshake).
 const SRTT_INITIAL_NS: u64 = 1_000_000;
-
-/// What a connection tells the appliance.
-#[derive(Debug)]
-pub enum ConnEvent {
-    /// The final outcome of an order this connection sent.
-    Done(FireRecord),
-    /// A probe's answer (see [`crate::order::Event::Probed`]).
-    Probed {
-        id: u64,
-        sent_ns: u64,
-        first_byte_ns: u64,
-        status: u16,
-        date: Option<[u8; 29]>,
-    },
-    /// Something the operator must see (certificate not trusted, handshake failed).
-    Error {
-        target: usize,
-        conn: usize,
-        message: Arc<str>,
-    },
-}
 
 #[derive(Debug)]
 enum Phase {
@@ -347,7 +325,7 @@ impl Conn {
         link: &mut L,
         target: &TargetSpec,
         now: u64,
-        sink: &mut impl FnMut(ConnEvent),
+        sink: &mut impl FnMut(Event),
     ) -> bool {
         match self.phase {
             Phase::Down => {
@@ -411,7 +389,7 @@ impl Conn {
         link: &mut L,
         target: &TargetSpec,
         now: u64,
-        sink: &mut impl FnMut(ConnEvent),
+        sink: &mut impl FnMut(Event),
     ) -> bool {
         let id = self.link.expect("handshaking has a link");
         let mut progressed = false;
@@ -509,7 +487,7 @@ impl Conn {
         link: &mut L,
         target: &TargetSpec,
         now: u64,
-        sink: &mut impl FnMut(ConnEvent),
+        sink: &mut impl FnMut(Event),
     ) -> bool {
         let id = self.link.expect("ready has a link");
         let mut progressed = false;
@@ -669,11 +647,11 @@ impl Conn {
     }
 
     /// Reports every order still in flight as lost in the given way.
-    fn drain_lost(&mut self, why: Unknown, now: u64, sink: &mut impl FnMut(ConnEvent)) {
+    fn drain_lost(&mut self, why: Unknown, now: u64, sink: &mut impl FnMut(Event)) {
         while let Some(p) = self.pending.pop_front() {
             if let Pending::Probe { id, sent_ns, .. } = p {
-                sink(ConnEvent::Probed {
-                    id,
+                sink(Event::Probed {
+                    req: id,
                     sent_ns,
                     first_byte_ns: 0,
                     status: 0,
@@ -682,7 +660,7 @@ impl Conn {
             }
             if let Pending::Order { arm, mut stamps } = p {
                 stamps.complete_ns = now;
-                sink(ConnEvent::Done(FireRecord {
+                sink(Event::Done(FireRecord {
                     arm,
                     conn: self.index,
                     local: self.local,
@@ -700,7 +678,7 @@ impl Conn {
         now: u64,
         message: Option<String>,
         target: &TargetSpec,
-        sink: &mut impl FnMut(ConnEvent),
+        sink: &mut impl FnMut(Event),
     ) {
         let _ = target;
         if let Some(id) = self.link.take() {
@@ -720,7 +698,7 @@ impl Conn {
             // off fully, from this very failure, rather than hammer the server.
             self.backoff_ns = BACKOFF_MAX_NS;
             self.retry_at_ns = now + BACKOFF_MAX_NS;
-            sink(ConnEvent::Error {
+            sink(Event::ConnError {
                 target: self.target,
                 conn: self.index,
                 message: message.into(),
@@ -740,7 +718,7 @@ fn deliver(
     now: u64,
     (conn, local): (usize, Option<SocketAddrV4>),
     rtt: &mut Option<u64>,
-    sink: &mut impl FnMut(ConnEvent),
+    sink: &mut impl FnMut(Event),
 ) -> Result<bool, ()> {
     let mut input = data;
     let mut closing = false;
@@ -780,7 +758,7 @@ fn deliver(
                     stamps.first_byte_ns = now;
                 }
                 stamps.complete_ns = now;
-                sink(ConnEvent::Done(FireRecord {
+                sink(Event::Done(FireRecord {
                     arm,
                     conn,
                     local,
@@ -802,8 +780,8 @@ fn deliver(
                 } else {
                     first_byte_ns
                 };
-                sink(ConnEvent::Probed {
-                    id,
+                sink(Event::Probed {
+                    req: id,
                     sent_ns,
                     first_byte_ns,
                     status: response.status,

@@ -1,5 +1,5 @@
 //! The engine one datapath thread drives: the AF_XDP device, the appliance's TCP/IP
-//! stack, and the XDP program that steers our flows to them. One [`Engine::turn`] runs
+//! stack, and the XDP program that steers our flows to them. One [`Engine::poll`] runs
 //! completions → RX → smoltcp → TX → kick → Fill refill, and keeps the steering map in
 //! step with the connections that exist.
 
@@ -7,7 +7,7 @@ mod prebuilt;
 
 use crate::clock::smoltcp_instant;
 use crate::device::{DeviceStats, XdpDevice};
-use crate::poll::{Turn, Work};
+use crate::poll::Work;
 use crate::stack::{Stack, StackConfig};
 use crate::xsk::{self, BindMode, Xsk, XskConfig};
 use crate::Error;
@@ -34,14 +34,15 @@ pub struct EngineConfig {
 }
 
 impl EngineConfig {
-    /// The lab's appliance: 198.18.0.10 on `qd0`.
-    pub fn lab() -> EngineConfig {
+    /// An engine with address `ip/prefix_len` on queue 0 of `interface`, native XDP, no
+    /// gateway, the interface's MAC, and room for 16 connections of 64 KiB buffers.
+    pub fn new(interface: &str, ip: Ipv4Addr, prefix_len: u8) -> EngineConfig {
         EngineConfig {
-            interface: "qd0".into(),
+            interface: interface.into(),
             queue: 0,
             xdp_mode: AttachMode::Native,
-            ip: Ipv4Addr::new(198, 18, 0, 10),
-            prefix_len: 24,
+            ip,
+            prefix_len,
             gateway: None,
             mac: None,
             xsk: XskConfig::default(),
@@ -53,7 +54,7 @@ impl EngineConfig {
 
 /// A connection the engine opened: its stack slot and its steered flow.
 #[derive(Debug, Clone, Copy)]
-struct Conn {
+struct Steered {
     flow: Flow,
     /// Closing was asked for (at this time, ns); the flow is unsteered once the socket
     /// is fully closed, or [`CLOSE_LINGER_NS`] later whatever the peer does.
@@ -79,7 +80,7 @@ pub struct Engine {
     device: XdpDevice,
     stack: Stack,
     steer: Steer,
-    conns: Vec<Option<Conn>>,
+    conns: Vec<Option<Steered>>,
     ip: Ipv4Addr,
     kick_errors_seen: u64,
     /// Stage 3: each connection's order frame, built ahead (see [`prebuilt`]).
@@ -157,7 +158,7 @@ impl Engine {
             self.stack.release(slot);
             return Err(e.into());
         }
-        self.conns[slot] = Some(Conn {
+        self.conns[slot] = Some(Steered {
             flow,
             closing: None,
         });
@@ -384,8 +385,10 @@ impl Engine {
     }
 }
 
-impl Turn for Engine {
-    fn turn(&mut self, now_ns: u64) -> Work {
+impl Engine {
+    /// One turn: completions → RX → smoltcp → TX → kick → Fill refill, and the steering
+    /// map kept in step with the connections that exist.
+    pub fn poll(&mut self, now_ns: u64) -> Work {
         self.now_ns = now_ns;
         self.device.reap_completions();
         self.egress_pending = false;

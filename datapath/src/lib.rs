@@ -6,9 +6,9 @@
 
 pub mod appliance;
 pub mod clock;
-pub mod conn;
+mod conn;
 pub mod device;
-pub mod engine;
+mod engine;
 mod error;
 pub mod http;
 pub mod link;
@@ -16,10 +16,13 @@ pub mod order;
 pub mod poll;
 pub mod runner;
 pub mod setup;
-pub mod stack;
+mod stack;
+mod target;
 pub mod tls;
 pub mod warming;
-pub mod xsk;
+mod xsk;
 
 pub use engine::{ConnId, Engine, EngineConfig};
 pub use error::Error;
+pub use target::TargetSpec;
+pub use xsk::{BindMode, UmemConfig, XskConfig, ZeroCopy};

@@ -3,13 +3,14 @@
 //! busy-polls the [`Appliance`] until stopped. The control plane keeps a [`Handle`]: the
 //! two queues and the stop flag.
 
-use crate::appliance::{Appliance, TargetSpec};
+use crate::appliance::Appliance;
 use crate::clock::monotonic_ns;
 use crate::link::kernel::KernelLink;
 use crate::link::xdp::XdpLink;
 use crate::link::{AnyLink, Link};
 use crate::order::{Command, Event};
 use crate::poll::{self, Idle, LoopStats, Stop};
+use crate::target::TargetSpec;
 use crate::{Engine, EngineConfig, Error};
 use crossbeam_queue::ArrayQueue;
 use std::sync::atomic::{AtomicBool, Ordering};

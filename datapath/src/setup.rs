@@ -2,8 +2,8 @@
 //! shape and each target's TLS client, warm request and timers. Shared by the control
 //! daemon and the bench, so both start exactly the same datapath from the same file.
 
-use crate::appliance::TargetSpec;
 use crate::http::{self, RequestTemplate};
+use crate::target::TargetSpec;
 use crate::{tls, EngineConfig};
 use quickdraw_config::{Config, Target, TrustAnchors, XdpMode};
 use rustls::pki_types::ServerName;
@@ -89,18 +89,14 @@ pub fn target_spec(t: &Target) -> Result<TargetSpec, SetupError> {
 pub fn engine_config(config: &Config, connections: usize) -> EngineConfig {
     let a = &config.appliance;
     EngineConfig {
-        interface: a.interface.clone(),
         queue: a.queue,
         xdp_mode: match a.xdp_mode {
             XdpMode::Native => quickdraw_bpf::AttachMode::Native,
             XdpMode::Skb => quickdraw_bpf::AttachMode::Skb,
         },
-        ip: a.ip,
-        prefix_len: a.prefix_len,
         gateway: a.gateway,
-        mac: None,
         sockets: (connections * 2).max(MIN_SOCKETS),
-        ..EngineConfig::lab()
+        ..EngineConfig::new(&a.interface, a.ip, a.prefix_len)
     }
 }
 

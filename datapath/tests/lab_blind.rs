@@ -7,14 +7,13 @@ mod common;
 
 use common::fire::{order, orders_logged, target, POOL};
 use crossbeam_queue::ArrayQueue;
-use quickdraw_bench::lab::{self, NETNS, PEER_IF};
-use quickdraw_bench::LabSession;
 use quickdraw_datapath::appliance::Appliance;
 use quickdraw_datapath::clock::monotonic_ns;
 use quickdraw_datapath::link::xdp::XdpLink;
 use quickdraw_datapath::order::{ArmSpec, Command, Event, Outcome, Trigger};
 use quickdraw_datapath::poll::Turn;
-use quickdraw_datapath::{ConnId, Engine, EngineConfig};
+use quickdraw_datapath::{ConnId, Engine};
+use quickdraw_lab::{self as lab, LabSession, NETNS, PEER_IF};
 use smoltcp::phy::ChecksumCapabilities;
 use smoltcp::socket::tcp::{DelegatedSend, State};
 use smoltcp::wire::{
@@ -122,7 +121,7 @@ fn inject(frame: &[u8]) {
 fn blind_rst_and_syn_get_challenged_and_orders_still_go_out() {
     let lab = LabSession::start().expect("lab up");
     let status = lab.status().unwrap().clone();
-    let engine = Engine::start(&EngineConfig::lab(), monotonic_ns()).expect("datapath starts");
+    let engine = Engine::start(&common::lab_engine(), monotonic_ns()).expect("datapath starts");
     let our_mac = engine.mac();
     let commands = Arc::new(ArrayQueue::new(64));
     let events = Arc::new(ArrayQueue::new(1024));
@@ -175,9 +174,14 @@ fn blind_rst_and_syn_get_challenged_and_orders_still_go_out() {
         conns: POOL,
         trigger: Trigger::Manual,
     };
-    commands.push(Command::Arm(Box::new(spec))).unwrap();
+    commands
+        .push(Command::Arm {
+            req: 1,
+            spec: Box::new(spec),
+        })
+        .unwrap();
     turn_for(&mut a, 20_000_000);
-    commands.push(Command::Fire(1)).unwrap();
+    commands.push(Command::Fire { req: 2, arm: 1 }).unwrap();
     let mut ok = 0;
     let deadline = monotonic_ns() + 5_000_000_000;
     while ok < POOL && monotonic_ns() < deadline {
@@ -190,7 +194,7 @@ fn blind_rst_and_syn_get_challenged_and_orders_still_go_out() {
         }
     }
     assert_eq!(ok, POOL);
-    assert_eq!(orders_logged(&status.access_log, &key).len(), POOL);
+    assert_eq!(orders_logged(&status.access_log, &key, POOL).len(), POOL);
 
     // The exact RST (what the server's stack would send) is still obeyed.
     turn_for(&mut a, 20_000_000);

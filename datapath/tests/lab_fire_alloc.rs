@@ -7,16 +7,16 @@ mod common;
 use common::alloc::{measure, Counting};
 use common::fire::{order, target, POOL};
 use crossbeam_queue::ArrayQueue;
-use quickdraw_bench::lab::HOST_IF;
-use quickdraw_bench::LabSession;
 use quickdraw_datapath::appliance::Appliance;
 use quickdraw_datapath::clock::monotonic_ns;
 use quickdraw_datapath::link::kernel::KernelLink;
 use quickdraw_datapath::link::xdp::XdpLink;
 use quickdraw_datapath::link::Link;
-use quickdraw_datapath::order::{ArmSpec, Command, Event, Outcome, Trigger};
+use quickdraw_datapath::order::{Accepted, ArmSpec, Command, Event, Outcome, Trigger};
 use quickdraw_datapath::poll::Turn;
-use quickdraw_datapath::{Engine, EngineConfig};
+use quickdraw_datapath::Engine;
+use quickdraw_lab::LabSession;
+use quickdraw_lab::HOST_IF;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -68,18 +68,28 @@ fn fire_allocates_nothing<L: Link>(link: L, ca: &Path) {
             conns: 2,
             trigger: Trigger::Manual,
         };
-        commands.push(Command::Arm(Box::new(spec))).unwrap();
+        commands
+            .push(Command::Arm {
+                req: spec.arm,
+                spec: Box::new(spec),
+            })
+            .unwrap();
         turn_until(
             &mut a,
             &events,
-            |e| matches!(e, Event::Armed { arm: id, .. } if *id == arm),
+            |e| matches!(e, Event::Ack { req, result: Ok(Accepted::Armed { .. }) } if *req == arm),
         );
         // Let in-flight warm responses settle so the measured turn is the fire's own.
         let settle = monotonic_ns() + 20_000_000;
         while monotonic_ns() < settle {
             a.turn(monotonic_ns());
         }
-        commands.push(Command::Fire(arm)).unwrap();
+        commands
+            .push(Command::Fire {
+                req: 1000 + arm,
+                arm,
+            })
+            .unwrap();
         let now = monotonic_ns();
         let ((), n) = measure(|| {
             a.turn(now);
@@ -110,7 +120,7 @@ fn the_fire_turn_allocates_nothing_on_both_backends() {
     let lab = LabSession::start().expect("lab up");
     let ca = lab.status().unwrap().ca_cert.clone();
     fire_allocates_nothing(KernelLink::new(Some(HOST_IF.into()), 2 * POOL), &ca);
-    let engine = Engine::start(&EngineConfig::lab(), monotonic_ns()).expect("datapath starts");
+    let engine = Engine::start(&common::lab_engine(), monotonic_ns()).expect("datapath starts");
     fire_allocates_nothing(XdpLink::new(engine), &ca);
 }
 
@@ -120,7 +130,7 @@ fn the_fire_turn_allocates_nothing_on_both_backends() {
 fn warming_sends_only_warm_frames_which_reach_no_stack() {
     let lab = LabSession::start().expect("lab up");
     let ca = lab.status().unwrap().ca_cert.clone();
-    let engine = Engine::start(&EngineConfig::lab(), monotonic_ns()).expect("datapath starts");
+    let engine = Engine::start(&common::lab_engine(), monotonic_ns()).expect("datapath starts");
     let commands = Arc::new(ArrayQueue::new(64));
     let events = Arc::new(ArrayQueue::new(1024));
     let targets = vec![target(&ca, Duration::from_secs(30))];
@@ -143,9 +153,20 @@ fn warming_sends_only_warm_frames_which_reach_no_stack() {
         conns: 1,
         trigger: Trigger::Manual,
     };
-    commands.push(Command::Arm(Box::new(spec))).unwrap();
+    commands
+        .push(Command::Arm {
+            req: spec.arm,
+            spec: Box::new(spec),
+        })
+        .unwrap();
     turn_until(&mut a, &events, |e| {
-        matches!(e, Event::Armed { arm: 1, .. })
+        matches!(
+            e,
+            Event::Ack {
+                req: 1,
+                result: Ok(Accepted::Armed { .. })
+            }
+        )
     });
     // Let the pool's own first keep-warm exchanges finish.
     let settle = monotonic_ns() + 50_000_000;
@@ -195,7 +216,12 @@ fn warming_sends_only_warm_frames_which_reach_no_stack() {
         "warming reached the target"
     );
     // And the armed order still goes out intact.
-    commands.push(Command::Fire(1)).unwrap();
+    commands
+        .push(Command::Fire {
+            req: 1000 + 1,
+            arm: 1,
+        })
+        .unwrap();
     turn_until(
         &mut a,
         &events,
@@ -229,7 +255,7 @@ struct PeerCounters {
 fn peer_counters() -> PeerCounters {
     let run = |args: &[&str]| {
         let out = std::process::Command::new("ip")
-            .args(["netns", "exec", quickdraw_bench::lab::NETNS])
+            .args(["netns", "exec", quickdraw_lab::NETNS])
             .args(args)
             .output()
             .expect("ip netns exec");

@@ -13,7 +13,6 @@ mod report;
 pub use plan::Backend;
 pub use report::{BackendReport, RunReport};
 
-use crate::lab::{self, LabSession, APPLIANCE_IP, HOST_IF, NETNS, PEER_IF, TARGET_IP};
 use crate::measure::{match_fires, Conn, Fire, Series};
 use anyhow::{bail, Context};
 use driver::{Driver, Mode, Sample};
@@ -22,6 +21,7 @@ use quickdraw_config::Config;
 use quickdraw_datapath::poll::Idle;
 use quickdraw_datapath::runner::{self, BackendConfig, DatapathConfig};
 use quickdraw_datapath::setup;
+use quickdraw_lab::{self as lab, LabSession, APPLIANCE_IP, HOST_IF, NETNS, PEER_IF, TARGET_IP};
 use report::{BackendSeries, Host};
 use std::collections::BTreeMap;
 use std::net::SocketAddrV4;

@@ -10,25 +10,39 @@ use std::process::ExitCode;
 #[derive(Debug, clap::Args)]
 pub struct CheckArgs {
     /// The TOML configuration to validate.
-    #[arg(long, short)]
+    #[arg(long, short, value_name = "FILE", env = "QUICKDRAW_CONFIG")]
     config: PathBuf,
+    /// Print the verdict as JSON: `{"config", "ok", "problems"}`.
+    #[arg(long)]
+    json: bool,
 }
 
-/// Exit code 0 when valid, 2 when not (every problem printed on stderr, one per line).
+/// Exit code 0 when valid, 2 when not (every problem printed on stderr, one per line, or
+/// in the JSON).
 pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
-    let config = match Config::load(&args.config) {
-        Ok(c) => c,
-        Err(err) => {
-            eprintln!("{}: {err}", args.config.display());
-            return Ok(ExitCode::from(2));
+    let (config, problems) = match Config::load(&args.config) {
+        Ok(c) => {
+            let problems = request_problems(&c);
+            (Some(c), problems)
         }
+        Err(err) => (None, vec![super::exit::message(&err.into())]),
     };
-    let problems = request_problems(&config);
-    if !problems.is_empty() {
+    if args.json {
+        super::print_json(&serde_json::json!({
+            "config": args.config.display().to_string(),
+            "ok": problems.is_empty(),
+            "problems": problems,
+        }))?;
+    } else {
         for p in &problems {
             eprintln!("{}: {p}", args.config.display());
         }
-        return Ok(ExitCode::from(2));
+    }
+    let Some(config) = config.filter(|_| problems.is_empty()) else {
+        return Ok(ExitCode::from(super::exit::USAGE));
+    };
+    if args.json {
+        return Ok(ExitCode::SUCCESS);
     }
     let a = &config.appliance;
     println!(

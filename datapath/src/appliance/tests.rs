@@ -1,12 +1,15 @@
 //! The appliance and its connections on virtual time, against a simulated server (a real
 //! rustls server and a tiny HTTP/1.1 responder behind [`MemoryLink`]) with faults.
 
-use super::{Appliance, TargetSpec};
+use super::Appliance;
 use crate::conn::MAX_REQUEST;
 use crate::http::{warm_request, Placeholders, RequestTemplate};
 use crate::link::memory::{self, MemoryLink, Server};
-use crate::order::{ArmId, ArmSpec, Command, Event, FireRecord, Outcome, Reject, Trigger, Unknown};
+use crate::order::{
+    Accepted, ArmId, ArmSpec, Command, Event, FireRecord, Outcome, Reject, Trigger, Unknown,
+};
 use crate::poll::Turn;
+use crate::target::TargetSpec;
 use crate::tls::peer::{self, Pki, NAME};
 use crossbeam_queue::ArrayQueue;
 use rustls::pki_types::ServerName;
@@ -157,12 +160,15 @@ impl Rig {
     }
 
     fn arm(&mut self, arm: ArmId, conns: usize, trigger: Trigger) {
-        self.command(Command::Arm(spec(arm, conns, trigger)));
+        self.command(Command::Arm {
+            req: arm,
+            spec: spec(arm, conns, trigger),
+        });
         self.turn();
     }
 
     fn fire(&mut self, arm: ArmId) {
-        self.command(Command::Fire(arm));
+        self.command(Command::Fire { req: arm, arm });
         self.turn();
     }
 
@@ -195,7 +201,10 @@ impl Rig {
         self.seen
             .iter()
             .filter_map(|e| match e {
-                Event::Rejected { arm: a, reason } if *a == arm => Some(*reason),
+                Event::Ack {
+                    req,
+                    result: Err(reason),
+                } if *req == arm => Some(*reason),
                 _ => None,
             })
             .collect()
@@ -203,7 +212,10 @@ impl Rig {
 
     fn armed(&self, arm: ArmId) -> Option<usize> {
         self.seen.iter().find_map(|e| match e {
-            Event::Armed { arm: a, conns } if *a == arm => Some(*conns),
+            Event::Ack {
+                req,
+                result: Ok(Accepted::Armed { conns }),
+            } if *req == arm => Some(*conns),
             _ => None,
         })
     }
@@ -359,14 +371,29 @@ fn arms_are_rejected_for_the_right_reasons() {
     rig.warm_up();
     let mut bad_target = spec(10, 1, Trigger::Manual);
     bad_target.target = 1;
-    rig.command(Command::Arm(bad_target));
-    rig.command(Command::Arm(spec(11, 3, Trigger::Manual)));
-    rig.command(Command::Arm(spec(12, 0, Trigger::Manual)));
+    rig.command(Command::Arm {
+        req: 10,
+        spec: bad_target,
+    });
+    rig.command(Command::Arm {
+        req: 11,
+        spec: spec(11, 3, Trigger::Manual),
+    });
+    rig.command(Command::Arm {
+        req: 12,
+        spec: spec(12, 0, Trigger::Manual),
+    });
     let mut big = spec(13, 1, Trigger::Manual);
     big.request = vec![b'x'; MAX_REQUEST + 1].into();
-    rig.command(Command::Arm(big));
-    rig.command(Command::Arm(spec(14, 1, Trigger::Manual)));
-    rig.command(Command::Arm(spec(14, 1, Trigger::Manual)));
+    rig.command(Command::Arm { req: 13, spec: big });
+    rig.command(Command::Arm {
+        req: 14,
+        spec: spec(14, 1, Trigger::Manual),
+    });
+    rig.command(Command::Arm {
+        req: 14,
+        spec: spec(14, 1, Trigger::Manual),
+    });
     rig.turn();
     assert_eq!(rig.rejected(10), [Reject::UnknownTarget]);
     assert_eq!(
@@ -386,9 +413,15 @@ fn arms_are_rejected_for_the_right_reasons() {
 
     // Four arm slots: 14 and three more; the fifth is refused.
     for arm in 15..18 {
-        rig.command(Command::Arm(spec(arm, 1, Trigger::Manual)));
+        rig.command(Command::Arm {
+            req: arm,
+            spec: spec(arm, 1, Trigger::Manual),
+        });
     }
-    rig.command(Command::Arm(spec(18, 1, Trigger::Manual)));
+    rig.command(Command::Arm {
+        req: 18,
+        spec: spec(18, 1, Trigger::Manual),
+    });
     rig.turn();
     assert_eq!(rig.rejected(18), [Reject::TooManyArms]);
 
@@ -406,15 +439,18 @@ fn disarm_before_fire_sends_nothing() {
     rig.warm_up();
     rig.arm(3, 2, Trigger::Manual);
     assert!(rig.app.conns.iter().all(|c| c.holds(3)));
-    rig.command(Command::Disarm(3));
+    rig.command(Command::Disarm { req: 3, arm: 3 });
     rig.turn();
-    assert!(rig
-        .seen
-        .iter()
-        .any(|e| matches!(e, Event::Disarmed { arm: 3 })));
+    assert!(rig.seen.iter().any(|e| matches!(
+        e,
+        Event::Ack {
+            req: 3,
+            result: Ok(Accepted::Disarmed)
+        }
+    )));
     assert!(rig.app.conns.iter().all(|c| !c.is_holding()));
     rig.fire(3);
-    rig.command(Command::Disarm(3));
+    rig.command(Command::Disarm { req: 3, arm: 3 });
     rig.turn();
     assert_eq!(rig.rejected(3), [Reject::UnknownArm, Reject::UnknownArm]);
     rig.run_for(200 * MS);
@@ -850,7 +886,7 @@ fn connections_freed_by_a_disarm_are_presealed_for_a_waiting_arm() {
     rig.arm(1, 2, Trigger::Manual);
     rig.arm(2, 1, Trigger::Manual);
     assert!(rig.app.conns.iter().all(|c| !c.holds(2)));
-    rig.command(Command::Disarm(1));
+    rig.command(Command::Disarm { req: 1, arm: 1 });
     rig.turn();
     assert_eq!(
         rig.app.conns.iter().filter(|c| c.holds(2)).count(),
@@ -906,10 +942,15 @@ fn outcomes_wait_in_the_backlog_while_nobody_drains_the_queue() {
     let done = rig.dones(1);
     assert_eq!(done.len(), 2, "{:?}", rig.seen);
     assert!(done.iter().all(|d| d.outcome == Outcome::Status(200)));
-    let armed_at = rig
-        .seen
-        .iter()
-        .position(|e| matches!(e, Event::Armed { .. }));
+    let armed_at = rig.seen.iter().position(|e| {
+        matches!(
+            e,
+            Event::Ack {
+                result: Ok(Accepted::Armed { .. }),
+                ..
+            }
+        )
+    });
     let sent_at = rig
         .seen
         .iter()

@@ -8,7 +8,7 @@ pub mod fixup;
 pub mod frame;
 mod reserved;
 
-pub use check::{classify, Verdict};
+pub use check::{classify, FrameKind};
 pub use reserved::FrameHandle;
 use reserved::{Completed, Reserved};
 
@@ -450,10 +450,10 @@ impl phy::Device for XdpDevice {
                 }
             };
             match classify(frame) {
-                Verdict::Deliver => {}
+                FrameKind::Deliver => {}
                 verdict => {
                     match verdict {
-                        Verdict::Malformed => self.stats.rx_malformed += 1,
+                        FrameKind::Malformed => self.stats.rx_malformed += 1,
                         _ => self.stats.rx_foreign += 1,
                     }
                     let _ = xsk.fill.push(xsk.rx_frames.frame_of(desc.addr));

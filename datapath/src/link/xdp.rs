@@ -1,7 +1,6 @@
 //! [`Link`] over the AF_XDP [`Engine`]: smoltcp TCP sockets, steered flows, one kick.
 
 use super::{Link, LinkError, LinkId, LinkState};
-use crate::poll::Turn;
 use crate::Engine;
 use smoltcp::socket::tcp::State;
 use std::net::SocketAddrV4;
@@ -66,7 +65,7 @@ impl Link for XdpLink {
     }
 
     fn poll(&mut self, now_ns: u64) {
-        self.engine.turn(now_ns);
+        self.engine.poll(now_ns);
     }
 
     fn transmit(&mut self, now_ns: u64, profile: bool) -> u64 {

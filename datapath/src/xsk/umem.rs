@@ -82,10 +82,6 @@ impl Umem {
         })
     }
 
-    pub fn config(&self) -> UmemConfig {
-        self.config
-    }
-
     /// The registration the kernel needs (`XDP_UMEM_REG`).
     pub fn registration(&self) -> libc::xdp_umem_reg {
         libc::xdp_umem_reg {

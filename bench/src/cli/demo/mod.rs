@@ -6,10 +6,10 @@
 mod orders;
 
 use anyhow::{ensure, Context};
-use quickdraw_bench::lab::{HOST_IF, TARGET_IP, TARGET_PORT};
 use quickdraw_bench::run::Backend;
-use quickdraw_bench::LabSession;
 use quickdraw_bpf::{if_nametoindex, AttachMode, Steer};
+use quickdraw_lab::LabSession;
+use quickdraw_lab::{HOST_IF, TARGET_IP, TARGET_PORT};
 use std::process::Command;
 
 /// Kernel-path requests made while the XDP program watches.

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::{
+use crate::layout::{
     LabPaths, APPLIANCE_IP, HOST_IF, KERNEL_IP, NETNS, PEER_IF, PREFIX_LEN, SERVER_NAME, TARGET_IP,
     TARGET_PORT,
 };

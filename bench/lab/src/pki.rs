@@ -12,7 +12,7 @@ use rcgen::{
     KeyPair, KeyUsagePurpose,
 };
 
-use super::LabPaths;
+use crate::layout::LabPaths;
 use crate::Error;
 
 /// How long lab certificates are valid: the lab is rebuilt long before this runs out.

@@ -9,8 +9,8 @@ use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use quickdraw_bench::lab::{self, LabLock, LabOptions, LabPki, LabSession, LabStatus};
-use quickdraw_bench::{Error, Probe, Request};
+use quickdraw_lab::{self as lab, LabLock, LabOptions, LabPki, LabSession, LabStatus};
+use quickdraw_lab::{Error, Probe, Request};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 use serde_json::Value;

@@ -18,7 +18,7 @@ use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 pub use http::Request;
 
-use crate::lab::{LabPaths, HOST_IF, KERNEL_IP, SERVER_NAME, TARGET_IP, TARGET_PORT};
+use crate::layout::{LabPaths, HOST_IF, KERNEL_IP, SERVER_NAME, TARGET_IP, TARGET_PORT};
 use crate::Error;
 
 /// Where and how to probe. [`Probe::lab`] fills in the lab's values.

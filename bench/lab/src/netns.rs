@@ -8,7 +8,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use super::command::{run, run_json};
-use super::{HOST_IF, KERNEL_IP, NETNS, PEER_IF, PREFIX_LEN, TARGET_IP};
+use crate::layout::{HOST_IF, KERNEL_IP, NETNS, PEER_IF, PREFIX_LEN, TARGET_IP};
 use crate::Error;
 
 /// Where iproute2 keeps named namespaces (see ip-netns(8)).

@@ -1,8 +1,12 @@
 //! `LabSession`: the lab held for one test or one bench run — locked, up, and torn down on
 //! drop, even when the holder panics.
 
-use super::{down_locked, up_locked, LabLock, LabOptions, LabStatus};
-use crate::{Error, Probe};
+use crate::layout::LabOptions;
+use crate::lock::LabLock;
+use crate::probe::Probe;
+use crate::setup::{down_locked, up_locked};
+use crate::status::LabStatus;
+use crate::Error;
 
 /// The lab, locked for this session's lifetime.
 ///

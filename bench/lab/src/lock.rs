@@ -4,7 +4,7 @@
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
 
-use super::LOCK_PATH;
+use crate::layout::LOCK_PATH;
 use crate::Error;
 
 /// Holding one of these means holding the lab lock; dropping it releases the lock.

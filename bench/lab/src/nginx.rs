@@ -9,8 +9,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::command::run;
-use super::{netns, process, LabOptions, LabPaths, NETNS, SERVER_NAME, TARGET_IP, TARGET_PORT};
-use crate::lab::{HOST_IF, KERNEL_IP};
+use super::{netns, process};
+use crate::layout::{
+    LabOptions, LabPaths, HOST_IF, KERNEL_IP, NETNS, SERVER_NAME, TARGET_IP, TARGET_PORT,
+};
 use crate::{probe, Error};
 
 /// How long `up` waits for nginx to accept TCP.
@@ -234,7 +236,7 @@ pub(crate) fn log_tail(path: &Path, lines: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lab::pki::LabPki;
+    use crate::pki::LabPki;
     use std::process::Command;
 
     fn paths() -> LabPaths {
