@@ -6,6 +6,7 @@
 
 mod api;
 mod frame;
+mod loss;
 mod program;
 mod stamp;
 mod stamp_live;
