@@ -12,6 +12,7 @@
 
 mod command;
 mod lock;
+pub mod loss;
 mod netns;
 mod nginx;
 mod pki;
@@ -220,5 +221,9 @@ fn status_at(paths: &LabPaths) -> Result<LabStatus, Error> {
         .iter()
         .all(|p| p.is_file()),
     };
-    Ok(LabStatus::new(paths, parts, nginx_pid))
+    let mut status = LabStatus::new(paths, parts, nginx_pid);
+    if parts.peer_if {
+        status.loss_pct = loss::current()?;
+    }
+    Ok(status)
 }
