@@ -19,6 +19,8 @@ fn smoke_run_matches_every_fire_and_writes_its_outputs() {
         backends: vec![Backend::AfXdp, Backend::Kernel, Backend::Floor],
         burst: 1,
         gap: Duration::from_millis(2),
+        more_gaps: Vec::new(),
+        per_fire: None,
         scheduled: false,
         json: Some(dir.join("out.json")),
         plot: Some(dir.join("out.svg")),

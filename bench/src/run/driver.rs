@@ -5,16 +5,67 @@
 use super::plan::{Backend, Step};
 use anyhow::{bail, Context};
 use quickdraw_datapath::http::{Placeholders, RequestTemplate};
-use quickdraw_datapath::order::{ArmSpec, Command, Event, Outcome, Trigger};
+use quickdraw_datapath::order::{ArmSpec, Command, Event, Outcome, Trigger, Unknown};
 use quickdraw_datapath::runner::Handle;
 use std::net::SocketAddrV4;
 use std::time::{Duration, Instant};
+
+/// How a fire ended, as the datapath saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FireOutcome {
+    /// A complete HTTP response with this status.
+    Status(u16),
+    /// The request left; no complete response within the response timeout.
+    Timeout,
+    /// The request left; the connection closed or reset before the response completed.
+    ConnectionLost,
+    /// The request left; the response could not be parsed, or TLS failed.
+    BadResponse,
+    /// Nothing was sent.
+    NotSent,
+    /// The floor's frame was pushed.
+    Sent,
+}
+
+impl FireOutcome {
+    /// The outcome's name in reports: `status_201`, `timeout`, `connection_lost`,
+    /// `bad_response`, `not_sent`, `sent`.
+    pub fn name(self) -> String {
+        match self {
+            FireOutcome::Status(code) => format!("status_{code}"),
+            FireOutcome::Timeout => "timeout".into(),
+            FireOutcome::ConnectionLost => "connection_lost".into(),
+            FireOutcome::BadResponse => "bad_response".into(),
+            FireOutcome::NotSent => "not_sent".into(),
+            FireOutcome::Sent => "sent".into(),
+        }
+    }
+}
+
+impl From<Outcome> for FireOutcome {
+    fn from(outcome: Outcome) -> Self {
+        match outcome {
+            Outcome::Status(code) => FireOutcome::Status(code),
+            Outcome::Unknown(Unknown::Timeout) => FireOutcome::Timeout,
+            Outcome::Unknown(Unknown::ConnectionLost) => FireOutcome::ConnectionLost,
+            Outcome::Unknown(Unknown::BadResponse) => FireOutcome::BadResponse,
+            Outcome::NotSent => FireOutcome::NotSent,
+        }
+    }
+}
 
 /// One fire over one connection, as the datapath saw it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Sample {
     pub backend: Backend,
     pub warm_up: bool,
+    /// Which of the run's gaps (`--gaps`) the fire belongs to, and the gap it actually
+    /// waited (jittered).
+    pub gap_index: usize,
+    pub gap: Duration,
+    /// The arm (orders; its Idempotency-Key is `bench-<run id>-<arm>`) or raw frame id.
+    pub arm: u64,
+    pub outcome: FireOutcome,
     /// Our end and the server's end of the connection (the floor: of its frame).
     pub local: Option<SocketAddrV4>,
     pub remote: SocketAddrV4,
@@ -81,6 +132,16 @@ impl<'a> Driver<'a> {
         }
     }
 
+    /// The Idempotency-Key of order `arm` in this run.
+    pub fn idempotency_key(run_id: u64, arm: u64) -> String {
+        format!("bench-{run_id:x}-{arm}")
+    }
+
+    /// This run's id (in every Idempotency-Key).
+    pub fn run_id(&self) -> u64 {
+        self.run_id
+    }
+
     /// Waits until every target's pool is fully warm.
     pub fn wait_warm(&self, targets: usize, limit: Duration) -> anyhow::Result<()> {
         let mut warm = vec![false; targets];
@@ -117,7 +178,7 @@ impl<'a> Driver<'a> {
     fn order(&mut self, step: &Step, target: usize, mode: Mode) -> anyhow::Result<Vec<Sample>> {
         let arm = self.next_id;
         self.next_id += 1;
-        let key = format!("bench-{:x}-{arm}", self.run_id);
+        let key = Self::idempotency_key(self.run_id, arm);
         let p = Placeholders {
             sku: "1001",
             qty: 1,
@@ -161,6 +222,10 @@ impl<'a> Driver<'a> {
             samples.push(Sample {
                 backend: step.backend,
                 warm_up: step.warm_up,
+                gap_index: 0,
+                gap: step.gap,
+                arm,
+                outcome: record.outcome.into(),
                 local: record.local,
                 remote: self.setup.remote,
                 trigger_ns: record.stamps.trigger_ns,
@@ -209,6 +274,14 @@ impl<'a> Driver<'a> {
         Ok(vec![Sample {
             backend: Backend::Floor,
             warm_up: step.warm_up,
+            gap_index: 0,
+            gap: step.gap,
+            arm: id,
+            outcome: if sent {
+                FireOutcome::Sent
+            } else {
+                FireOutcome::NotSent
+            },
             local: Some(self.setup.floor_local),
             remote: self.setup.floor_remote,
             trigger_ns: stamps.trigger_ns,
