@@ -17,7 +17,7 @@
 
 use std::os::fd::{AsFd, OwnedFd};
 
-use libbpf_rs::query::ProgInfoIter;
+use libbpf_rs::query::{ProgInfoIter, ProgInfoQueryOptions};
 use libbpf_rs::{
     MapCore, MapFlags, MapHandle, Object, ObjectBuilder, ProgramInput, ProgramMut, TcHook, Xdp,
     XdpFlags, TC_EGRESS,
@@ -259,7 +259,8 @@ impl Loss {
             xdp_program_id(xdp.as_fd(), target)
         })??;
         let Some(id) = id else { return Ok(None) };
-        let Some(info) = ProgInfoIter::default().find(|p| p.id == id) else {
+        let with_maps = ProgInfoQueryOptions::default().include_map_ids(true);
+        let Some(info) = ProgInfoIter::with_query_opts(with_maps).find(|p| p.id == id) else {
             return Ok(None);
         };
         if info.name.to_str() != Some(XDP_PROGRAM) {

@@ -7,6 +7,7 @@
 mod api;
 mod frame;
 mod loss;
+mod loss_live;
 mod program;
 mod stamp;
 mod stamp_live;
