@@ -6,6 +6,8 @@
 
 mod api;
 mod frame;
+mod loss;
+mod loss_live;
 mod program;
 mod stamp;
 mod stamp_live;
