@@ -2,13 +2,18 @@
 //! every problem at its TOML key path at once.
 
 mod error;
+#[cfg(any(test, fuzzing))]
+pub mod fuzz;
+mod neighbour;
 mod schema;
 mod sections;
 mod validate;
 mod validate_sections;
 
 pub use error::{ConfigError, Problem};
-pub use schema::{Appliance, Backend, Config, RequestSpec, Target, TrustAnchors, XdpMode};
+pub use schema::{
+    Appliance, Backend, Config, MacAddr, Neighbour, RequestSpec, Target, TrustAnchors, XdpMode,
+};
 pub use sections::{Control, Journal, Limits, Metrics, Timing};
 pub use validate_sections::OPEN_ARMS_CEILING;
 

@@ -5,6 +5,8 @@
 //! file is then rewritten (temp file, fsync, rename) with the open arms and the most
 //! recent closed ones, so it stays small and never continues after a torn line.
 
+#[cfg(any(test, fuzzing))]
+pub mod fuzz;
 pub mod record;
 pub mod replay;
 

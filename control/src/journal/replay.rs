@@ -112,7 +112,9 @@ pub fn recover(arms: &BTreeMap<u64, JournalArm>, now_ns: i64, min_lead_ns: i64) 
             actions.push(Action::Unknown(id, missing_outcomes(a)));
         } else {
             match a.entry.at {
-                Some(at) if at.fire_ns - now_ns < min_lead_ns => actions.push(Action::Missed(id)),
+                Some(at) if at.fire_ns.saturating_sub(now_ns) < min_lead_ns => {
+                    actions.push(Action::Missed(id))
+                }
                 _ => actions.push(Action::Rearm(id)),
             }
         }

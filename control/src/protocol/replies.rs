@@ -299,6 +299,18 @@ pub struct XdpCounters {
     pub tx_dropped: u64,
     /// Tx kicks (sendto) made.
     pub kicks: u64,
+    /// ARP that would have changed a pinned neighbour's MAC (poisoning): dropped.
+    #[serde(default)]
+    pub arp_pin_conflicts: u64,
+    /// ARP from addresses not pinned, kept from the neighbour cache.
+    #[serde(default)]
+    pub arp_strangers: u64,
+    /// ARP requests for our address answered.
+    #[serde(default)]
+    pub arp_answered: u64,
+    /// Neighbours pinned from their first ARP reply.
+    #[serde(default)]
+    pub arp_learned: u64,
 }
 
 /// Percentiles of one metric, in ns.

@@ -81,6 +81,21 @@ pub fn render(s: &StatsReply) -> String {
                 x.tx_dropped,
             ),
             ("xsk_kicks", "Tx kicks made", x.kicks),
+            (
+                "arp_pin_conflicts",
+                "ARP that would have changed a pinned neighbour, dropped",
+                x.arp_pin_conflicts,
+            ),
+            (
+                "arp_strangers",
+                "ARP from unpinned addresses kept from the neighbour cache",
+                x.arp_strangers,
+            ),
+            (
+                "arp_answered",
+                "ARP requests for our address answered",
+                x.arp_answered,
+            ),
         ]
     });
     for (name, help, value) in counters.into_iter().chain(xdp) {

@@ -5,8 +5,10 @@
 
 mod check;
 pub mod frame;
+pub mod neighbours;
 
 pub use check::{classify, Verdict};
+pub use neighbours::{Admit, NeighbourStats, Neighbours, Pin};
 
 use crate::xsk::{Desc, Fill, FramePool, Frames, Tx, Xsk};
 use smoltcp::phy::{self, ChecksumCapabilities, DeviceCapabilities, Medium};
@@ -46,6 +48,8 @@ pub struct DeviceStats {
     pub kick_errors: u64,
     /// Wake-ups of the receive side asked for by the Fill ring.
     pub rx_wakeups: u64,
+    /// The pinned-neighbour filter's counters (ARP kept from smoltcp, answered, pinned).
+    pub neighbours: NeighbourStats,
 }
 
 /// The device. One per AF_XDP socket, owned by the datapath thread.
@@ -62,6 +66,10 @@ pub struct XdpDevice {
     unkicked: bool,
     /// Fill entries pushed since the last flush.
     refilled: bool,
+    /// What of ARP smoltcp may learn from (see `neighbours`).
+    neighbours: Neighbours,
+    /// An ARP reply the filter owes, sent at the end of the turn.
+    arp_reply: Option<[u8; neighbours::ARP_FRAME_LEN]>,
 }
 
 impl XdpDevice {
@@ -79,7 +87,15 @@ impl XdpDevice {
             mtu,
             unkicked: false,
             refilled: false,
+            neighbours: Neighbours::new(std::net::Ipv4Addr::UNSPECIFIED, 0, [0; 6], &[]),
+            arp_reply: None,
         }
+    }
+
+    /// Puts the pinned-neighbour filter in front of smoltcp (none pins nothing: all ARP
+    /// passes).
+    pub fn set_neighbours(&mut self, neighbours: Neighbours) {
+        self.neighbours = neighbours;
     }
 
     /// Start of a loop turn: transmit frames the kernel has sent go back to the pool.
@@ -98,6 +114,10 @@ impl XdpDevice {
     /// End of a loop turn: hand consumed Rx slots and refilled frames to the kernel, and
     /// kick Tx if descriptors were published and the ring asks for a wake-up.
     pub fn flush(&mut self) -> io::Result<()> {
+        if let Some(reply) = self.arp_reply.take() {
+            // Lost when no frame is free: the asker asks again.
+            self.send_frame(&reply);
+        }
         self.xsk.rx.release();
         if self.refilled {
             self.refilled = false;
@@ -180,7 +200,10 @@ impl XdpDevice {
     }
 
     pub fn stats(&self) -> DeviceStats {
-        self.stats
+        DeviceStats {
+            neighbours: self.neighbours.stats(),
+            ..self.stats
+        }
     }
 
     pub fn xsk(&self) -> &Xsk {
@@ -314,17 +337,23 @@ impl phy::Device for XdpDevice {
                     continue;
                 }
             };
-            match classify(frame) {
-                Verdict::Deliver => {}
+            let admit = match classify(frame) {
+                Verdict::Deliver => self.neighbours.admit(frame),
                 verdict => {
                     match verdict {
                         Verdict::Malformed => self.stats.rx_malformed += 1,
                         _ => self.stats.rx_foreign += 1,
                     }
-                    let _ = xsk.fill.push(xsk.rx_frames.frame_of(desc.addr));
-                    self.refilled = true;
-                    continue;
+                    Admit::Drop
                 }
+            };
+            if admit != Admit::Deliver {
+                if let Admit::Answer(reply) = admit {
+                    self.arp_reply = Some(reply);
+                }
+                let _ = xsk.fill.push(xsk.rx_frames.frame_of(desc.addr));
+                self.refilled = true;
+                continue;
             }
             self.stats.rx_delivered += 1;
             let rx = XdpRxToken {
