@@ -28,7 +28,8 @@ pub fn http_response(data: &[u8]) {
                     assert!(response.head_len + response.body_len <= capacity);
                     assert!((100..=999).contains(&response.status));
                     let _ = parser.header("content-length");
-                    if head_request {
+                    if head_request && responses == 0 {
+                        // `expect` covers the next response only.
                         assert_eq!(response.body_len, 0, "a HEAD response has no body");
                     }
                     responses += 1;
