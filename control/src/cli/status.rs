@@ -63,6 +63,12 @@ fn render(s: &StatusReply) -> String {
             }
         }
         out += "\n";
+        if let Some(why) = &j.unhealthy {
+            out += &format!(
+                "  JOURNAL UNHEALTHY: the last write failed ({why}); arms are refused until a \
+                 write succeeds\n"
+            );
+        }
         if let Some(t) = &j.torn {
             out += &format!("  a torn last line was dropped at start ({t})\n");
         }

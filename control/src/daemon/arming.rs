@@ -2,6 +2,7 @@
 //! the fire-rate cap, the schedule) → a journal line, made durable → the datapath's
 //! `Arm` command → its acknowledgement. The reply goes out only after all of that.
 
+use super::caps;
 use super::order::{self, ArmError, Order};
 use super::state::ArmRecord;
 use super::Daemon;
@@ -26,27 +27,21 @@ impl Daemon {
         let schedule = self.schedule(&req.trigger, req.arrive, order.target)?;
         let target = &self.targets[order.target];
         let id = self.shared.update(|s| {
-            let open = s.open_arms();
-            if open >= self.limits.max_open_arms as usize {
-                return Err(format!(
-                    "{open} arms are open (limits.max_open_arms); fire, wait for or disarm some"
-                ));
-            }
-            let committed = s.committed(order.target, monotonic_ns());
-            if committed + order.conns > target.max_fires_per_minute {
-                return Err(format!(
-                    "target {}: {committed} request(s) sent in the last minute or armed, and \
-                     {} more would pass its max_fires_per_minute ({})",
-                    target.name, order.conns, target.max_fires_per_minute
-                ));
-            }
+            caps::check(
+                s,
+                &self.targets,
+                order.target,
+                order.conns,
+                self.limits.max_open_arms as usize,
+                monotonic_ns(),
+            )?;
             let id = s.next_arm_id();
             let mut record =
                 ArmRecord::new(id, &req.sku, req.qty, &key, (order.target, &target.name));
             record.conns = order.conns;
             record.schedule = schedule;
             s.insert_arm(record);
-            Ok(id)
+            Ok::<_, String>(id)
         })?;
         let entry = ArmEntry {
             arm: id,
@@ -115,6 +110,23 @@ impl Daemon {
             }
         };
         self.shared.update(|s| {
+            // A restart does not reset the caps: the send history came back from the
+            // journal, and this arm is counted like a new one.
+            let fits = caps::check(
+                s,
+                &self.targets,
+                index,
+                order.conns,
+                self.limits.max_open_arms as usize,
+                monotonic_ns(),
+            );
+            if let Err(e) = fits {
+                s.set_state(entry.arm, ArmState::Rejected);
+                if let Some(a) = s.arm_mut(entry.arm) {
+                    a.recovered = Some("refused".into());
+                }
+                return Err(e);
+            }
             let mut record = ArmRecord::new(
                 entry.arm,
                 &entry.sku,
@@ -127,7 +139,8 @@ impl Daemon {
             record.recovered = Some("rearmed".into());
             s.reserve_ids_through(entry.arm);
             s.insert_arm(record);
-        });
+            Ok(())
+        })?;
         self.journal(Record::Recovered {
             arm: entry.arm,
             how: "rearmed".into(),

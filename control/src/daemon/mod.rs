@@ -11,6 +11,7 @@
 
 mod arm_record;
 mod arming;
+mod caps;
 mod metrics;
 mod order;
 mod pump;

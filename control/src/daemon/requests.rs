@@ -28,7 +28,7 @@ impl Daemon {
         tracing::debug!(?request, "request");
         let is_down = request == Request::Down {};
         let reply = match request {
-            Request::Status {} => Ok(protocol::encode_ok(&self.shared.lock().status())),
+            Request::Status {} => Ok(protocol::encode_ok(&self.status())),
             Request::Arm(req) => self.arm(&req).map(|r| protocol::encode_ok(&r)),
             Request::Fire { arm } => self.fire(arm).map(|r| protocol::encode_ok(&r)),
             Request::Disarm { arm } => self.disarm(arm).map(|r| protocol::encode_ok(&r)),
@@ -233,8 +233,26 @@ impl Daemon {
     /// was about to happen.
     pub(super) fn journal(&self, record: Record) -> Result<(), String> {
         let mut j = self.journal.lock().unwrap_or_else(|p| p.into_inner());
-        j.append(record)
-            .map_err(|e| format!("cannot write the journal {}: {e}", j.path().display()))
+        j.append(record).map_err(|e| {
+            format!(
+                "cannot write the journal {}: {e} (the journal is unhealthy: arms are refused \
+                 until a write succeeds)",
+                j.path().display()
+            )
+        })
+    }
+
+    /// The status, with the journal's health as of now.
+    fn status(&self) -> crate::protocol::StatusReply {
+        let failure = {
+            let j = self.journal.lock().unwrap_or_else(|p| p.into_inner());
+            j.failure().map(str::to_owned)
+        };
+        let mut status = self.shared.lock().status();
+        if let Some(j) = status.journal.as_mut() {
+            j.unhealthy = failure;
+        }
+        status
     }
 
     pub(super) fn check_running(&self) -> Result<(), String> {

@@ -19,6 +19,9 @@ use std::collections::BTreeMap;
 /// Why an outcome recovered from a crash is unknown.
 pub const RESTART: &str = "daemon_restart";
 
+/// How far back the per-minute send history reaches (the rate cap's window).
+pub const SEND_HISTORY_NS: i64 = 60_000_000_000;
+
 /// One arm's story as the journal tells it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JournalArm {
@@ -99,6 +102,30 @@ pub enum Action {
     Disarmed(u64),
     /// The arm's missing outcomes, now recorded as unknown.
     Unknown(u64, Vec<FireOutcome>),
+}
+
+/// Requests sent in the [`SEND_HISTORY_NS`] before `now_ns` (UTC), oldest first, as (when
+/// the send was journaled, UTC ns; target name): the rate cap's history, which a restart
+/// must not forget.
+pub fn recent_sends(lines: &[Line], now_ns: i64) -> Vec<(i64, String)> {
+    let since = now_ns.saturating_sub(SEND_HISTORY_NS);
+    let mut targets: BTreeMap<u64, &str> = BTreeMap::new();
+    let mut sends = Vec::new();
+    for line in lines {
+        match &line.record {
+            Record::Arm(e) => {
+                targets.insert(e.arm, &e.target);
+            }
+            Record::Sent { arm, .. } if line.t >= since && line.t <= now_ns => {
+                if let Some(target) = targets.get(arm) {
+                    sends.push((line.t, (*target).to_owned()));
+                }
+            }
+            _ => {}
+        }
+    }
+    sends.sort_by_key(|&(t, _)| t);
+    sends
 }
 
 /// Decides, for every open arm, what a restart at `now_ns` (UTC) does.

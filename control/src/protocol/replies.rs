@@ -56,6 +56,10 @@ pub struct JournalStatus {
     /// Other lines that could not be read, skipped.
     #[serde(default)]
     pub corrupt_lines: usize,
+    /// Why the journal is unhealthy: its last append failed (cut back to the last good
+    /// line). New arms are refused until an append succeeds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unhealthy: Option<String>,
 }
 
 /// Where an arm stands.
