@@ -208,8 +208,7 @@ impl Neighbours {
     }
 }
 
-/// An Ethernet/IPv4 ARP frame, for tests and fuzz seeds.
-#[cfg(any(test, feature = "fuzzing"))]
+/// An Ethernet/IPv4 ARP frame (tests, fuzzing, and the lab's hostile peer).
 pub fn arp_frame(
     operation: ArpOperation,
     eth_dst: [u8; 6],
