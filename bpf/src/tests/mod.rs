@@ -7,5 +7,6 @@
 mod api;
 mod frame;
 mod program;
+mod random;
 mod stamp;
 mod stamp_live;
