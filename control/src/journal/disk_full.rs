@@ -8,12 +8,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// A tmpfs mounted at a unique path; unmounted and removed on drop, whatever happened.
-struct Tmpfs {
+pub(crate) struct Tmpfs {
     dir: PathBuf,
 }
 
 impl Tmpfs {
-    fn mount(size: &str) -> Tmpfs {
+    pub(crate) fn mount(size: &str) -> Tmpfs {
         let dir = std::env::temp_dir().join(format!(
             "qd-journal-full-{}-{}",
             std::process::id(),
@@ -39,20 +39,28 @@ impl Tmpfs {
         guard
     }
 
-    fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.dir.join(name)
     }
 }
 
 impl Drop for Tmpfs {
     fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.dir).status();
+        // Lazily if busy (a failed test's threads may still hold a file open): the
+        // mount leaves the tree at once and goes when its last file closes.
+        let unmounted = Command::new("umount")
+            .arg(&self.dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !unmounted {
+            let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
+        }
         // Only an empty directory is left once unmounted.
         let _ = std::fs::remove_dir(&self.dir);
     }
 }
 
-fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     rustix::process::geteuid().is_root()
 }
 
@@ -69,7 +77,7 @@ fn arm(id: u64) -> Record {
 }
 
 /// Fills the file system with one file, as far as it goes.
-fn fill(path: &Path) {
+pub(crate) fn fill(path: &Path) {
     use std::io::Write;
     let mut f = std::fs::File::create(path).unwrap();
     let block = [0u8; 512];

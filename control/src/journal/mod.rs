@@ -306,6 +306,6 @@ impl Record {
 }
 
 #[cfg(test)]
-mod disk_full;
+pub(crate) mod disk_full;
 #[cfg(test)]
 mod tests;
