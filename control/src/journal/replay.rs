@@ -116,7 +116,8 @@ pub fn recent_sends(lines: &[Line], now_ns: i64) -> Vec<(i64, String)> {
             Record::Arm(e) => {
                 targets.insert(e.arm, &e.target);
             }
-            Record::Sent { arm, .. } if line.t >= since && line.t <= now_ns => {
+            // A line from after `now` (the clock stepped back) counts as just sent.
+            Record::Sent { arm, .. } if line.t >= since => {
                 if let Some(target) = targets.get(arm) {
                     sends.push((line.t, (*target).to_owned()));
                 }
