@@ -1,7 +1,8 @@
 //! Pinned neighbours in the lab (root; own lab): with the pool warm, the lab peer poisons
-//! the target's ARP entry and strangers try to fill the neighbour cache; a fire then
-//! succeeds, the counters moved, and the peer's kernel, its entry for us flushed, gets
-//! our MAC from our own ARP answer.
+//! the target's ARP entry and a fire still succeeds (without the pins, the same forged
+//! reply makes it time out); strangers then try to fill the neighbour cache, the counters
+//! move, and the peer's kernel, its entry for us flushed, gets our MAC from our own ARP
+//! answer while a second fire succeeds.
 
 mod common;
 
@@ -14,6 +15,7 @@ use quickdraw_datapath::order::{ArmSpec, Command, Event, Outcome, Trigger};
 use quickdraw_datapath::runner::{self, BackendConfig};
 use smoltcp::wire::ArpOperation;
 use std::net::Ipv4Addr;
+use std::path::Path;
 use std::time::Duration;
 
 const EVIL: [u8; 6] = [0x02, 0x66, 0x66, 0x66, 0x66, 0x66];
@@ -46,12 +48,12 @@ fn in_lab(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// The attack: the target's address claimed with another MAC (a reply and a request to
-/// us, and a gratuitous broadcast, which the XDP program leaves to the kernel: it is not
-/// for our address), and forty strangers asking for our address or answering
-/// questions never asked, enough to turn smoltcp's 8-entry cache over five times.
+/// The poisoning: the target's address claimed with another MAC, in a reply and a
+/// request to us, and in a gratuitous broadcast (which the XDP program leaves to the
+/// kernel: it is not for our address). Without the pins, the first alone sends our
+/// next order to nowhere (its outcome: a timeout).
 fn poison(ours: [u8; 6]) -> Vec<Vec<u8>> {
-    let mut frames = vec![
+    vec![
         arp_frame(
             ArpOperation::Reply,
             ours,
@@ -79,7 +81,13 @@ fn poison(ours: [u8; 6]) -> Vec<Vec<u8>> {
             APPLIANCE_IP,
         )
         .to_vec(),
-    ];
+    ]
+}
+
+/// Forty strangers asking for our address or answering questions never asked: enough to
+/// turn smoltcp's 8-entry cache over five times.
+fn strangers(ours: [u8; 6]) -> Vec<Vec<u8>> {
+    let mut frames = Vec::new();
     for i in 0..20u8 {
         let mac = [0x02, 0x77, 0, 0, 0, i];
         let ip = Ipv4Addr::new(198, 18, 0, 100 + i);
@@ -98,6 +106,23 @@ fn poison(ours: [u8; 6]) -> Vec<Vec<u8>> {
         frames.push(arp_frame(ArpOperation::Reply, ours, mac, ip, ours, APPLIANCE_IP).to_vec());
     }
     frames
+}
+
+/// Arms and fires one order; its outcome must be a 200, logged once by nginx.
+fn fire_one(handle: &runner::Handle, seen: &mut Vec<Event>, arm: u64, access_log: &Path) {
+    let key = format!("qd-test-arp-{arm}-{}", std::process::id());
+    let spec = ArmSpec {
+        arm,
+        target: 0,
+        request: order("1001", &key),
+        conns: 1,
+        trigger: Trigger::Manual,
+    };
+    handle.commands.push(Command::Arm(Box::new(spec))).unwrap();
+    handle.commands.push(Command::Fire(arm)).unwrap();
+    let done = outcomes(&handle.events, seen, arm, 1);
+    assert_eq!(done[0].outcome, Outcome::Status(200), "{done:?}");
+    assert_eq!(orders_logged(access_log, &key).len(), 1);
 }
 
 #[test]
@@ -124,40 +149,32 @@ fn arp_poisoning_while_warm_is_dropped_counted_and_a_fire_succeeds() {
 
     let ours = quickdraw_bench::lab::mac_address(None, HOST_IF).unwrap();
     inject(&poison(ours));
+    std::thread::sleep(Duration::from_millis(300));
+    fire_one(&handle, &mut seen, 1, &status.access_log);
+
+    inject(&strangers(ours));
     // The peer forgets us and must ask again: our answer is all it can learn from.
     in_lab(&["ip", "neigh", "flush", "dev", PEER_IF]);
-
-    let neighbours = |seen: &mut Vec<Event>, limit| {
-        wait_for(&handle.events, seen, limit, |e| match e {
+    let counted = wait_for(
+        &handle.events,
+        &mut seen,
+        Duration::from_secs(5),
+        |e| match e {
             Event::Counters { counters, .. } => counters
                 .device
                 .map(|d| d.neighbours)
-                .filter(|n| n.pin_conflicts >= 2 && n.strangers >= 40),
+                .filter(|n| n.pin_conflicts >= 2 && n.strangers >= 40 && n.answered >= 20),
             _ => None,
-        })
-    };
-    let counted: Option<NeighbourStats> = neighbours(&mut seen, Duration::from_secs(5));
-    let counted = counted.unwrap_or_else(|| panic!("counters never moved: {seen:?}"));
+        },
+    );
+    let counted: NeighbourStats =
+        counted.unwrap_or_else(|| panic!("counters never moved: {seen:?}"));
     assert_eq!(counted.learned, 1, "{counted:?}");
-    assert!(counted.answered >= 20, "{counted:?}");
-
-    let key = format!("qd-test-arp-{}", std::process::id());
-    let spec = ArmSpec {
-        arm: 1,
-        target: 0,
-        request: order("1001", &key),
-        conns: 1,
-        trigger: Trigger::Manual,
-    };
-    handle.commands.push(Command::Arm(Box::new(spec))).unwrap();
-    handle.commands.push(Command::Fire(1)).unwrap();
-    let done = outcomes(&handle.events, &mut seen, 1, 1);
-    assert_eq!(done[0].outcome, Outcome::Status(200), "{done:?}");
-    assert_eq!(orders_logged(&status.access_log, &key).len(), 1);
+    fire_one(&handle, &mut seen, 2, &status.access_log);
 
     // The peer resolved us again, to our MAC, from our own answer.
     let mac = ours.map(|b| format!("{b:02x}")).join(":");
     let neigh = in_lab(&["ip", "neigh", "show", &APPLIANCE_IP.to_string()]);
     assert!(neigh.contains(&mac), "peer's entry for us: {neigh:?}");
-    eprintln!("neighbour counters after the poisoning: {counted:?}");
+    eprintln!("neighbour counters after the attack: {counted:?}");
 }
