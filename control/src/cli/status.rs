@@ -136,4 +136,35 @@ mod tests {
              arm 4: sku 1001 x1 on lab over 1 conn(s), manual: armed (0 outcome(s)), key ab12\n"
         );
     }
+
+    #[test]
+    fn an_unhealthy_journal_says_so_and_why() {
+        let s = StatusReply {
+            backend: "kernel".into(),
+            bind_mode: "kernel".into(),
+            pinned: false,
+            running: true,
+            ready: true,
+            targets: vec![],
+            journal: Some(crate::protocol::JournalStatus {
+                path: "/var/lib/quickdraw/journal.jsonl".into(),
+                rearmed: vec![],
+                missed: vec![],
+                unknown: vec![],
+                torn: None,
+                corrupt_lines: 0,
+                unhealthy: Some("No space left on device (os error 28)".into()),
+            }),
+            metrics: None,
+            arms: vec![],
+        };
+        let text = render(&s);
+        assert!(
+            text.contains(
+                "JOURNAL UNHEALTHY: the last write failed (No space left on device (os error 28)); \
+                 arms are refused until a write succeeds"
+            ),
+            "{text}"
+        );
+    }
 }
