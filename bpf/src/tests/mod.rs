@@ -9,5 +9,6 @@ mod frame;
 mod loss;
 mod loss_live;
 mod program;
+mod random;
 mod stamp;
 mod stamp_live;

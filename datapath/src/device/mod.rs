@@ -6,9 +6,11 @@
 mod check;
 pub mod fixup;
 pub mod frame;
+pub mod neighbours;
 mod reserved;
 
 pub use check::{classify, FrameKind};
+pub use neighbours::{Admit, NeighbourStats, Neighbours, Pin};
 pub use reserved::FrameHandle;
 use reserved::{Completed, Reserved};
 
@@ -61,6 +63,8 @@ pub struct DeviceStats {
     pub warm_frames: u64,
     /// Frames built ahead (orders, the floor) pushed as they stood.
     pub tx_prebuilt: u64,
+    /// The pinned-neighbour filter's counters (ARP kept from smoltcp, answered, pinned).
+    pub neighbours: NeighbourStats,
 }
 
 /// The device. One per AF_XDP socket, owned by the datapath thread.
@@ -82,6 +86,10 @@ pub struct XdpDevice {
     /// Our MAC, for the self-addressed warm frame.
     mac: [u8; 6],
     warm_frame: Option<FrameHandle>,
+    /// What of ARP smoltcp may learn from (see `neighbours`).
+    neighbours: Neighbours,
+    /// An ARP reply the filter owes, sent at the end of the turn.
+    arp_reply: Option<[u8; neighbours::ARP_FRAME_LEN]>,
 }
 
 impl XdpDevice {
@@ -102,7 +110,15 @@ impl XdpDevice {
             reserved: Reserved::with_capacity(RESERVED_FRAMES),
             mac,
             warm_frame: None,
+            neighbours: Neighbours::new(std::net::Ipv4Addr::UNSPECIFIED, 0, [0; 6], &[]),
+            arp_reply: None,
         }
+    }
+
+    /// Puts the pinned-neighbour filter in front of smoltcp (none pins nothing: all ARP
+    /// passes).
+    pub fn set_neighbours(&mut self, neighbours: Neighbours) {
+        self.neighbours = neighbours;
     }
 
     /// Start of a loop turn: transmit frames the kernel has sent go back to the pool.
@@ -129,6 +145,10 @@ impl XdpDevice {
     /// End of a loop turn: hand consumed Rx slots and refilled frames to the kernel, and
     /// kick Tx if descriptors were published and the ring asks for a wake-up.
     pub fn flush(&mut self) -> io::Result<()> {
+        if let Some(reply) = self.arp_reply.take() {
+            // Lost when no frame is free: the asker asks again.
+            self.send_frame(&reply);
+        }
         self.xsk.rx.release();
         if self.refilled {
             self.refilled = false;
@@ -315,7 +335,10 @@ impl XdpDevice {
     }
 
     pub fn stats(&self) -> DeviceStats {
-        self.stats
+        DeviceStats {
+            neighbours: self.neighbours.stats(),
+            ..self.stats
+        }
     }
 
     pub fn xsk(&self) -> &Xsk {
@@ -449,17 +472,23 @@ impl phy::Device for XdpDevice {
                     continue;
                 }
             };
-            match classify(frame) {
-                FrameKind::Deliver => {}
+            let admit = match classify(frame) {
+                FrameKind::Deliver => self.neighbours.admit(frame),
                 verdict => {
                     match verdict {
                         FrameKind::Malformed => self.stats.rx_malformed += 1,
                         _ => self.stats.rx_foreign += 1,
                     }
-                    let _ = xsk.fill.push(xsk.rx_frames.frame_of(desc.addr));
-                    self.refilled = true;
-                    continue;
+                    Admit::Drop
                 }
+            };
+            if admit != Admit::Deliver {
+                if let Admit::Answer(reply) = admit {
+                    self.arp_reply = Some(reply);
+                }
+                let _ = xsk.fill.push(xsk.rx_frames.frame_of(desc.addr));
+                self.refilled = true;
+                continue;
             }
             self.stats.rx_delivered += 1;
             let rx = XdpRxToken {
