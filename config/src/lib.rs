@@ -1,13 +1,16 @@
 //! quickdraw's typed TOML configuration: the schema, loading, and validation that reports
 //! every problem at its TOML key path at once.
 
+pub mod cpus;
 mod error;
+mod queues;
 mod schema;
 mod sections;
 mod validate;
 mod validate_sections;
 
 pub use error::{ConfigError, Problem};
+pub use queues::{Queues, Steering};
 pub use schema::{Appliance, Backend, Config, RequestSpec, Target, TrustAnchors, XdpMode};
 pub use sections::{Control, Journal, Limits, Metrics, Timing};
 pub use validate_sections::OPEN_ARMS_CEILING;

@@ -4,7 +4,7 @@
 //! step with the connections that exist.
 
 use crate::clock::smoltcp_instant;
-use crate::device::{DeviceStats, XdpDevice};
+use crate::device::{DeviceStats, QueueRx, XdpDevice};
 use crate::poll::{Turn, Work};
 use crate::stack::{Stack, StackConfig};
 use crate::xsk::{self, BindMode, Xsk, XskConfig};
@@ -18,7 +18,11 @@ use std::os::fd::AsFd;
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
     pub interface: String,
+    /// The queue of the socket that sends (and receives); its UMEM is shared.
     pub queue: u32,
+    /// Further queues to receive on, each with a socket on the same UMEM (RSS can put
+    /// a flow on any of them). `queue` itself may be listed; empty: `queue` only.
+    pub rx_queues: Vec<u32>,
     pub xdp_mode: AttachMode,
     pub ip: Ipv4Addr,
     pub prefix_len: u8,
@@ -37,6 +41,7 @@ impl EngineConfig {
         EngineConfig {
             interface: "qd0".into(),
             queue: 0,
+            rx_queues: Vec::new(),
             xdp_mode: AttachMode::Native,
             ip: Ipv4Addr::new(198, 18, 0, 10),
             prefix_len: 24,
@@ -85,15 +90,26 @@ impl Engine {
         };
         let mut steer = Steer::load()?;
         steer.set_appliance_ip(config.ip)?;
-        let xsk = Xsk::bind(ifindex, config.queue, &config.xsk).map_err(Error::xsk(format!(
-            "AF_XDP socket on {} queue {}",
-            config.interface, config.queue
-        )))?;
+        let others: Vec<u32> = config
+            .rx_queues
+            .iter()
+            .copied()
+            .filter(|&q| q != config.queue)
+            .collect();
+        let xsk = Xsk::bind_queues(ifindex, config.queue, &others, &config.xsk).map_err(
+            Error::xsk(format!(
+                "AF_XDP socket on {} queue {}",
+                config.interface, config.queue
+            )),
+        )?;
         steer.set_xsk(config.queue, xsk.as_fd())?;
+        for shared in &xsk.shared {
+            steer.set_xsk(shared.queue(), shared.as_fd())?;
+        }
         steer.attach(ifindex, config.xdp_mode)?;
         tracing::info!(
-            interface = %config.interface, queue = config.queue, mode = xsk.mode().as_str(),
-            ip = %config.ip, "datapath attached"
+            interface = %config.interface, queue = config.queue, rx_queues = ?others,
+            mode = xsk.mode().as_str(), ip = %config.ip, "datapath attached"
         );
 
         let mut device = XdpDevice::new(xsk);
@@ -196,6 +212,11 @@ impl Engine {
 
     pub fn device_stats(&self) -> DeviceStats {
         self.device.stats()
+    }
+
+    /// Receive counts per queue (the sending socket's queue first).
+    pub fn queues(&self) -> &[QueueRx] {
+        self.device.queues()
     }
 
     pub fn steer_counters(&self) -> Result<Counters, Error> {

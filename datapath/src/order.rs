@@ -201,4 +201,6 @@ pub struct LinkCounters {
     pub tx_ring_empty: u64,
     pub rx_dropped: u64,
     pub invalid_descs: u64,
+    /// Frames received per NIC queue (AF_XDP only; empty otherwise).
+    pub queues: crate::device::QueueCounts,
 }

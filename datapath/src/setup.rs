@@ -91,6 +91,7 @@ pub fn engine_config(config: &Config, connections: usize) -> EngineConfig {
     EngineConfig {
         interface: a.interface.clone(),
         queue: a.queue,
+        rx_queues: a.queues.resolve(rx_queue_count(&a.interface)),
         xdp_mode: match a.xdp_mode {
             XdpMode::Native => quickdraw_bpf::AttachMode::Native,
             XdpMode::Skb => quickdraw_bpf::AttachMode::Skb,
@@ -102,4 +103,22 @@ pub fn engine_config(config: &Config, connections: usize) -> EngineConfig {
         sockets: (connections * 2).max(MIN_SOCKETS),
         ..EngineConfig::lab()
     }
+}
+
+/// How many receive queues `interface` has now (its `queues/rx-*` in sysfs: the channels
+/// a NIC is configured with, `numrxqueues` of a veth); 1 when it cannot be read (the
+/// bind then reports what is wrong with the interface).
+pub fn rx_queue_count(interface: &str) -> u32 {
+    let dir = std::path::Path::new("/sys/class/net")
+        .join(interface)
+        .join("queues");
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().starts_with("rx-"))
+                .count() as u32
+        })
+        .unwrap_or(0)
+        .max(1)
 }

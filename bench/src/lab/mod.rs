@@ -16,6 +16,7 @@ mod netns;
 mod nginx;
 mod pki;
 mod process;
+mod queues;
 mod session;
 mod status;
 
@@ -112,6 +113,9 @@ pub struct LabOptions {
     pub keepalive_requests: u32,
     /// The nginx binary (default Debian's `/usr/sbin/nginx`).
     pub nginx: PathBuf,
+    /// RX and TX queues on each end of the veth (default 1). With more, the peer spreads
+    /// its flows over them as RSS spreads a NIC's (see `queues.rs`).
+    pub queues: u32,
 }
 
 impl Default for LabOptions {
@@ -120,6 +124,7 @@ impl Default for LabOptions {
             keepalive_timeout: Duration::from_secs(75),
             keepalive_requests: 100_000,
             nginx: PathBuf::from("/usr/sbin/nginx"),
+            queues: 1,
         }
     }
 }
@@ -141,13 +146,14 @@ pub fn status() -> Result<LabStatus, Error> {
 
 /// Brings the lab up; the caller holds the lab lock.
 ///
-/// When the lab is up already, returns its status and changes nothing. Otherwise the remains
+/// When the lab is up already (with the queues asked for), returns its status and changes
+/// nothing. Otherwise the remains
 /// of any earlier lab are torn down first. When any step fails, whatever was made is torn down
 /// before the error is returned.
 pub fn up_locked(_lock: &LabLock, options: &LabOptions) -> Result<LabStatus, Error> {
     let paths = LabPaths::standard();
     let before = status_at(&paths)?;
-    if before.up {
+    if before.up && queues::host_rx_queues() == options.queues.max(1) {
         return Ok(before);
     }
     // Whatever is left of an earlier lab goes first, including what `status` cannot see
@@ -184,7 +190,10 @@ fn build(paths: &LabPaths, options: &LabOptions) -> Result<(), Error> {
         .map_err(|e| Error::file("chmod", &paths.state_dir, e))?;
     LabPki::generate(SERVER_NAME)?.write(paths)?;
     pki::write_file(&paths.nginx_conf, &nginx::config(paths, options), 0o644)?;
-    netns::create()?;
+    netns::create(options.queues)?;
+    if options.queues > 1 {
+        queues::spread_flows()?;
+    }
     nginx::start(paths, options)?;
     nginx::wait_ready(paths)
 }

@@ -86,6 +86,7 @@ impl Link for XdpLink {
             tx_ring_empty: xsk.map_or(0, |x| x.tx_ring_empty_descs),
             rx_dropped: xsk.map_or(0, |x| x.rx_dropped),
             invalid_descs: xsk.map_or(0, |x| x.rx_invalid_descs + x.tx_invalid_descs),
+            queues: crate::device::QueueCounts::of(self.engine.queues()),
         })
     }
 
