@@ -73,6 +73,17 @@ fn render(s: &StatusReply) -> String {
             );
         }
     }
+    if let Some(p) = &s.placement {
+        out += &p.line();
+        out += "\n";
+        for w in &p.warnings {
+            out += &format!("  warning: {w}\n");
+        }
+    }
+    if !s.queues.is_empty() {
+        out += &crate::protocol::queues_line(&s.queues);
+        out += "\n";
+    }
     if let Some(m) = &s.metrics {
         out += &format!("metrics on http://{m}/metrics\n");
     }
@@ -109,6 +120,8 @@ mod tests {
             }],
             journal: None,
             metrics: None,
+            queues: vec![],
+            placement: None,
             arms: vec![ArmStatus {
                 arm: 4,
                 sku: "1001".into(),

@@ -6,7 +6,10 @@
 //! A `Mutex` is fine here: this is the control side. The datapath never sees it.
 
 pub use super::arm_record::{outcome_view, stamps_view, ArmRecord, ProbeAnswer};
-use crate::protocol::{ArmState, FireOutcome, JournalStatus, StatusReply, SyncReply, TargetStatus};
+use crate::protocol::{
+    ArmState, FireOutcome, JournalStatus, PlacementStatus, QueueStatus, StatusReply, SyncReply,
+    TargetStatus,
+};
 use crate::stats::Stats;
 use quickdraw_datapath::order::{ArmId, Event, Stamps};
 use std::collections::{BTreeMap, VecDeque};
@@ -50,6 +53,10 @@ pub struct State {
     pub journal: Option<JournalStatus>,
     /// Where the metrics endpoint listens.
     pub metrics: Option<String>,
+    /// Receive frames per NIC queue, from the datapath's last counters.
+    pub queues: Vec<QueueStatus>,
+    /// Where the datapath thread runs.
+    pub placement: Option<PlacementStatus>,
     pub probes: BTreeMap<u64, ProbeAnswer>,
     /// Requests sent per target in the last minute: (trigger ns, target, count).
     sends: VecDeque<(u64, usize)>,
@@ -86,6 +93,8 @@ impl State {
             stats: Stats::new(backend),
             journal: None,
             metrics: None,
+            queues: Vec::new(),
+            placement: None,
             probes: BTreeMap::new(),
             sends: VecDeque::new(),
             arms: BTreeMap::new(),
@@ -257,7 +266,14 @@ impl State {
                     self.stats.counters.conn_errors += 1;
                 }
             }
-            Event::Counters { counters, .. } => self.stats.link_counters(&counters),
+            Event::Counters { counters, .. } => {
+                self.stats.link_counters(&counters);
+                self.queues = counters
+                    .queues
+                    .iter()
+                    .map(|(queue, rx_frames)| QueueStatus { queue, rx_frames })
+                    .collect();
+            }
             Event::Probed {
                 id,
                 sent_ns,
@@ -333,6 +349,8 @@ impl State {
                 .collect(),
             journal: self.journal.clone(),
             metrics: self.metrics.clone(),
+            queues: self.queues.clone(),
+            placement: self.placement.clone(),
         }
     }
 }

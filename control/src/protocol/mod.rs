@@ -9,7 +9,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+mod placement;
 mod replies;
+pub use placement::*;
 pub use replies::*;
 
 /// The protocol version this build speaks.
