@@ -1,6 +1,9 @@
 //! `control check --config FILE`: validate a configuration and say what it describes,
-//! including each target's order request template and keep-warm path.
+//! including each target's order request template and keep-warm path; then run the full
+//! plan against this host (CA files read, interface and queues exist, a way to every
+//! target, the start-up plan built) unless `--offline`.
 
+use crate::doctor::{self, Host, Status};
 use crate::setup;
 use quickdraw_config::{Config, TrustAnchors};
 use quickdraw_datapath::http;
@@ -12,6 +15,9 @@ pub struct CheckArgs {
     /// The TOML configuration to validate.
     #[arg(long, short)]
     config: PathBuf,
+    /// Only the file itself: skip what needs this host (CA files, interface, queues).
+    #[arg(long)]
+    offline: bool,
 }
 
 /// Exit code 0 when valid, 2 when not (every problem printed on stderr, one per line).
@@ -29,6 +35,22 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
             eprintln!("{}: {p}", args.config.display());
         }
         return Ok(ExitCode::from(2));
+    }
+    if !args.offline {
+        let checks = doctor::plan::checks(&Host::live(), &config);
+        let failed: Vec<_> = checks.iter().filter(|c| c.status == Status::Fail).collect();
+        if !failed.is_empty() {
+            for c in failed {
+                eprintln!(
+                    "{}: {}: {} ({})",
+                    args.config.display(),
+                    c.check,
+                    c.detail,
+                    c.remedy
+                );
+            }
+            return Ok(ExitCode::from(2));
+        }
     }
     let a = &config.appliance;
     println!(
