@@ -254,3 +254,54 @@ fn cap_number(name: &str) -> u32 {
         other => panic!("unknown capability {other}"),
     }
 }
+
+#[test]
+fn doctor_passes_on_the_lab_with_warnings_where_veth_is_not_a_nic() {
+    let lab = LabSession::start().expect("lab up");
+    let out = Command::new(env!("CARGO_BIN_EXE_control"))
+        .args(["doctor", "--config", LAB_CONFIG])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    eprintln!(
+        "control doctor on the lab:\n{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(0), "{text}");
+
+    let out = Command::new(env!("CARGO_BIN_EXE_control"))
+        .args(["doctor", "--json", "--config", LAB_CONFIG])
+        .output()
+        .unwrap();
+    let checks: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let status = |name: &str| {
+        checks
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["check"] == name)
+            .map(|c| c["status"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    // What a veth is not: a NIC with zero-copy, MSI interrupts.
+    assert_eq!(status("driver"), ["warn"], "{checks}");
+    assert_eq!(status("zero_copy"), ["warn"], "{checks}");
+    assert_eq!(status("irq_affinity"), ["warn"], "{checks}");
+    // What the lab must get right.
+    for name in [
+        "kernel",
+        "queues",
+        "capabilities",
+        "memlock",
+        "own_address",
+        "address_conflict",
+        "next_hop",
+        "trust",
+        "interface",
+        "route",
+        "plan",
+    ] {
+        assert_eq!(status(name), ["pass"], "{name}: {checks}");
+    }
+    drop(lab);
+}
