@@ -5,6 +5,7 @@
 
 use crate::clock::smoltcp_instant;
 use crate::device::{DeviceStats, QueueRx, XdpDevice};
+use crate::ntuple::NtupleRule;
 use crate::poll::{Turn, Work};
 use crate::stack::{Stack, StackConfig};
 use crate::xsk::{self, BindMode, Xsk, XskConfig};
@@ -23,6 +24,8 @@ pub struct EngineConfig {
     /// Further queues to receive on, each with a socket on the same UMEM (RSS can put
     /// a flow on any of them). `queue` itself may be listed; empty: `queue` only.
     pub rx_queues: Vec<u32>,
+    /// With `Ntuple`, a NIC rule sends our TCP to `queue` while the engine runs.
+    pub steer: quickdraw_config::Steering,
     pub xdp_mode: AttachMode,
     pub ip: Ipv4Addr,
     pub prefix_len: u8,
@@ -42,6 +45,7 @@ impl EngineConfig {
             interface: "qd0".into(),
             queue: 0,
             rx_queues: Vec::new(),
+            steer: quickdraw_config::Steering::Rss,
             xdp_mode: AttachMode::Native,
             ip: Ipv4Addr::new(198, 18, 0, 10),
             prefix_len: 24,
@@ -75,6 +79,8 @@ pub struct Engine {
     conns: Vec<Option<Conn>>,
     ip: Ipv4Addr,
     kick_errors_seen: u64,
+    /// The ntuple rule of `steer = "ntuple"`, deleted with the engine.
+    _ntuple: Option<NtupleRule>,
 }
 
 impl Engine {
@@ -87,6 +93,14 @@ impl Engine {
         let mac = match config.mac {
             Some(mac) => mac,
             None => interface_mac(&config.interface)?,
+        };
+        let ntuple = match config.steer {
+            quickdraw_config::Steering::Ntuple => Some(NtupleRule::install(
+                &config.interface,
+                config.ip,
+                config.queue,
+            )?),
+            quickdraw_config::Steering::Rss => None,
         };
         let mut steer = Steer::load()?;
         steer.set_appliance_ip(config.ip)?;
@@ -130,6 +144,7 @@ impl Engine {
             conns: vec![None; config.sockets],
             ip: config.ip,
             kick_errors_seen: 0,
+            _ntuple: ntuple,
         })
     }
 

@@ -13,6 +13,7 @@ pub mod engine;
 mod error;
 pub mod http;
 pub mod link;
+pub mod ntuple;
 pub mod order;
 pub mod placement;
 pub mod poll;

@@ -92,6 +92,7 @@ pub fn engine_config(config: &Config, connections: usize) -> EngineConfig {
         interface: a.interface.clone(),
         queue: a.queue,
         rx_queues: a.queues.resolve(rx_queue_count(&a.interface)),
+        steer: a.steer,
         xdp_mode: match a.xdp_mode {
             XdpMode::Native => quickdraw_bpf::AttachMode::Native,
             XdpMode::Skb => quickdraw_bpf::AttachMode::Skb,
