@@ -438,6 +438,9 @@ impl<L: Link> Appliance<L> {
             if let Some(counters) = self.links[link].counters() {
                 self.emit(Event::Counters { link, counters });
             }
+            if let Some(counts) = self.links[link].queues() {
+                self.emit(Event::Queues { link, counts });
+            }
         }
     }
 

@@ -166,6 +166,12 @@ pub enum Event {
         link: usize,
         counters: LinkCounters,
     },
+    /// Frames received per NIC queue by an AF_XDP link, reported with its counters (an
+    /// event of its own: inside `Counters` it would double the size of every event).
+    Queues {
+        link: usize,
+        counts: crate::device::QueueCounts,
+    },
     /// A raw frame went out (`sent`), or the link cannot send raw frames.
     RawSent {
         id: u64,
@@ -201,6 +207,4 @@ pub struct LinkCounters {
     pub tx_ring_empty: u64,
     pub rx_dropped: u64,
     pub invalid_descs: u64,
-    /// Frames received per NIC queue (AF_XDP only; empty otherwise).
-    pub queues: crate::device::QueueCounts,
 }

@@ -266,10 +266,9 @@ impl State {
                     self.stats.counters.conn_errors += 1;
                 }
             }
-            Event::Counters { counters, .. } => {
-                self.stats.link_counters(&counters);
-                self.queues = counters
-                    .queues
+            Event::Counters { counters, .. } => self.stats.link_counters(&counters),
+            Event::Queues { counts, .. } => {
+                self.queues = counts
                     .iter()
                     .map(|(queue, rx_frames)| QueueStatus { queue, rx_frames })
                     .collect();

@@ -21,7 +21,7 @@ pub fn own_address(a: &Appliance, addresses: &[(String, Ipv4Addr)]) -> Check {
 
 /// The verdict of an RFC 5227 probe for the appliance's address: `Ok(Some(mac))` when
 /// someone answered, `Ok(None)` when nobody did.
-pub fn duplicate(a: &Appliance, probe: Result<Option<[u8; 6]>, std::io::Error>) -> Check {
+pub fn duplicate(a: &Appliance, probe: ArpAnswer) -> Check {
     const NAME: &str = "address_conflict";
     match probe {
         Ok(None) => Check::pass(
@@ -74,7 +74,10 @@ pub fn next_hops(config: &Config) -> Result<Vec<Ipv4Addr>, String> {
 }
 
 /// The verdict of ARP requests to each next hop: `(hop, answer)`.
-pub fn next_hop(answers: &[(Ipv4Addr, Result<Option<[u8; 6]>, std::io::Error>)]) -> Check {
+/// What an ARP request to one address found: the answering MAC, nobody, or an error.
+pub type ArpAnswer = Result<Option<[u8; 6]>, std::io::Error>;
+
+pub fn next_hop(answers: &[(Ipv4Addr, ArpAnswer)]) -> Check {
     const NAME: &str = "next_hop";
     let mut found = Vec::new();
     for (hop, answer) in answers {

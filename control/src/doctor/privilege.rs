@@ -80,7 +80,7 @@ pub fn capabilities(host: &Host, a: &Appliance) -> Check {
     let has = |c: Capability| eff & (1 << c.bit) != 0;
     let missing: Vec<Capability> = required(a)
         .into_iter()
-        .filter(|&c| !has(c) && !(c.bit == BPF.bit && has(SYS_ADMIN)))
+        .filter(|&c| !(has(c) || c.bit == BPF.bit && has(SYS_ADMIN)))
         .collect();
     let names = |v: &[Capability]| v.iter().map(|c| c.name).collect::<Vec<_>>().join(", ");
     // Without CAP_IPC_LOCK a large enough memlock limit does it (see `memlock`).

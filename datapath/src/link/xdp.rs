@@ -86,8 +86,11 @@ impl Link for XdpLink {
             tx_ring_empty: xsk.map_or(0, |x| x.tx_ring_empty_descs),
             rx_dropped: xsk.map_or(0, |x| x.rx_dropped),
             invalid_descs: xsk.map_or(0, |x| x.rx_invalid_descs + x.tx_invalid_descs),
-            queues: crate::device::QueueCounts::of(self.engine.queues()),
         })
+    }
+
+    fn queues(&mut self) -> Option<crate::device::QueueCounts> {
+        Some(crate::device::QueueCounts::of(self.engine.queues()))
     }
 
     fn send_raw(&mut self, frame: &[u8]) -> bool {
