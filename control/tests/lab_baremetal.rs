@@ -144,11 +144,25 @@ fn pinned_to_core_1_under_taskset_0_with_system_roots_from_ssl_cert_file() {
     let config = dir.join("system-roots.toml");
     std::fs::write(&config, text).unwrap();
 
+    // systemd's side of Type=notify: a datagram socket named by NOTIFY_SOCKET.
+    let notify_path = dir.join("notify.sock");
+    let notify = std::os::unix::net::UnixDatagram::bind(&notify_path).unwrap();
+    notify.set_read_timeout(Some(READY_WITHIN)).unwrap();
     let mut daemon = daemon(
         &["taskset", "-c", "0", env!("CARGO_BIN_EXE_control")],
         &dir,
         &config,
-        &[("SSL_CERT_FILE", &ca)],
+        &[("SSL_CERT_FILE", &ca), ("NOTIFY_SOCKET", &notify_path)],
+    );
+    let mut buf = [0u8; 64];
+    let n = notify
+        .recv(&mut buf)
+        .expect("READY=1 within the ready time");
+    assert_eq!(&buf[..n], b"READY=1");
+    let (_, status) = daemon.status_until(Duration::ZERO, |_| true);
+    assert_eq!(
+        status["ready"], true,
+        "READY=1 only once the pools are warm: {status}"
     );
     burst_of_eight(&mut daemon);
     let (_, status) = daemon.status_until(Duration::ZERO, |_| true);
