@@ -95,6 +95,30 @@ pub fn idle_states(host: &Host, core: usize) -> Check {
     }
 }
 
+/// A SCHED_FIFO thread that never sleeps is throttled by RT bandwidth control: idle for
+/// `period - runtime` of every period (50 ms a second by default) on kernels without the
+/// fair deadline server (before 6.12), or when other tasks share its core. A fire due then
+/// waits for the throttle to end.
+pub fn realtime_throttle(host: &Host, realtime_priority: Option<u8>) -> Check {
+    const NAME: &str = "rt_throttle";
+    let Some(priority) = realtime_priority else {
+        return Check::pass(NAME, "realtime_priority unset: normal scheduling");
+    };
+    let runtime = host.read("/proc/sys/kernel/sched_rt_runtime_us");
+    let period = host.read("/proc/sys/kernel/sched_rt_period_us");
+    match (runtime.as_deref(), period) {
+        (Some("-1"), _) => Check::pass(NAME, format!("SCHED_FIFO {priority}, RT throttling off")),
+        (Some(runtime), Some(period)) => Check::warn(
+            NAME,
+            format!(
+                "SCHED_FIFO {priority} with RT throttling at {runtime} of every {period} µs: a busy-polling thread can be parked for the rest"
+            ),
+            "sysctl kernel.sched_rt_runtime_us=-1 (with the core isolated), or leave realtime_priority unset",
+        ),
+        _ => Check::warn(NAME, "RT throttling settings unreadable", "check /proc/sys/kernel/sched_rt_runtime_us"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::canned::Tree;
@@ -117,6 +141,21 @@ mod tests {
         let bare = Tree::new();
         bare.file("/proc/cmdline", "quiet");
         assert_eq!(isolation(&bare.host(), 1).status, Status::Warn);
+    }
+
+    #[test]
+    fn rt_throttle_pass_warn() {
+        let t = Tree::new();
+        t.file("/proc/sys/kernel/sched_rt_runtime_us", "950000\n")
+            .file("/proc/sys/kernel/sched_rt_period_us", "1000000\n");
+        assert_eq!(realtime_throttle(&t.host(), None).status, Status::Pass);
+        assert_eq!(realtime_throttle(&t.host(), Some(50)).status, Status::Warn);
+        t.file("/proc/sys/kernel/sched_rt_runtime_us", "-1\n");
+        assert_eq!(realtime_throttle(&t.host(), Some(50)).status, Status::Pass);
+        assert_eq!(
+            realtime_throttle(&Tree::new().host(), Some(50)).status,
+            Status::Warn
+        );
     }
 
     #[test]

@@ -168,6 +168,7 @@ pub fn run(host: &Host, config: &quickdraw_config::Config) -> Vec<Check> {
     checks.push(cpu::isolation(host, a.core));
     checks.push(cpu::governor(host, a.core));
     checks.push(cpu::idle_states(host, a.core));
+    checks.push(cpu::realtime_throttle(host, a.realtime_priority));
     checks.push(nic::numa(host, &a.interface, a.core));
     checks.push(privilege::capabilities(host, a));
     checks.push(privilege::memlock(host, a));
