@@ -3,7 +3,7 @@
 
 CARGO ?= cargo
 
-.PHONY: all deps build demo test clean install
+.PHONY: all deps build demo test completions clean install
 
 # `make install`: the binaries, the systemd unit, the example configuration and the
 # README, under $(DESTDIR)$(PREFIX) (the configuration under $(DESTDIR)$(SYSCONFDIR)).
@@ -32,6 +32,12 @@ demo: build
 # The whole test suite. Privileged tests (BPF test-run, the lab) run too: they need root.
 test: deps
 	$(CARGO) test --locked --workspace
+
+# Shell completions (bash, zsh, fish) and man pages for both binaries, from their clap
+# definitions, into out/completions/ and out/man/.
+completions: build
+	./target/release/control generate --out out
+	./target/release/bench generate --out out
 
 clean:
 	$(CARGO) clean

@@ -3,7 +3,11 @@
 mod cli;
 
 use clap::Parser;
+use std::process::ExitCode;
 
-fn main() -> anyhow::Result<()> {
-    cli::run(cli::Cli::parse())
+fn main() -> ExitCode {
+    match cli::run(cli::Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => cli::exit::report("bench", &err),
+    }
 }

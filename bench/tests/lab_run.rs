@@ -2,7 +2,7 @@
 //! matched to wire stamps, and the JSON has its documented shape. No timing asserts.
 
 use quickdraw_bench::run::{self, Backend, RunOptions};
-use quickdraw_bench::LabSession;
+use quickdraw_lab::LabSession;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -25,6 +25,7 @@ fn smoke_run_matches_every_fire_and_writes_its_outputs() {
         hdr_dir: Some(dir.join("hdr")),
         no_pin: true,
         profile_steps: true,
+        warming: quickdraw_datapath::warming::Warming::default(),
         seed: 3,
         progress: false,
     };

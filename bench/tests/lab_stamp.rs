@@ -9,14 +9,14 @@ use std::net::{SocketAddr, SocketAddrV4};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use quickdraw_bench::lab::{
-    LabPaths, HOST_IF, KERNEL_IP, NETNS, PEER_IF, PREFIX_LEN, SERVER_NAME, TARGET_IP,
-};
 use quickdraw_bench::measure::{match_fires, Conn, Fire};
-use quickdraw_bench::probe::{client_config, connect};
-use quickdraw_bench::{LabSession, Probe};
 use quickdraw_bpf::{Direction, StampFilter, Stamper, TcpFlags, WireStamp};
 use quickdraw_datapath::clock::monotonic_ns;
+use quickdraw_lab::probe::{client_config, connect};
+use quickdraw_lab::{
+    LabPaths, HOST_IF, KERNEL_IP, NETNS, PEER_IF, PREFIX_LEN, SERVER_NAME, TARGET_IP,
+};
+use quickdraw_lab::{LabSession, Probe};
 use rustls::pki_types::ServerName;
 use rustls::{ClientConnection, StreamOwned};
 

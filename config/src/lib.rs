@@ -12,7 +12,7 @@ mod validate_sections;
 pub use error::{ConfigError, Problem};
 pub use queues::{Queues, Steering};
 pub use schema::{Appliance, Backend, Config, RequestSpec, Target, TrustAnchors, XdpMode};
-pub use sections::{Control, Journal, Limits, Metrics, Timing};
+pub use sections::{Control, Journal, Limits, Metrics, Timing, Warming};
 pub use validate_sections::OPEN_ARMS_CEILING;
 
 use std::path::Path;

@@ -3,7 +3,7 @@
 //! daemon's own sections (timing, limits, control, journal, metrics) are in `sections.rs`.
 
 pub use crate::queues::{Queues, Steering};
-pub use crate::sections::{Control, Journal, Limits, Metrics, Timing};
+pub use crate::sections::{Control, Journal, Limits, Metrics, Timing, Warming};
 use serde::Deserialize;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::PathBuf;
@@ -88,6 +88,9 @@ pub struct Appliance {
     pub gateway: Option<Ipv4Addr>,
     #[serde(default)]
     pub xdp_mode: XdpMode,
+    /// Keeping the send path warm while armed.
+    #[serde(default)]
+    pub warming: Warming,
 }
 
 fn default_prefix() -> u8 {

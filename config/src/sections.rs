@@ -34,9 +34,42 @@ impl Default for Timing {
             arrive: false,
             min_lead_ms: 20,
             max_ahead_s: 7 * 24 * 3600,
-            sync_max_probes: 40,
-            sync_max_ms: 3_000,
+            sync_max_probes: 80,
+            sync_max_ms: 5_000,
             sync_valid_s: 3_600,
+        }
+    }
+}
+
+/// Keeping the send path warm while an order is armed (`[appliance.warming]`): what each
+/// part bought in the lab is in the README ("Warming"). An interval of 0 turns that part
+/// off.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Warming {
+    /// Our half: an armed connection's order frame, record and socket touched this often.
+    pub send_interval_us: u64,
+    /// The kernel's half: a self-addressed warm frame (EtherType 0x88B5, our own MAC as
+    /// destination, never IP) through the Tx ring and kick this often while armed.
+    pub frame_interval_us: u64,
+    /// For orders waiting only on a deadline, warm frames start this long before it.
+    pub frame_window_ms: u64,
+    /// In the last `ramp_us` before a deadline, warm frames every `ramp_interval_us`.
+    pub ramp_us: u64,
+    pub ramp_interval_us: u64,
+    /// Nothing at all in the last `quiet_us` before a deadline.
+    pub quiet_us: u64,
+}
+
+impl Default for Warming {
+    fn default() -> Self {
+        Warming {
+            send_interval_us: 50,
+            frame_interval_us: 50,
+            frame_window_ms: 50,
+            ramp_us: 500,
+            ramp_interval_us: 20,
+            quiet_us: 100,
         }
     }
 }

@@ -56,6 +56,38 @@ pub(crate) fn check(config: &Config) -> Vec<Problem> {
     }
     check_placement(a, &mut report);
 
+    let w = &a.warming;
+    if w.ramp_interval_us > w.frame_interval_us && w.frame_interval_us != 0 {
+        report(
+            "appliance.warming.ramp_interval_us".into(),
+            format!(
+                "the ramp ({} µs) must not be slower than the base rate (frame_interval_us = {})",
+                w.ramp_interval_us, w.frame_interval_us
+            ),
+        );
+    }
+    if w.quiet_us > w.ramp_us {
+        report(
+            "appliance.warming.quiet_us".into(),
+            format!(
+                "the quiet window ({} µs) must fit inside the ramp (ramp_us = {})",
+                w.quiet_us, w.ramp_us
+            ),
+        );
+    }
+    for (key, value) in [
+        ("send_interval_us", w.send_interval_us),
+        ("frame_interval_us", w.frame_interval_us),
+        ("ramp_interval_us", w.ramp_interval_us),
+    ] {
+        if value != 0 && value < 5 {
+            report(
+                format!("appliance.warming.{key}"),
+                format!("{value} µs would spend the core on warming: 0 (off) or at least 5"),
+            );
+        }
+    }
+
     if config.targets.is_empty() {
         report(
             "targets".into(),

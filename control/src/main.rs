@@ -52,6 +52,9 @@ enum Command {
     Stats(cli::stats::StatsArgs),
     /// Stop the daemon.
     Down(cli::down::DownArgs),
+    /// Write shell completions and man pages (`make completions`).
+    #[command(hide = true)]
+    Generate(cli::generate::GenerateArgs),
 }
 
 fn main() -> ExitCode {
@@ -77,12 +80,7 @@ fn main() -> ExitCode {
         Command::Sync(a) => cli::sync::run(a),
         Command::Stats(a) => cli::stats::run(a),
         Command::Down(a) => cli::down::run(a),
+        Command::Generate(a) => cli::generate::run::<Args>(a, "control"),
     };
-    match result {
-        Ok(code) => code,
-        Err(err) => {
-            eprintln!("control: {err:#}");
-            ExitCode::FAILURE
-        }
-    }
+    result.unwrap_or_else(|err| cli::exit::report("control", &err))
 }

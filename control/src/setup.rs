@@ -88,11 +88,12 @@ pub fn plan(config: &Config, overrides: Overrides) -> anyhow::Result<Plan> {
         // The production mode: an armed order must not wait for a thread to wake.
         idle: Idle::Spin,
         profile_steps: false,
+        warming: quickdraw_datapath::setup::warming(config),
     };
     Ok(Plan { datapath, targets })
 }
 
-fn target(t: &Target) -> anyhow::Result<(quickdraw_datapath::appliance::TargetSpec, TargetPlan)> {
+fn target(t: &Target) -> anyhow::Result<(quickdraw_datapath::TargetSpec, TargetPlan)> {
     let spec = setup::target_spec(t)?;
     if t.max_fires_per_arm == 0 {
         bail!("max_fires_per_arm is 0: nothing could ever be fired");

@@ -4,8 +4,8 @@
 //! listed capabilities. Privileged (root: netns, veth, XDP, setpriv); each test holds its
 //! own lab, so they run one at a time.
 
-use quickdraw_bench::lab::LabOptions;
-use quickdraw_bench::LabSession;
+use quickdraw_lab::LabOptions;
+use quickdraw_lab::LabSession;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -5,7 +5,7 @@
 //! its own. Scheduled arms, clock sync, the journal across `kill -9`, and the socket's
 //! safety are in `lab_schedule.rs`.
 
-use quickdraw_bench::LabSession;
+use quickdraw_lab::LabSession;
 use serde_json::Value;
 use std::collections::HashSet;
 use std::path::Path;

@@ -3,31 +3,18 @@
 //! side by side on one thread), the warm pools of every target,
 //! and the armed orders; it talks to the control plane only through its two queues.
 
-use crate::conn::{Conn, ConnEvent};
+use crate::conn::Conn;
 use crate::link::Link;
-use crate::order::{ArmId, ArmSpec, Command, Event, FireRecord, Outcome, Reject, Stamps, Trigger};
+use crate::order::{
+    Accepted, ArmId, ArmSpec, Command, Event, FireRecord, Outcome, Reject, RequestId, Stamps,
+    Trigger,
+};
 use crate::poll::{Turn, Work};
+use crate::target::TargetSpec;
+use crate::warming::Warming;
 use crossbeam_queue::ArrayQueue;
-use rustls::pki_types::ServerName;
 use std::collections::VecDeque;
-use std::net::SocketAddrV4;
 use std::sync::Arc;
-
-/// One target and how to keep its connections.
-#[derive(Debug, Clone)]
-pub struct TargetSpec {
-    pub name: String,
-    pub address: SocketAddrV4,
-    pub server_name: ServerName<'static>,
-    pub tls: Arc<rustls::ClientConfig>,
-    /// Connections kept open and warm.
-    pub connections: usize,
-    /// The rendered keep-warm request.
-    pub warm_request: Box<[u8]>,
-    pub warm_interval_ns: u64,
-    pub response_timeout_ns: u64,
-    pub connect_timeout_ns: u64,
-}
 
 /// An order waiting for its trigger, or fired and waiting for its outcomes.
 #[derive(Debug)]
@@ -70,19 +57,22 @@ pub struct Appliance<L: Link> {
     /// Step profiling: two extra clock reads per fire (see [`Stamps::queued_ns`]). Off
     /// in production; the bench turns it on to say where the time goes.
     pub profile: bool,
-    /// Send warmings done (see [`SEND_WARMING_NS`]).
+    /// When and how the send path is kept warm while an order is armed.
+    pub warming: Warming,
+    /// Send warmings done (our half), and warm frames sent (the kernel's half).
     pub warmings: u64,
+    pub warm_frames: u64,
     /// When send warming last ran, and which connection it warms next (round robin).
     warmed_at: u64,
     warm_next: usize,
+    /// When the last warm frame went out.
+    wired_at: u64,
+    /// A raw frame is prepared and waits for its `Raw` command (warmed like an order).
+    raw_armed: bool,
 }
 
 /// How often link counters are reported (while nothing is armed).
 const COUNTERS_NS: u64 = 1_000_000_000;
-
-/// How often the send path of armed connections is warmed: often enough that caches and
-/// TLB entries survive an idle wait, rare enough to cost well under 1% of the core.
-const SEND_WARMING_NS: u64 = 50_000;
 
 impl<L: Link> Appliance<L> {
     /// An appliance whose targets all go over `link`.
@@ -141,9 +131,13 @@ impl<L: Link> Appliance<L> {
             events_dropped: 0,
             counted_at: 0,
             profile: false,
+            warming: Warming::default(),
             warmings: 0,
+            warm_frames: 0,
             warmed_at: 0,
             warm_next: 0,
+            wired_at: 0,
+            raw_armed: false,
         };
         for t in 0..appliance.targets.len() {
             appliance.emit(Event::Pool {
@@ -157,6 +151,11 @@ impl<L: Link> Appliance<L> {
 
     pub fn link(&self) -> &L {
         &self.links[0]
+    }
+
+    /// The first link, to inspect its stack (tests, diagnostics).
+    pub fn link_mut(&mut self) -> &mut L {
+        &mut self.links[0]
     }
 
     fn emit(&mut self, event: Event) {
@@ -198,84 +197,101 @@ impl<L: Link> Appliance<L> {
             .position(|a| a.as_ref().is_some_and(|a| a.spec.arm == id))
     }
 
-    /// Handles one command; returns the turn's `now` afterwards (later if it fired).
+    /// Answers a command.
+    fn ack(&mut self, req: RequestId, result: Result<Accepted, Reject>) {
+        self.emit(Event::Ack { req, result });
+    }
+
+    /// Handles one command and acknowledges it; returns the turn's `now` afterwards
+    /// (later if it fired or sent).
     fn command(&mut self, command: Command, now: u64) -> u64 {
         match command {
-            Command::Arm(spec) => self.arm(spec),
-            Command::Fire(id) => match self.arm_slot(id) {
-                Some(slot) if !self.arms[slot].as_ref().is_some_and(|a| a.fired) => {
-                    return self.fire(slot, now, 0)
+            Command::Arm { req, spec } => {
+                let result = self.arm(spec, now);
+                self.ack(req, result);
+            }
+            Command::Fire { req, arm } => match self.arm_slot(arm) {
+                Some(slot) if self.arms[slot].as_ref().is_some_and(|a| a.fired) => {
+                    self.ack(req, Err(Reject::AlreadyFired))
                 }
-                _ => self.emit(Event::Rejected {
-                    arm: id,
-                    reason: Reject::UnknownArm,
-                }),
+                Some(slot) => {
+                    let (after, sent) = self.fire(slot, now, 0);
+                    self.ack(req, Ok(Accepted::Fired { sent }));
+                    return after;
+                }
+                None => self.ack(req, Err(Reject::UnknownArm)),
             },
-            Command::Probe { id, target } => {
+            Command::Probe { req, target } => {
                 let Some(spec) = self.targets.get(target) else {
-                    self.emit(Event::Probed {
-                        id,
-                        sent_ns: now,
-                        first_byte_ns: 0,
-                        status: 0,
-                        date: None,
-                    });
+                    self.ack(req, Err(Reject::UnknownTarget));
                     return now;
                 };
                 let link = &mut self.links[self.target_link[target]];
-                let conn = self
+                // Any idle ready connection (several probes may be in flight at once).
+                let sent = self
                     .conns
                     .iter_mut()
-                    .find(|c| c.target == target && c.is_ready() && !c.is_holding());
-                let sent = conn.is_some_and(|c| c.probe(link, id, &spec.warm_request, now));
+                    .filter(|c| c.target == target && c.is_ready() && !c.is_holding())
+                    .any(|c| c.probe(link, req, &spec.warm_request, now));
                 link.poll(now);
                 let after = link.now_ns();
-                if !sent {
-                    self.emit(Event::Probed {
-                        id,
-                        sent_ns: now,
-                        first_byte_ns: 0,
-                        status: 0,
-                        date: None,
-                    });
-                }
+                let result = match sent {
+                    true => Ok(Accepted::Probing),
+                    false => Err(Reject::NoReadyConnection),
+                };
+                self.ack(req, result);
                 return after;
             }
-            Command::Raw { id, frame } => {
-                // Raw frames go out on the first link that can send them.
-                let sent_on = self.links.iter_mut().position(|l| l.send_raw(&frame));
-                let sent = sent_on.is_some();
-                let tx_ns = sent_on.map_or(now, |i| self.links[i].now_ns());
+            Command::PrepareRaw { req, frame } => {
+                // On the first link that can hold it; dropping the Box here, off the
+                // timed path, is the only cost of its trip across cores.
+                self.raw_armed = self.links.iter_mut().any(|l| l.prepare_raw(&frame));
+                let result = match self.raw_armed {
+                    true => Ok(Accepted::RawPrepared),
+                    false => Err(Reject::NoRawPath),
+                };
+                self.ack(req, result);
+            }
+            Command::Raw { req } => {
+                let sent_on = if std::mem::take(&mut self.raw_armed) {
+                    self.links.iter_mut().position(|l| l.send_prepared_raw())
+                } else {
+                    None
+                };
+                let Some(link) = sent_on else {
+                    self.ack(req, Err(Reject::NoRawPath));
+                    return now;
+                };
+                let tx_ns = self.links[link].now_ns();
                 let stamps = Stamps {
                     trigger_ns: now,
                     tx_ns,
                     ..Stamps::default()
                 };
-                self.emit(Event::RawSent { id, sent, stamps });
+                self.ack(req, Ok(Accepted::RawSent { stamps }));
                 return tx_ns;
             }
-            Command::Disarm(id) => match self.arm_slot(id) {
-                Some(slot) if !self.arms[slot].as_ref().is_some_and(|a| a.fired) => {
-                    let arm = self.arms[slot].take().expect("slot holds an arm");
-                    for &c in &arm.conns {
-                        self.conns[c].drop_preseal(id);
-                    }
-                    self.emit(Event::Disarmed { arm: id });
+            Command::Disarm { req, arm } => match self.arm_slot(arm) {
+                Some(slot) if self.arms[slot].as_ref().is_some_and(|a| a.fired) => {
+                    self.ack(req, Err(Reject::AlreadyFired))
                 }
-                _ => self.emit(Event::Rejected {
-                    arm: id,
-                    reason: Reject::UnknownArm,
-                }),
+                Some(slot) => {
+                    let held = self.arms[slot].take().expect("slot holds an arm");
+                    for &c in &held.conns {
+                        self.conns[c].drop_preseal(arm);
+                    }
+                    self.ack(req, Ok(Accepted::Disarmed));
+                }
+                None => self.ack(req, Err(Reject::UnknownArm)),
             },
         }
         now
     }
 
-    fn arm(&mut self, spec: Box<ArmSpec>) {
-        let id = spec.arm;
+    fn arm(&mut self, spec: Box<ArmSpec>, now: u64) -> Result<Accepted, Reject> {
         let reject = if spec.target >= self.targets.len() {
             Some(Reject::UnknownTarget)
-        } else if self.arm_slot(id).is_some() {
+        } else if self.arm_slot(spec.arm).is_some() {
             Some(Reject::DuplicateArm)
         } else if spec.conns == 0 || spec.conns > self.targets[spec.target].connections {
             Some(Reject::TooManyConns {
@@ -288,13 +304,10 @@ impl<L: Link> Appliance<L> {
             None
         };
         if let Some(reason) = reject {
-            return self.emit(Event::Rejected { arm: id, reason });
+            return Err(reason);
         }
         let Some(slot) = self.arms.iter().position(Option::is_none) else {
-            return self.emit(Event::Rejected {
-                arm: id,
-                reason: Reject::TooManyArms,
-            });
+            return Err(Reject::TooManyArms);
         };
         let conns = Vec::with_capacity(spec.conns);
         let n = spec.conns;
@@ -304,13 +317,13 @@ impl<L: Link> Appliance<L> {
             fired: false,
             outstanding: 0,
         });
-        self.assign(slot);
-        self.emit(Event::Armed { arm: id, conns: n });
+        self.assign(slot, now);
+        Ok(Accepted::Armed { conns: n })
     }
 
     /// Gives an unfired arm ready connections (preferring ones holding no other arm) and
     /// pre-seals its request on each, until it has as many as it asked for.
-    fn assign(&mut self, slot: usize) {
+    fn assign(&mut self, slot: usize, now: u64) {
         let Some(arm) = self.arms[slot].as_mut() else {
             return;
         };
@@ -330,7 +343,8 @@ impl<L: Link> Appliance<L> {
             {
                 continue;
             }
-            if conn.preseal(arm.spec.arm, &arm.spec.request) {
+            let link = &mut self.links[self.target_link[arm.spec.target]];
+            if conn.preseal(link, arm.spec.arm, &arm.spec.request, now) {
                 arm.conns.push(c);
             }
         }
@@ -340,10 +354,11 @@ impl<L: Link> Appliance<L> {
     /// the stack transmits, one kick. Nothing here allocates or logs. Returns the clock
     /// after the kick (the tx stamp), which the rest of the turn uses as its `now`: on
     /// veth the kick can run the peer's whole receive path, so a response may already be
-    /// waiting, and stamping it with the trigger's `now` would be wrong.
-    fn fire(&mut self, slot: usize, now: u64, scheduled_ns: u64) -> u64 {
+    /// waiting, and stamping it with the trigger's `now` would be wrong. Also returns how
+    /// many requests left.
+    fn fire(&mut self, slot: usize, now: u64, scheduled_ns: u64) -> (u64, usize) {
         let Some(arm) = self.arms[slot].as_mut() else {
-            return now;
+            return (now, 0);
         };
         arm.fired = true;
         let id = arm.spec.arm;
@@ -381,8 +396,9 @@ impl<L: Link> Appliance<L> {
         let queued_ns = if self.profile { link.now_ns() } else { 0 };
         let pushed_ns = link.transmit(now, self.profile);
         let tx_ns = link.now_ns();
-        let shortfall = arm.spec.conns - self.fired.len();
-        arm.outstanding = self.fired.len();
+        let sent = self.fired.len();
+        let shortfall = arm.spec.conns - sent;
+        arm.outstanding = sent;
         for i in 0..self.fired.len() {
             let c = self.fired[i];
             let stamps = Stamps {
@@ -410,7 +426,7 @@ impl<L: Link> Appliance<L> {
             self.emit(Event::Done(record));
         }
         self.finish_if_done(slot);
-        tx_ns
+        (tx_ns, sent)
     }
 
     fn finish_if_done(&mut self, slot: usize) {
@@ -435,7 +451,15 @@ impl<L: Link> Appliance<L> {
         }
         self.counted_at = now;
         for link in 0..self.links.len() {
-            if let Some(counters) = self.links[link].counters() {
+            if let Some(mut counters) = self.links[link].counters() {
+                for conn in self
+                    .conns
+                    .iter()
+                    .filter(|c| self.target_link[c.target] == link)
+                {
+                    counters.reconnects += conn.reconnects;
+                    counters.retransmits += conn.retransmits;
+                }
                 self.emit(Event::Counters { link, counters });
             }
             if let Some(counts) = self.links[link].queues() {
@@ -444,73 +468,61 @@ impl<L: Link> Appliance<L> {
         }
     }
 
-    /// Send warming: every [`SEND_WARMING_NS`], one connection holding a pre-sealed
-    /// order has its send path touched by its link without anything being sent. It runs
-    /// after the turn's triggers, so it can delay a due fire by at most one warming
-    /// (a few hundred ns), in exchange for fires that do not start cold.
+    /// Keeps the send path warm while an order is armed (see [`Warming`]): our half
+    /// (one connection holding a pre-sealed order has its frame refreshed and its send
+    /// path touched, round robin) and the kernel's half (a warm frame through each
+    /// link's Tx ring and kick). It runs after the turn's triggers, so it can delay a
+    /// due fire by at most one warming, never within the quiet window of a deadline.
     fn warm_send_path(&mut self, now: u64) {
-        if now.saturating_sub(self.warmed_at) < SEND_WARMING_NS || self.conns.is_empty() {
+        let mut untimed = self.raw_armed;
+        let mut deadline: Option<u64> = None;
+        for arm in self.arms.iter().flatten().filter(|a| !a.fired) {
+            match arm.spec.trigger {
+                Trigger::At(d) => deadline = Some(deadline.map_or(d, |n| n.min(d))),
+                _ => untimed = true,
+            }
+        }
+        if !untimed && deadline.is_none() {
             return;
         }
-        // Quiet just before a deadline: a warming running when it passes would make that
-        // fire late by the warming's length. The path was warmed moments before anyway.
-        let deadline_near = self.arms.iter().flatten().any(|a| {
-            !a.fired && matches!(a.spec.trigger, Trigger::At(d) if d.saturating_sub(now) < 2 * SEND_WARMING_NS)
-        });
-        if deadline_near {
-            return;
+        if self.warming.send_due(now, self.warmed_at, deadline) && !self.conns.is_empty() {
+            self.warmed_at = now;
+            for i in 0..self.conns.len() {
+                let c = (self.warm_next + i) % self.conns.len();
+                if let (Some((tag, record)), Some(id)) =
+                    (self.conns[c].presealed_bytes(), self.conns[c].link_id())
+                {
+                    let link = self.target_link[self.conns[c].target];
+                    self.links[link].warm(id, tag, record, now);
+                    self.warmings += 1;
+                    self.warm_next = c + 1;
+                    break;
+                }
+            }
         }
-        self.warmed_at = now;
-        for i in 0..self.conns.len() {
-            let c = (self.warm_next + i) % self.conns.len();
-            if let (Some(record), Some(id)) =
-                (self.conns[c].presealed_bytes(), self.conns[c].link_id())
-            {
-                let link = self.target_link[self.conns[c].target];
-                self.links[link].warm(id, record);
-                self.warmings += 1;
-                self.warm_next = c + 1;
-                return;
+        if self.warming.wire_due(now, self.wired_at, untimed, deadline) {
+            self.wired_at = now;
+            for link in &mut self.links {
+                if link.warm_wire() {
+                    self.warm_frames += 1;
+                }
             }
         }
     }
 
-    fn on_conn_event(&mut self, event: ConnEvent) {
-        match event {
-            ConnEvent::Done(record) => {
-                if let Some(slot) = self.arm_slot(record.arm) {
-                    if let Some(arm) = self.arms[slot].as_mut() {
-                        arm.outstanding = arm.outstanding.saturating_sub(1);
-                    }
-                    self.emit(Event::Done(record));
-                    self.finish_if_done(slot);
-                } else {
-                    self.emit(Event::Done(record));
+    /// Passes a connection's event on; an outcome also counts down its arm.
+    fn on_conn_event(&mut self, event: Event) {
+        if let Event::Done(record) = &event {
+            if let Some(slot) = self.arm_slot(record.arm) {
+                if let Some(arm) = self.arms[slot].as_mut() {
+                    arm.outstanding = arm.outstanding.saturating_sub(1);
                 }
+                self.emit(event);
+                self.finish_if_done(slot);
+                return;
             }
-            ConnEvent::Error {
-                target,
-                conn,
-                message,
-            } => self.emit(Event::ConnError {
-                target,
-                conn,
-                message,
-            }),
-            ConnEvent::Probed {
-                id,
-                sent_ns,
-                first_byte_ns,
-                status,
-                date,
-            } => self.emit(Event::Probed {
-                id,
-                sent_ns,
-                first_byte_ns,
-                status,
-                date,
-            }),
         }
+        self.emit(event);
     }
 }
 
@@ -527,7 +539,7 @@ impl<L: Link> Turn for Appliance<L> {
                 _ => None,
             };
             if let Some(deadline) = due {
-                now = self.fire(slot, now, deadline);
+                now = self.fire(slot, now, deadline).0;
                 work = Work::Busy;
             }
         }
@@ -542,7 +554,7 @@ impl<L: Link> Turn for Appliance<L> {
         for link in &mut self.links {
             link.poll(now);
         }
-        let mut events: [Option<ConnEvent>; 8] = Default::default();
+        let mut events: [Option<Event>; 8] = Default::default();
         for c in 0..self.conns.len() {
             let t = self.conns[c].target;
             let mut n = 0;
@@ -582,7 +594,7 @@ impl<L: Link> Turn for Appliance<L> {
                     wanted: self.targets[t].connections,
                 });
                 for slot in 0..self.arms.len() {
-                    self.assign(slot);
+                    self.assign(slot, now);
                 }
             }
         }
@@ -597,7 +609,7 @@ impl<L: Link> Turn for Appliance<L> {
                         || a.conns.iter().any(|&c| !self.conns[c].holds(a.spec.arm)))
             });
             if short {
-                self.assign(slot);
+                self.assign(slot, now);
             }
         }
         self.flush_backlog();

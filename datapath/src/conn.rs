@@ -3,14 +3,13 @@
 //! itself warm with a tiny request, holds at most one pre-sealed order, and turns every
 //! request it sent into exactly one outcome.
 
-use crate::appliance::TargetSpec;
 use crate::http::ResponseParser;
 use crate::link::{Link, LinkId, LinkState};
-use crate::order::{ArmId, FireRecord, Outcome, Stamps, Unknown};
+use crate::order::{ArmId, Event, FireRecord, Outcome, Stamps, Unknown};
+use crate::target::TargetSpec;
 use crate::tls::{Handshake, Presealed, Progress, Session};
 use std::collections::VecDeque;
 use std::net::SocketAddrV4;
-use std::sync::Arc;
 
 /// Largest request an arm may carry: one TLS record's plaintext.
 pub const MAX_REQUEST: usize = 16 * 1024;
@@ -23,27 +22,15 @@ const RESPONSE_CAPACITY: usize = 64 * 1024;
 const MAX_PENDING: usize = 4;
 const BACKOFF_MIN_NS: u64 = 1_000_000;
 const BACKOFF_MAX_NS: u64 = 1_000_000_000;
-
-/// What a connection tells the appliance.
-#[derive(Debug)]
-pub enum ConnEvent {
-    /// The final outcome of an order this connection sent.
-    Done(FireRecord),
-    /// A probe's answer (see [`crate::order::Event::Probed`]).
-    Probed {
-        id: u64,
-        sent_ns: u64,
-        first_byte_ns: u64,
-        status: u16,
-        date: Option<[u8; 29]>,
-    },
-    /// Something the operator must see (certificate not trusted, handshake failed).
-    Error {
-        target: usize,
-        conn: usize,
-        message: Arc<str>,
-    },
-}
+/// Early retransmission: a request unacknowledged for max(2·SRTT, this) is resent as it
+/// was (same sequence number, same bytes), a few times, each wait doubled; then the
+/// stack's own timer takes over. SRTT here is request → response, as measured on this
+/// connection's keep-warms and orders, so a slow server does not cause spurious resends.
+const RTX_MIN_NS: u64 = 200_000;
+pub(crate) const RTX_EARLY_MAX: u32 = 4;
+/// SRTT before the first measurement (a fresh connection measures at once: its first
+/// keep-warm is sent right after the handshake).
+const SRTT_INITIAL_NS: u64 = 1_000_000;
 
 #[derive(Debug)]
 enum Phase {
@@ -78,6 +65,19 @@ struct Preseal {
     arm: Option<ArmId>,
     record: Option<Presealed>,
     buf: Box<[u8]>,
+    /// Names the current record for the link's built frame (a new value per sealing).
+    tag: u64,
+}
+
+/// Early retransmission of what this connection has in flight (see [`RTX_MIN_NS`]).
+#[derive(Debug, Clone, Copy)]
+struct Rtx {
+    /// Unacknowledged bytes when last looked at.
+    unacked: usize,
+    /// When to resend if nothing more is acknowledged by then.
+    at_ns: u64,
+    /// Resends since the last progress.
+    count: u32,
 }
 
 /// One connection of a target's pool.
@@ -106,6 +106,16 @@ pub struct Conn {
     last_sent_ns: u64,
     /// A keep-warm request is due now, whatever the clock says (a new connection).
     warm_due: bool,
+    rtx: Option<Rtx>,
+    /// Smoothed request → response time of this connection, ns, and whether it was
+    /// measured yet.
+    srtt_ns: u64,
+    srtt_measured: bool,
+    /// Early retransmissions made on this connection, all told.
+    pub retransmits: u64,
+    /// Connections opened after the first (each one a TCP and TLS handshake at the
+    /// server), all told.
+    pub reconnects: u64,
 }
 
 impl Conn {
@@ -131,9 +141,15 @@ impl Conn {
                 arm: None,
                 record: None,
                 buf: vec![0; MAX_REQUEST + 512].into_boxed_slice(),
+                tag: 0,
             },
             last_sent_ns: 0,
             warm_due: false,
+            rtx: None,
+            srtt_ns: SRTT_INITIAL_NS,
+            srtt_measured: false,
+            retransmits: 0,
+            reconnects: 0,
         }
     }
 
@@ -164,15 +180,15 @@ impl Conn {
         self.link
     }
 
-    /// The pre-sealed record as it would go out, while it is still valid (also what
-    /// send warming touches).
-    pub(crate) fn presealed_bytes(&self) -> Option<&[u8]> {
+    /// The pre-sealed record as it would go out and its tag, while it is still valid
+    /// (also what send warming touches).
+    pub(crate) fn presealed_bytes(&self) -> Option<(u64, &[u8])> {
         let record = self
             .preseal
             .record
             .as_ref()
             .filter(|_| self.preseal_valid())?;
-        Some(&self.preseal.buf[..record.wire_len()])
+        Some((self.preseal.tag, &self.preseal.buf[..record.wire_len()]))
     }
 
     pub fn drop_preseal(&mut self, arm: ArmId) {
@@ -182,9 +198,10 @@ impl Conn {
         }
     }
 
-    /// Seals `request` now as the next record, to be sent at the fire. False if the
-    /// connection is not ready or already holds another arm's record.
-    pub fn preseal(&mut self, arm: ArmId, request: &[u8]) -> bool {
+    /// Seals `request` now as the next record, to be sent at the fire, and has the link
+    /// build the frame that will carry it. False if the connection is not ready or
+    /// already holds another arm's record.
+    pub fn preseal<L: Link>(&mut self, link: &mut L, arm: ArmId, request: &[u8], now: u64) -> bool {
         if self.is_holding() && self.preseal.arm != Some(arm) {
             return false;
         }
@@ -194,7 +211,13 @@ impl Conn {
         match session.preseal_app_data(request, &mut self.preseal.buf) {
             Ok(record) => {
                 self.preseal.arm = Some(arm);
+                self.preseal.tag = self.preseal.tag.wrapping_add(1).max(1);
+                let len = record.wire_len();
                 self.preseal.record = Some(record);
+                if let Some(id) = self.link {
+                    // Best effort: without a built frame the fire goes through the stack.
+                    let _ = link.prepare(id, self.preseal.tag, &self.preseal.buf[..len], now);
+                }
                 true
             }
             Err(_) => false,
@@ -226,7 +249,12 @@ impl Conn {
         };
         if let Some(len) = presealed.and_then(|p| session.commit(p).ok()) {
             let record = &self.preseal.buf[..len];
-            let sent = link.send(id, record);
+            let tag = self.preseal.tag;
+            let sent = if link.send_prepared(id, tag, record, stamps.trigger_ns) {
+                record.len()
+            } else {
+                link.send(id, record)
+            };
             if sent < record.len() {
                 let rest = record.len() - sent;
                 self.out[..rest].copy_from_slice(&record[sent..]);
@@ -297,7 +325,7 @@ impl Conn {
         link: &mut L,
         target: &TargetSpec,
         now: u64,
-        sink: &mut impl FnMut(ConnEvent),
+        sink: &mut impl FnMut(Event),
     ) -> bool {
         match self.phase {
             Phase::Down => {
@@ -306,6 +334,7 @@ impl Conn {
                 }
                 match link.connect(target.address) {
                     Ok(id) => {
+                        self.reconnects += u64::from(self.retry_at_ns != 0);
                         self.link = Some(id);
                         self.phase = Phase::Connecting;
                         self.since_ns = now;
@@ -360,7 +389,7 @@ impl Conn {
         link: &mut L,
         target: &TargetSpec,
         now: u64,
-        sink: &mut impl FnMut(ConnEvent),
+        sink: &mut impl FnMut(Event),
     ) -> bool {
         let id = self.link.expect("handshaking has a link");
         let mut progressed = false;
@@ -458,13 +487,14 @@ impl Conn {
         link: &mut L,
         target: &TargetSpec,
         now: u64,
-        sink: &mut impl FnMut(ConnEvent),
+        sink: &mut impl FnMut(Event),
     ) -> bool {
         let id = self.link.expect("ready has a link");
         let mut progressed = false;
         self.flush_out(link);
         let mut lost = None;
         let awaited = self.pending.len();
+        let mut rtt = None;
         loop {
             let n = link.recv(id, &mut self.rx);
             if n == 0 {
@@ -478,7 +508,15 @@ impl Conn {
             let (mut bad, mut closing) = (false, false);
             let received = session.receive(&self.rx[..n], |data| {
                 if !bad {
-                    match deliver(parser, pending, data, now, (self.index, self.local), sink) {
+                    match deliver(
+                        parser,
+                        pending,
+                        data,
+                        now,
+                        (self.index, self.local),
+                        &mut rtt,
+                        sink,
+                    ) {
                         Ok(close) => closing |= close,
                         Err(()) => bad = true,
                     }
@@ -509,10 +547,15 @@ impl Conn {
                 break;
             }
         }
-        if self.pending.len() < awaited {
-            // A response came: the server serves this connection, so a later failure
-            // starts backing off from the minimum again.
-            self.backoff_ns = BACKOFF_MIN_NS;
+        let answered = self.pending.len() < awaited;
+        // Karn: no sample from a request that was resent.
+        if let Some(sample) = rtt.filter(|_| self.rtx.is_none_or(|r| r.count == 0)) {
+            self.srtt_ns = if self.srtt_measured {
+                (7 * self.srtt_ns + sample) / 8
+            } else {
+                sample
+            };
+            self.srtt_measured = true;
         }
         if lost.is_none() && link.state(id) == LinkState::Gone {
             lost = Some(Unknown::ConnectionLost);
@@ -537,6 +580,14 @@ impl Conn {
             self.fail(link, now, None, target, sink);
             return true;
         }
+        if answered {
+            // A response came and the connection stays open: the server serves it, so a
+            // later failure starts backing off from the minimum again. (A response that
+            // closes, `Connection: close` on every answer, must not: that server would
+            // see a TCP and TLS handshake per round trip, for ever.)
+            self.backoff_ns = BACKOFF_MIN_NS;
+        }
+        self.watch_loss(link, now);
         // Keep warm: an idle connection sends the tiny request before the server's
         // keep-alive timer can run out. A pre-sealed order is re-sealed afterwards.
         if self.pending.is_empty()
@@ -560,12 +611,47 @@ impl Conn {
         progressed
     }
 
+    /// Early retransmission (see [`RTX_MIN_NS`]): what stays unacknowledged past the
+    /// timeout is resent as it was, and counted on the orders in flight.
+    fn watch_loss<L: Link>(&mut self, link: &mut L, now: u64) {
+        let Some(id) = self.link else { return };
+        let unacked = link.unacked(id);
+        if unacked == 0 {
+            self.rtx = None;
+            return;
+        }
+        let timeout = (2 * self.srtt_ns).max(RTX_MIN_NS);
+        match &mut self.rtx {
+            Some(r) if unacked >= r.unacked => {
+                r.unacked = unacked;
+                if now >= r.at_ns && r.count < RTX_EARLY_MAX && link.retransmit(id) {
+                    r.count += 1;
+                    r.at_ns = now + (timeout << r.count);
+                    self.retransmits += 1;
+                    for p in &mut self.pending {
+                        if let Pending::Order { stamps, .. } = p {
+                            stamps.retransmits += 1;
+                        }
+                    }
+                }
+            }
+            // New data in flight, or some of it acknowledged: the clock starts again.
+            _ => {
+                self.rtx = Some(Rtx {
+                    unacked,
+                    at_ns: now + timeout,
+                    count: 0,
+                })
+            }
+        }
+    }
+
     /// Reports every order still in flight as lost in the given way.
-    fn drain_lost(&mut self, why: Unknown, now: u64, sink: &mut impl FnMut(ConnEvent)) {
+    fn drain_lost(&mut self, why: Unknown, now: u64, sink: &mut impl FnMut(Event)) {
         while let Some(p) = self.pending.pop_front() {
             if let Pending::Probe { id, sent_ns, .. } = p {
-                sink(ConnEvent::Probed {
-                    id,
+                sink(Event::Probed {
+                    req: id,
                     sent_ns,
                     first_byte_ns: 0,
                     status: 0,
@@ -574,7 +660,7 @@ impl Conn {
             }
             if let Pending::Order { arm, mut stamps } = p {
                 stamps.complete_ns = now;
-                sink(ConnEvent::Done(FireRecord {
+                sink(Event::Done(FireRecord {
                     arm,
                     conn: self.index,
                     local: self.local,
@@ -592,7 +678,7 @@ impl Conn {
         now: u64,
         message: Option<String>,
         target: &TargetSpec,
-        sink: &mut impl FnMut(ConnEvent),
+        sink: &mut impl FnMut(Event),
     ) {
         let _ = target;
         if let Some(id) = self.link.take() {
@@ -600,6 +686,7 @@ impl Conn {
         }
         self.drain_lost(Unknown::ConnectionLost, now, sink);
         self.phase = Phase::Down;
+        self.rtx = None;
         self.preseal.arm = None;
         self.preseal.record = None;
         self.out_start = 0;
@@ -611,7 +698,7 @@ impl Conn {
             // off fully, from this very failure, rather than hammer the server.
             self.backoff_ns = BACKOFF_MAX_NS;
             self.retry_at_ns = now + BACKOFF_MAX_NS;
-            sink(ConnEvent::Error {
+            sink(Event::ConnError {
                 target: self.target,
                 conn: self.index,
                 message: message.into(),
@@ -630,7 +717,8 @@ fn deliver(
     data: &[u8],
     now: u64,
     (conn, local): (usize, Option<SocketAddrV4>),
-    sink: &mut impl FnMut(ConnEvent),
+    rtt: &mut Option<u64>,
+    sink: &mut impl FnMut(Event),
 ) -> Result<bool, ()> {
     let mut input = data;
     let mut closing = false;
@@ -654,13 +742,23 @@ fn deliver(
             return Ok(closing);
         };
         closing |= response.close;
-        match pending.pop_front() {
+        let popped = pending.pop_front();
+        *rtt = match popped {
+            Some(Pending::Order { stamps, .. }) if stamps.retransmits == 0 => {
+                Some(now.saturating_sub(stamps.trigger_ns))
+            }
+            Some(Pending::Warm { sent_ns } | Pending::Probe { sent_ns, .. }) => {
+                Some(now.saturating_sub(sent_ns))
+            }
+            _ => *rtt,
+        };
+        match popped {
             Some(Pending::Order { arm, mut stamps }) => {
                 if stamps.first_byte_ns == 0 {
                     stamps.first_byte_ns = now;
                 }
                 stamps.complete_ns = now;
-                sink(ConnEvent::Done(FireRecord {
+                sink(Event::Done(FireRecord {
                     arm,
                     conn,
                     local,
@@ -682,8 +780,8 @@ fn deliver(
                 } else {
                     first_byte_ns
                 };
-                sink(ConnEvent::Probed {
-                    id,
+                sink(Event::Probed {
+                    req: id,
                     sent_ns,
                     first_byte_ns,
                     status: response.status,

@@ -1,12 +1,14 @@
 //! The engine one datapath thread drives: the AF_XDP device, the appliance's TCP/IP
-//! stack, and the XDP program that steers our flows to them. One [`Engine::turn`] runs
+//! stack, and the XDP program that steers our flows to them. One [`Engine::poll`] runs
 //! completions → RX → smoltcp → TX → kick → Fill refill, and keeps the steering map in
 //! step with the connections that exist.
+
+mod prebuilt;
 
 use crate::clock::smoltcp_instant;
 use crate::device::{DeviceStats, QueueRx, XdpDevice};
 use crate::ntuple::NtupleRule;
-use crate::poll::{Turn, Work};
+use crate::poll::Work;
 use crate::stack::{Stack, StackConfig};
 use crate::xsk::{self, BindMode, Xsk, XskConfig};
 use crate::Error;
@@ -39,16 +41,17 @@ pub struct EngineConfig {
 }
 
 impl EngineConfig {
-    /// The lab's appliance: 198.18.0.10 on `qd0`.
-    pub fn lab() -> EngineConfig {
+    /// An engine with address `ip/prefix_len` on queue 0 of `interface`, native XDP, no
+    /// gateway, the interface's MAC, and room for 16 connections of 64 KiB buffers.
+    pub fn new(interface: &str, ip: Ipv4Addr, prefix_len: u8) -> EngineConfig {
         EngineConfig {
-            interface: "qd0".into(),
+            interface: interface.into(),
             queue: 0,
             rx_queues: Vec::new(),
             steer: quickdraw_config::Steering::Rss,
             xdp_mode: AttachMode::Native,
-            ip: Ipv4Addr::new(198, 18, 0, 10),
-            prefix_len: 24,
+            ip,
+            prefix_len,
             gateway: None,
             mac: None,
             xsk: XskConfig::default(),
@@ -60,11 +63,21 @@ impl EngineConfig {
 
 /// A connection the engine opened: its stack slot and its steered flow.
 #[derive(Debug, Clone, Copy)]
-struct Conn {
+struct Steered {
     flow: Flow,
-    /// Closing was asked for; the flow is unsteered once the socket is fully closed.
-    closing: bool,
+    /// Closing was asked for (at this time, ns); the flow is unsteered once the socket
+    /// is fully closed, or [`CLOSE_LINGER_NS`] later whatever the peer does.
+    closing: Option<u64>,
 }
+
+/// How long a closing connection (FIN-WAIT, CLOSING, LAST-ACK, TIME-WAIT) may hold its
+/// slot and its steering entry: a peer that vanished must not keep them forever.
+const CLOSE_LINGER_NS: u64 = 3_000_000_000;
+
+/// The lowest retransmission timeout of our connections (smoltcp's default is RFC 6298's
+/// one second: one lost frame would cost a million round trips of a LAN). smoltcp adds
+/// max(5 ms, 4·RTTVAR) to SRTT, so a path measured slower gets a longer one.
+const RTO_MIN: smoltcp::time::Duration = smoltcp::time::Duration::from_millis(5);
 
 /// Identifies a connection of this engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -76,9 +89,20 @@ pub struct Engine {
     device: XdpDevice,
     stack: Stack,
     steer: Steer,
-    conns: Vec<Option<Conn>>,
+    conns: Vec<Option<Steered>>,
     ip: Ipv4Addr,
     kick_errors_seen: u64,
+    /// Stage 3: each connection's order frame, built ahead (see [`prebuilt`]).
+    prebuilt: Vec<Option<prebuilt::Prebuilt>>,
+    /// Something was queued on a socket since the last egress poll: the fire path must
+    /// let smoltcp emit it. A fire that only pushed built frames skips smoltcp entirely.
+    egress_pending: bool,
+    /// The clock of the last turn (for work done between turns).
+    now_ns: u64,
+    /// When closed connections were last reaped.
+    reaped_at: u64,
+    /// The raw frame (the bench's floor), built ahead: its frame and length.
+    raw: Option<(crate::device::FrameHandle, usize)>,
     /// The ntuple rule of `steer = "ntuple"`, deleted with the engine.
     _ntuple: Option<NtupleRule>,
 }
@@ -126,7 +150,7 @@ impl Engine {
             mode = xsk.mode().as_str(), ip = %config.ip, "datapath attached"
         );
 
-        let mut device = XdpDevice::new(xsk);
+        let mut device = XdpDevice::new(xsk, mac);
         let stack_config = StackConfig {
             mac,
             ip: config.ip,
@@ -144,6 +168,11 @@ impl Engine {
             conns: vec![None; config.sockets],
             ip: config.ip,
             kick_errors_seen: 0,
+            prebuilt: (0..config.sockets).map(|_| None).collect(),
+            egress_pending: false,
+            now_ns,
+            reaped_at: now_ns,
+            raw: None,
             _ntuple: ntuple,
         })
     }
@@ -160,11 +189,26 @@ impl Engine {
             self.stack.release(slot);
             return Err(e.into());
         }
-        self.conns[slot] = Some(Conn {
+        self.conns[slot] = Some(Steered {
             flow,
-            closing: false,
+            closing: None,
         });
+        self.stack.tcp(slot).set_rto_min(RTO_MIN);
         Ok(ConnId(slot))
+    }
+
+    /// The connections open now (by slot), established or not.
+    pub fn open_conns(&self) -> impl Iterator<Item = ConnId> + '_ {
+        self.conns
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.is_some_and(|c| c.closing.is_none()))
+            .map(|(i, _)| ConnId(i))
+    }
+
+    /// Our MAC address.
+    pub fn mac(&self) -> [u8; 6] {
+        self.device.mac()
     }
 
     /// The TCP socket of a connection.
@@ -176,8 +220,11 @@ impl Engine {
     /// the peer's FIN and ACKs still reach us.
     pub fn close(&mut self, id: ConnId) {
         if let Some(conn) = self.conns[id.0].as_mut() {
-            conn.closing = true;
+            conn.closing = Some(self.now_ns);
             self.stack.tcp(id.0).close();
+        }
+        if let Some(p) = self.prebuilt[id.0].take() {
+            self.device.release(p.frame());
         }
     }
 
@@ -190,8 +237,10 @@ impl Engine {
     /// processing ahead of it), then one kick. With `profile`, returns the clock between
     /// the two (0 otherwise): step profiling for the bench, off in production.
     pub fn transmit(&mut self, now_ns: u64, profile: bool) -> u64 {
-        self.stack
-            .poll_egress(smoltcp_instant(now_ns), &mut self.device);
+        if std::mem::take(&mut self.egress_pending) {
+            self.stack
+                .poll_egress(smoltcp_instant(now_ns), &mut self.device);
+        }
         let pushed = if profile {
             crate::clock::monotonic_ns()
         } else {
@@ -201,18 +250,117 @@ impl Engine {
         pushed
     }
 
-    /// Send warming for an armed connection: the record is written where a send would
-    /// copy it — the free space of the socket's send buffer (offered by smoltcp's
-    /// `send`, which enqueues nothing when we take 0 bytes) and the next Tx frame (see
-    /// [`XdpDevice::warm_tx`]) — so the fire finds those lines, the socket and the frame's
-    /// TLB entry in cache. Nothing is queued or sent.
-    pub fn warm(&mut self, id: ConnId, record: &[u8]) -> u16 {
+    /// Queues bytes on a connection for smoltcp to send.
+    pub fn send(&mut self, id: ConnId, bytes: &[u8]) -> usize {
+        let n = self.stack.tcp(id.0).send_slice(bytes).unwrap_or(0);
+        self.egress_pending |= n > 0;
+        n
+    }
+
+    /// Stage 3: builds connection `id`'s whole frame carrying `record` (named `tag` by
+    /// the caller, non-zero) into a reserved transmit frame, or brings its ACK and window
+    /// up to date. False when it cannot now (the fire then goes through smoltcp).
+    pub fn prepare(&mut self, id: ConnId, tag: u64, record: &[u8], now_ns: u64) -> bool {
+        let mtu = self.device.mtu();
+        let socket = self
+            .stack
+            .sockets
+            .get::<tcp::Socket>(self.stack.handle(id.0));
+        prebuilt::prepare(
+            &mut self.prebuilt[id.0],
+            &mut self.device,
+            &self.stack.iface,
+            socket,
+            mtu,
+            tag,
+            record,
+            smoltcp_instant(now_ns),
+        )
+    }
+
+    /// The fire of a prepared order: patch, account, push (the kick follows in
+    /// [`Engine::transmit`]). False when the built frame does not match (nothing sent:
+    /// the caller sends through smoltcp instead).
+    pub fn send_prepared(&mut self, id: ConnId, tag: u64, record: &[u8], now_ns: u64) -> bool {
+        let handle = self.stack.handle(id.0);
+        let socket = self.stack.sockets.get_mut::<tcp::Socket>(handle);
+        prebuilt::fire(
+            &mut self.prebuilt[id.0],
+            &mut self.device,
+            socket,
+            tag,
+            record,
+            smoltcp_instant(now_ns),
+        )
+        .is_ok()
+    }
+
+    /// Bytes queued on connection `id` and not yet acknowledged (or not yet sent).
+    pub fn unacked(&mut self, id: ConnId) -> usize {
+        self.stack.tcp(id.0).send_queue()
+    }
+
+    /// Resends connection `id`'s unacknowledged bytes now, identical (same sequence
+    /// numbers), ahead of smoltcp's timer. False when nothing was in flight.
+    pub fn retransmit(&mut self, id: ConnId) -> bool {
+        let again = self.stack.tcp(id.0).retransmit_now();
+        self.egress_pending |= again;
+        again
+    }
+
+    /// Send warming for an armed connection: its frame is built or refreshed (ACK and
+    /// window), and the record is written where the fire will copy it — the free space
+    /// of the socket's send buffer (offered by smoltcp's `send`, which enqueues nothing
+    /// when we take 0 bytes) — so the fire finds those lines, the socket, the frame and
+    /// its TLB entry in cache. Nothing is queued or sent. Where no frame can be built,
+    /// the next Tx frame is warmed for smoltcp's send instead.
+    pub fn warm(&mut self, id: ConnId, tag: u64, record: &[u8], now_ns: u64) -> u16 {
         let _ = self.stack.tcp(id.0).send(|free| {
             let n = free.len().min(record.len());
             free[..n].copy_from_slice(&record[..n]);
             (0, ())
         });
+        if self.prepare(id, tag, record, now_ns) {
+            return 1;
+        }
         self.device.warm_tx(record)
+    }
+
+    /// Pushes a self-addressed warm frame and kicks (see [`XdpDevice::send_warm_frame`]).
+    pub fn warm_wire(&mut self) -> bool {
+        self.device.send_warm_frame()
+    }
+
+    /// Builds a complete frame into the transmit frame set aside for raw frames (the
+    /// floor), as an order's frame is built at arm time. False if it does not fit or no
+    /// frame is free.
+    pub fn prepare_raw(&mut self, frame: &[u8]) -> bool {
+        if frame.len() > self.device.mtu() {
+            return false;
+        }
+        let handle = match self.raw {
+            Some((h, _)) => h,
+            None => match self.device.reserve() {
+                Some(h) => h,
+                None => return false,
+            },
+        };
+        self.raw = Some((handle, 0));
+        let Some(buf) = self.device.reserved_mut(handle, frame.len()) else {
+            return false;
+        };
+        buf.copy_from_slice(frame);
+        self.raw = Some((handle, frame.len()));
+        true
+    }
+
+    /// Pushes the prepared raw frame as it stands and kicks: the floor of the AF_XDP
+    /// path, with exactly the fire-time work of a built order frame but the TCP fix-up.
+    pub fn send_prepared_raw(&mut self) -> bool {
+        let Some((handle, len)) = self.raw.filter(|&(_, len)| len > 0) else {
+            return false;
+        };
+        self.device.push_reserved(handle, len) && self.device.kick_if_needed().is_ok()
     }
 
     /// Pushes a complete frame to the Tx ring and kicks: the floor of the AF_XDP path.
@@ -247,15 +395,22 @@ impl Engine {
 
     /// Unsteers and frees the slots of connections that have finished closing (or were
     /// reset). Off the hot path: only sockets that are closing are looked at.
-    fn reap_closed(&mut self) {
+    fn reap_closed(&mut self, now_ns: u64) {
         for slot in 0..self.conns.len() {
             let Some(conn) = self.conns[slot] else {
                 continue;
             };
             let state = self.stack.tcp(slot).state();
-            let done =
-                state == tcp::State::Closed || (conn.closing && state == tcp::State::TimeWait);
+            let lingered = conn
+                .closing
+                .is_some_and(|since| now_ns.saturating_sub(since) > CLOSE_LINGER_NS);
+            let done = state == tcp::State::Closed
+                || (conn.closing.is_some() && state == tcp::State::TimeWait)
+                || lingered;
             if done {
+                if let Some(p) = self.prebuilt[slot].take() {
+                    self.device.release(p.frame());
+                }
                 if let Err(e) = self.steer.remove_flow(conn.flow) {
                     tracing::warn!(error = %e, "removing a closed flow from the steering map");
                 }
@@ -266,9 +421,13 @@ impl Engine {
     }
 }
 
-impl Turn for Engine {
-    fn turn(&mut self, now_ns: u64) -> Work {
+impl Engine {
+    /// One turn: completions → RX → smoltcp → TX → kick → Fill refill, and the steering
+    /// map kept in step with the connections that exist.
+    pub fn poll(&mut self, now_ns: u64) -> Work {
+        self.now_ns = now_ns;
         self.device.reap_completions();
+        self.egress_pending = false;
         let changed = self.stack.poll(smoltcp_instant(now_ns), &mut self.device);
         // A failed kick leaves the descriptors in the ring for the next one; it is
         // counted by the device, and logged here once per new failure, not per turn.
@@ -276,8 +435,13 @@ impl Turn for Engine {
             self.kick_errors_seen = self.device.stats().kick_errors;
             tracing::warn!(errors = self.kick_errors_seen, "AF_XDP kick failed");
         }
+        // Closing connections are also looked at now and then, not only on a change: one
+        // whose peer vanished changes nothing, and must still give its slot back.
+        if changed || (now_ns / CLOSE_LINGER_NS) != (self.reaped_at / CLOSE_LINGER_NS) {
+            self.reaped_at = now_ns;
+            self.reap_closed(now_ns);
+        }
         if changed {
-            self.reap_closed();
             Work::Busy
         } else {
             Work::Idle

@@ -28,6 +28,15 @@ pub enum Error {
 }
 
 impl Error {
+    /// The kernel's errno behind this error, if it came from a system call (EBUSY for a
+    /// NIC queue another socket holds, EPERM without privileges...).
+    pub fn os_error(&self) -> Option<i32> {
+        match self {
+            Error::Xsk { source, .. } => source.raw_os_error(),
+            _ => None,
+        }
+    }
+
     pub(crate) fn xsk(what: impl Into<String>) -> impl FnOnce(io::Error) -> Error {
         let what = what.into();
         move |source| Error::Xsk { what, source }

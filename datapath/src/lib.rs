@@ -7,21 +7,26 @@
 
 pub mod appliance;
 pub mod clock;
-pub mod conn;
+mod conn;
 pub mod device;
-pub mod engine;
+mod engine;
 mod error;
 pub mod http;
 pub mod link;
-pub mod ntuple;
+mod ntuple;
 pub mod order;
 pub mod placement;
 pub mod poll;
+pub mod preflight;
 pub mod runner;
 pub mod setup;
-pub mod stack;
+mod stack;
+mod target;
 pub mod tls;
-pub mod xsk;
+pub mod warming;
+mod xsk;
 
 pub use engine::{ConnId, Engine, EngineConfig};
 pub use error::Error;
+pub use target::TargetSpec;
+pub use xsk::{BindMode, UmemConfig, XskConfig, ZeroCopy};

@@ -50,10 +50,6 @@ impl NtupleRule {
             id,
         })
     }
-
-    pub fn id(&self) -> u32 {
-        self.id
-    }
 }
 
 impl Drop for NtupleRule {

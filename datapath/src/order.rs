@@ -30,25 +30,76 @@ pub struct ArmSpec {
     pub trigger: Trigger,
 }
 
-/// Control plane → datapath.
+/// Identifies a command; chosen by the control plane, echoed by the command's [`Event::Ack`].
+pub type RequestId = u64;
+
+/// Control plane → datapath. Each command carries a request id, and the datapath answers
+/// each with exactly one [`Event::Ack`] for that id.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Command {
-    Arm(Box<ArmSpec>),
-    Fire(ArmId),
-    Disarm(ArmId),
+    Arm {
+        req: RequestId,
+        spec: Box<ArmSpec>,
+    },
+    Fire {
+        req: RequestId,
+        arm: ArmId,
+    },
+    Disarm {
+        req: RequestId,
+        arm: ArmId,
+    },
     /// Send the target's keep-warm request on an idle ready connection and report when it
-    /// left, when the answer came, and the server's `Date` (for clock-offset estimation).
+    /// left, when the answer came, and the server's `Date` (for clock-offset estimation):
+    /// acknowledged when it left, answered by [`Event::Probed`] with the same id.
     Probe {
-        id: u64,
+        req: RequestId,
         target: usize,
     },
-    /// Measurement only: push this complete Ethernet frame through the link as it is (one
-    /// Tx descriptor and a kick) — the floor a request cannot beat on this path.
-    Raw {
-        id: u64,
+    /// Measurement only: build this complete Ethernet frame into the link's reserved
+    /// transmit frame, as an order's is built at arm time, and keep the path warm for it
+    /// until [`Command::Raw`] sends it.
+    PrepareRaw {
+        req: RequestId,
         frame: Box<[u8]>,
     },
+    /// Measurement only: push the prepared raw frame as it is (one Tx descriptor and a
+    /// kick) — the floor a request cannot beat on this path.
+    Raw {
+        req: RequestId,
+    },
+}
+
+impl Command {
+    /// The request id the command's [`Event::Ack`] carries.
+    pub fn req(&self) -> RequestId {
+        match self {
+            Command::Arm { req, .. }
+            | Command::Fire { req, .. }
+            | Command::Disarm { req, .. }
+            | Command::Probe { req, .. }
+            | Command::PrepareRaw { req, .. }
+            | Command::Raw { req, .. } => *req,
+        }
+    }
+}
+
+/// What an accepted command did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accepted {
+    /// The arm is held, pre-sealed on the connections it could have so far.
+    Armed { conns: usize },
+    /// The arm fired: `sent` requests left (its outcomes follow as [`Event::Done`]).
+    Fired { sent: usize },
+    /// The arm is gone, nothing sent.
+    Disarmed,
+    /// The probe left; its answer follows as [`Event::Probed`].
+    Probing,
+    /// The raw frame is built into its transmit frame, waiting for `Raw`.
+    RawPrepared,
+    /// The raw frame went out.
+    RawSent { stamps: Stamps },
 }
 
 /// Why a fire's outcome is not an HTTP status.
@@ -94,6 +145,9 @@ pub struct Stamps {
     /// the stack had pushed its Tx descriptor, just before the kick.
     pub queued_ns: u64,
     pub pushed_ns: u64,
+    /// Early retransmissions of the request made while it was in flight (the same
+    /// segment, resent before the stack's own timer).
+    pub retransmits: u32,
 }
 
 /// One fire over one connection, complete.
@@ -108,8 +162,9 @@ pub struct FireRecord {
     pub outcome: Outcome,
 }
 
-/// Why an arm was refused.
+/// Why the datapath refused a command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Reject {
     UnknownTarget,
     DuplicateArm,
@@ -122,23 +177,46 @@ pub enum Reject {
     RequestTooLarge,
     /// The datapath holds as many arms as it was sized for.
     TooManyArms,
+    /// The datapath does not hold that arm (never armed, disarmed, or fired and closed).
     UnknownArm,
+    /// The arm has fired already: it cannot fire again or be disarmed.
+    AlreadyFired,
+    /// A probe found no idle ready connection to the target.
+    NoReadyConnection,
+    /// No link of this datapath can send raw frames.
+    NoRawPath,
+}
+
+impl std::fmt::Display for Reject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Reject::UnknownTarget => f.write_str("unknown target"),
+            Reject::DuplicateArm => f.write_str("duplicate arm id"),
+            Reject::TooManyConns { asked, pool } => {
+                write!(f, "{asked} connections asked for, the pool has {pool}")
+            }
+            Reject::RequestTooLarge => f.write_str("the request does not fit one TLS record"),
+            Reject::TooManyArms => {
+                f.write_str("it holds as many arms as it can; fire or disarm some")
+            }
+            Reject::UnknownArm => {
+                f.write_str("it does not hold that arm (already fired or disarmed)")
+            }
+            Reject::AlreadyFired => f.write_str("the arm has fired already"),
+            Reject::NoReadyConnection => f.write_str("no idle ready connection to the target"),
+            Reject::NoRawPath => f.write_str("no link can send raw frames"),
+        }
+    }
 }
 
 /// Datapath → control plane.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum Event {
-    Armed {
-        arm: ArmId,
-        conns: usize,
-    },
-    Rejected {
-        arm: ArmId,
-        reason: Reject,
-    },
-    Disarmed {
-        arm: ArmId,
+    /// The answer to the command with id `req`: what it did, or why it was refused.
+    Ack {
+        req: RequestId,
+        result: Result<Accepted, Reject>,
     },
     /// The request left over one connection (sent right after the kick, so the control
     /// plane can journal "fired, outcome pending" before the response).
@@ -151,10 +229,10 @@ pub enum Event {
     /// The final word on one connection's share of a fire.
     Done(FireRecord),
     /// A probe's answer: the server stamped `date` (IMF-fixdate, whole seconds) at some
-    /// instant between `sent_ns` and `first_byte_ns`. `status` 0 = no answer (no ready
-    /// connection, or it was lost).
+    /// instant between `sent_ns` and `first_byte_ns`. `status` 0 = no answer (the
+    /// connection was lost).
     Probed {
-        id: u64,
+        req: RequestId,
         sent_ns: u64,
         first_byte_ns: u64,
         status: u16,
@@ -162,21 +240,12 @@ pub enum Event {
     },
     /// A link's counters (see [`LinkCounters`]), reported about once a second while no
     /// order is armed.
-    Counters {
-        link: usize,
-        counters: LinkCounters,
-    },
+    Counters { link: usize, counters: LinkCounters },
     /// Frames received per NIC queue by an AF_XDP link, reported with its counters (an
     /// event of its own: inside `Counters` it would double the size of every event).
     Queues {
         link: usize,
         counts: crate::device::QueueCounts,
-    },
-    /// A raw frame went out (`sent`), or the link cannot send raw frames.
-    RawSent {
-        id: u64,
-        sent: bool,
-        stamps: Stamps,
     },
     /// A target's pool changed: connections warm (TLS up, idle or busy) of those wanted.
     Pool {
@@ -207,4 +276,8 @@ pub struct LinkCounters {
     pub tx_ring_empty: u64,
     pub rx_dropped: u64,
     pub invalid_descs: u64,
+    /// Reconnections of the connections over this link (each a TCP + TLS handshake at
+    /// the server), and early retransmissions of requests, since start.
+    pub reconnects: u64,
+    pub retransmits: u64,
 }

@@ -3,7 +3,7 @@
 //! busy-polls the [`Appliance`] until stopped. The control plane keeps a [`Handle`]: the
 //! two queues and the stop flag.
 
-use crate::appliance::{Appliance, TargetSpec};
+use crate::appliance::Appliance;
 use crate::clock::monotonic_ns;
 use crate::link::kernel::KernelLink;
 use crate::link::xdp::XdpLink;
@@ -11,6 +11,7 @@ use crate::link::{AnyLink, Link};
 use crate::order::{Command, Event};
 use crate::placement::{Placement, Scheduling};
 use crate::poll::{self, Idle, LoopStats, Stop};
+use crate::target::TargetSpec;
 use crate::{Engine, EngineConfig, Error};
 use crossbeam_queue::ArrayQueue;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -43,6 +44,8 @@ pub struct DatapathConfig {
     pub idle: Idle,
     /// Step profiling of fires (two extra clock reads per fire): for the bench only.
     pub profile_steps: bool,
+    /// How the send path is kept warm while an order is armed.
+    pub warming: crate::warming::Warming,
 }
 
 /// What the running thread reports about itself at start.
@@ -143,6 +146,7 @@ pub fn spawn_links(
                 e,
             );
             appliance.profile = config.profile_steps;
+            appliance.warming = config.warming;
             let _ = ready_tx.send(Ok(started));
             poll::run(
                 &mut appliance,

@@ -2,8 +2,8 @@
 //! shape and each target's TLS client, warm request and timers. Shared by the control
 //! daemon and the bench, so both start exactly the same datapath from the same file.
 
-use crate::appliance::TargetSpec;
 use crate::http::{self, RequestTemplate};
+use crate::target::TargetSpec;
 use crate::{tls, EngineConfig};
 use quickdraw_config::{Config, Target, TrustAnchors, XdpMode};
 use rustls::pki_types::ServerName;
@@ -89,7 +89,6 @@ pub fn target_spec(t: &Target) -> Result<TargetSpec, SetupError> {
 pub fn engine_config(config: &Config, connections: usize) -> EngineConfig {
     let a = &config.appliance;
     EngineConfig {
-        interface: a.interface.clone(),
         queue: a.queue,
         rx_queues: a.queues.resolve(rx_queue_count(&a.interface)),
         steer: a.steer,
@@ -97,12 +96,23 @@ pub fn engine_config(config: &Config, connections: usize) -> EngineConfig {
             XdpMode::Native => quickdraw_bpf::AttachMode::Native,
             XdpMode::Skb => quickdraw_bpf::AttachMode::Skb,
         },
-        ip: a.ip,
-        prefix_len: a.prefix_len,
         gateway: a.gateway,
-        mac: None,
         sockets: (connections * 2).max(MIN_SOCKETS),
-        ..EngineConfig::lab()
+        ..EngineConfig::new(&a.interface, a.ip, a.prefix_len)
+    }
+}
+
+/// The warming policy the configuration asks for.
+pub fn warming(config: &Config) -> crate::warming::Warming {
+    let w = &config.appliance.warming;
+    let us = |v: u64| v.saturating_mul(1_000);
+    crate::warming::Warming {
+        send_ns: us(w.send_interval_us),
+        wire_ns: us(w.frame_interval_us),
+        wire_window_ns: w.frame_window_ms.saturating_mul(1_000_000),
+        ramp_ns: us(w.ramp_us),
+        ramp_interval_ns: us(w.ramp_interval_us),
+        quiet_ns: us(w.quiet_us),
     }
 }
 

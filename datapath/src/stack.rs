@@ -110,8 +110,9 @@ impl Stack {
         }
     }
 
-    /// Opens a TCP connection from our address to `remote`, on a fresh local port (ports
-    /// vary between runs so a restart never collides with a server's stale connection).
+    /// Opens a TCP connection from our address to `remote`, on a local port drawn at
+    /// random for each connection (RFC 6056): a blind attacker cannot predict the next
+    /// one, and a restart never collides with a server's stale connection.
     /// Returns the slot index and the local port; the caller steers the flow before the
     /// SYN leaves on the next poll.
     pub fn connect(&mut self, remote: SocketAddrV4) -> Result<(usize, u16), ConnectError> {
@@ -120,12 +121,7 @@ impl Stack {
             .iter()
             .position(|s| !s.busy)
             .ok_or(ConnectError::NoFreeSocket(self.slots.len()))?;
-        let port = self.next_port;
-        self.next_port = if port == *PORTS.end() {
-            *PORTS.start()
-        } else {
-            port + 1
-        };
+        let port = self.random_free_port();
         let socket = self.sockets.get_mut::<tcp::Socket>(self.slots[slot].handle);
         // Order traffic is small request/response: no Nagle, no delayed ACK.
         socket.set_nagle_enabled(false);
@@ -136,6 +132,32 @@ impl Stack {
             .map_err(ConnectError::Refused)?;
         self.slots[slot].busy = true;
         Ok((slot, port))
+    }
+
+    /// A random ephemeral port no open socket of ours uses.
+    fn random_free_port(&mut self) -> u16 {
+        let span = u64::from(PORTS.end() - PORTS.start()) + 1;
+        loop {
+            let port = PORTS.start() + (os_random() % span) as u16;
+            let taken = self.slots.iter().any(|s| {
+                s.busy
+                    && self
+                        .sockets
+                        .get::<tcp::Socket>(s.handle)
+                        .local_endpoint()
+                        .is_some_and(|ep| ep.port == port)
+            });
+            // At most `sockets` of 16,384 ports are taken: this ends at once.
+            if !taken {
+                self.next_port = port;
+                return port;
+            }
+        }
+    }
+
+    /// The handle of slot `slot`'s socket (to borrow it beside the interface).
+    pub fn handle(&self, slot: usize) -> SocketHandle {
+        self.slots[slot].handle
     }
 
     /// The socket of slot `slot`.

@@ -6,11 +6,10 @@ mod common;
 
 use common::alloc::{measure, Counting};
 use common::{client_hello, drive_until, starts_with_server_hello};
-use quickdraw_bench::lab::{HOST_IF, NETNS, PEER_IF, TARGET_IP, TARGET_PORT};
-use quickdraw_bench::LabSession;
 use quickdraw_datapath::clock::monotonic_ns;
-use quickdraw_datapath::poll::Turn;
-use quickdraw_datapath::{ConnId, Engine, EngineConfig};
+use quickdraw_datapath::{ConnId, Engine};
+use quickdraw_lab::LabSession;
+use quickdraw_lab::{HOST_IF, NETNS, PEER_IF, TARGET_IP, TARGET_PORT};
 use smoltcp::socket::tcp::State;
 use std::net::SocketAddrV4;
 use std::time::Duration;
@@ -51,7 +50,7 @@ fn drive_until_measured(
     loop {
         let now = monotonic_ns();
         let (finished, n) = measure(|| {
-            engine.turn(now);
+            engine.poll(now);
             done(engine)
         });
         if measured {
@@ -134,7 +133,7 @@ fn inject(frames: &[Vec<u8>]) {
 fn rx_tx_path_allocates_nothing_after_warm_up_and_survives_malformed_frames() {
     let lab = LabSession::start().expect("lab up");
     let hello = client_hello(&lab.status().unwrap().ca_cert);
-    let mut engine = Engine::start(&EngineConfig::lab(), monotonic_ns()).expect("datapath starts");
+    let mut engine = Engine::start(&common::lab_engine(), monotonic_ns()).expect("datapath starts");
 
     // Warm-up: one whole connection, so ARP is resolved and every lazy path has run.
     let (warm, _) = hello_round(&mut engine, &hello, false);
@@ -150,8 +149,8 @@ fn rx_tx_path_allocates_nothing_after_warm_up_and_survives_malformed_frames() {
 
     // Malformed frames on our flow: counted, dropped, and the connection carries on.
     let port = engine.tcp(id).local_endpoint().unwrap().port;
-    let ours = quickdraw_bench::lab::mac_address(None, HOST_IF).unwrap();
-    let peer = quickdraw_bench::lab::mac_address(Some(NETNS), PEER_IF).unwrap();
+    let ours = quickdraw_lab::mac_address(None, HOST_IF).unwrap();
+    let peer = quickdraw_lab::mac_address(Some(NETNS), PEER_IF).unwrap();
     let before = engine.device_stats();
     let frames: Vec<_> = ["tcp-checksum", "ip-checksum", "truncated"]
         .iter()

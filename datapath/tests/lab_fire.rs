@@ -7,10 +7,10 @@ mod common;
 use common::fire::{
     backend, config, order, orders_logged, outcomes, target, wait_for, wait_warm, POOL,
 };
-use quickdraw_bench::lab::LabOptions;
-use quickdraw_bench::LabSession;
-use quickdraw_datapath::order::{ArmSpec, Command, Event, Outcome, Trigger};
+use quickdraw_datapath::order::{Accepted, ArmSpec, Command, Event, Outcome, Trigger};
 use quickdraw_datapath::runner;
+use quickdraw_lab::LabOptions;
+use quickdraw_lab::LabSession;
 use std::collections::HashSet;
 use std::time::Duration;
 
@@ -22,7 +22,13 @@ fn arm(handle: &runner::Handle, arm: u64, request: Box<[u8]>, conns: usize) {
         conns,
         trigger: Trigger::Manual,
     };
-    handle.commands.push(Command::Arm(Box::new(spec))).unwrap();
+    handle
+        .commands
+        .push(Command::Arm {
+            req: spec.arm,
+            spec: Box::new(spec),
+        })
+        .unwrap();
 }
 
 fn single_and_burst(backend_name: &str) {
@@ -48,12 +54,21 @@ fn single_and_burst(backend_name: &str) {
         &mut seen,
         Duration::from_secs(3),
         |e| match e {
-            Event::Armed { arm: 1, conns } => Some(*conns),
+            Event::Ack {
+                req: 1,
+                result: Ok(Accepted::Armed { conns }),
+            } => Some(*conns),
             _ => None,
         },
     );
     assert_eq!(armed, Some(1), "{seen:?}");
-    handle.commands.push(Command::Fire(1)).unwrap();
+    handle
+        .commands
+        .push(Command::Fire {
+            req: 1000 + 1,
+            arm: 1,
+        })
+        .unwrap();
     let done = outcomes(&handle.events, &mut seen, 1, 1);
     assert_eq!(done[0].outcome, Outcome::Status(200), "{done:?}");
     let s = done[0].stamps;
@@ -65,7 +80,7 @@ fn single_and_burst(backend_name: &str) {
         "{s:?}"
     );
     assert_eq!(
-        orders_logged(&status.access_log, &key).len(),
+        orders_logged(&status.access_log, &key, 1).len(),
         1,
         "exactly one order reached nginx"
     );
@@ -73,7 +88,13 @@ fn single_and_burst(backend_name: &str) {
     // A burst over every connection: eight distinct orders, one key.
     let burst_key = format!("qd-test-{backend_name}-burst-{}", std::process::id());
     arm(&handle, 2, order("1002", &burst_key), POOL);
-    handle.commands.push(Command::Fire(2)).unwrap();
+    handle
+        .commands
+        .push(Command::Fire {
+            req: 1000 + 2,
+            arm: 2,
+        })
+        .unwrap();
     let done = outcomes(&handle.events, &mut seen, 2, POOL);
     assert!(
         done.iter().all(|r| r.outcome == Outcome::Status(200)),
@@ -81,7 +102,7 @@ fn single_and_burst(backend_name: &str) {
     );
     let conns: HashSet<_> = done.iter().map(|r| r.conn).collect();
     assert_eq!(conns.len(), POOL, "one order per connection: {done:?}");
-    let logged = orders_logged(&status.access_log, &burst_key);
+    let logged = orders_logged(&status.access_log, &burst_key, POOL);
     assert_eq!(logged.len(), POOL, "{logged:#?}");
     eprintln!(
         "{backend_name}: single trigger→tx {} ns, →first byte {} ns, →complete {} ns ({})",
@@ -142,15 +163,21 @@ fn rewarm(backend_name: &str) {
 
     let key = format!("qd-test-{backend_name}-rewarm-{}", std::process::id());
     arm(&handle, 7, order("1003", &key), 1);
-    handle.commands.push(Command::Fire(7)).unwrap();
+    handle
+        .commands
+        .push(Command::Fire {
+            req: 1000 + 7,
+            arm: 7,
+        })
+        .unwrap();
     let done = outcomes(&handle.events, &mut seen, 7, 1);
     // The fire may race a server-side close; it then reports unknown, never a silent
     // retry. Either way the log has at most one order, and a re-warmed pool answers.
     match done[0].outcome {
-        Outcome::Status(200) => assert_eq!(orders_logged(&status.access_log, &key).len(), 1),
+        Outcome::Status(200) => assert_eq!(orders_logged(&status.access_log, &key, 1).len(), 1),
         other => {
             assert!(
-                orders_logged(&status.access_log, &key).len() <= 1,
+                orders_logged(&status.access_log, &key, 1).len() <= 1,
                 "{other:?}"
             );
         }
@@ -173,7 +200,7 @@ fn wrong_ca_never_becomes_ready_and_says_why() {
     let lab = LabSession::start().expect("lab up");
     let status = lab.status().unwrap().clone();
     // A CA that did not issue the lab's certificate.
-    let other = quickdraw_bench::lab::LabPki::generate("target.lab").unwrap();
+    let other = quickdraw_lab::LabPki::generate("target.lab").unwrap();
     let dir = std::env::temp_dir().join(format!("qd-wrong-ca-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let ca = dir.join("other-ca.pem");

@@ -7,16 +7,16 @@ mod common;
 use common::alloc::{measure, Counting};
 use common::fire::{order, target, POOL};
 use crossbeam_queue::ArrayQueue;
-use quickdraw_bench::lab::HOST_IF;
-use quickdraw_bench::LabSession;
 use quickdraw_datapath::appliance::Appliance;
 use quickdraw_datapath::clock::monotonic_ns;
 use quickdraw_datapath::link::kernel::KernelLink;
 use quickdraw_datapath::link::xdp::XdpLink;
 use quickdraw_datapath::link::Link;
-use quickdraw_datapath::order::{ArmSpec, Command, Event, Outcome, Trigger};
+use quickdraw_datapath::order::{Accepted, ArmSpec, Command, Event, Outcome, Trigger};
 use quickdraw_datapath::poll::Turn;
-use quickdraw_datapath::{Engine, EngineConfig};
+use quickdraw_datapath::Engine;
+use quickdraw_lab::LabSession;
+use quickdraw_lab::HOST_IF;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -68,18 +68,28 @@ fn fire_allocates_nothing<L: Link>(link: L, ca: &Path) {
             conns: 2,
             trigger: Trigger::Manual,
         };
-        commands.push(Command::Arm(Box::new(spec))).unwrap();
+        commands
+            .push(Command::Arm {
+                req: spec.arm,
+                spec: Box::new(spec),
+            })
+            .unwrap();
         turn_until(
             &mut a,
             &events,
-            |e| matches!(e, Event::Armed { arm: id, .. } if *id == arm),
+            |e| matches!(e, Event::Ack { req, result: Ok(Accepted::Armed { .. }) } if *req == arm),
         );
         // Let in-flight warm responses settle so the measured turn is the fire's own.
         let settle = monotonic_ns() + 20_000_000;
         while monotonic_ns() < settle {
             a.turn(monotonic_ns());
         }
-        commands.push(Command::Fire(arm)).unwrap();
+        commands
+            .push(Command::Fire {
+                req: 1000 + arm,
+                arm,
+            })
+            .unwrap();
         let now = monotonic_ns();
         let ((), n) = measure(|| {
             a.turn(now);
@@ -110,17 +120,17 @@ fn the_fire_turn_allocates_nothing_on_both_backends() {
     let lab = LabSession::start().expect("lab up");
     let ca = lab.status().unwrap().ca_cert.clone();
     fire_allocates_nothing(KernelLink::new(Some(HOST_IF.into()), 2 * POOL), &ca);
-    let engine = Engine::start(&EngineConfig::lab(), monotonic_ns()).expect("datapath starts");
+    let engine = Engine::start(&common::lab_engine(), monotonic_ns()).expect("datapath starts");
     fire_allocates_nothing(XdpLink::new(engine), &ca);
 }
 
 /// Send warming touches the send path of an armed connection many times over while the
 /// order waits, and puts nothing on the wire.
 #[test]
-fn send_warming_sends_nothing() {
+fn warming_sends_only_warm_frames_which_reach_no_stack() {
     let lab = LabSession::start().expect("lab up");
     let ca = lab.status().unwrap().ca_cert.clone();
-    let engine = Engine::start(&EngineConfig::lab(), monotonic_ns()).expect("datapath starts");
+    let engine = Engine::start(&common::lab_engine(), monotonic_ns()).expect("datapath starts");
     let commands = Arc::new(ArrayQueue::new(64));
     let events = Arc::new(ArrayQueue::new(1024));
     let targets = vec![target(&ca, Duration::from_secs(30))];
@@ -143,9 +153,20 @@ fn send_warming_sends_nothing() {
         conns: 1,
         trigger: Trigger::Manual,
     };
-    commands.push(Command::Arm(Box::new(spec))).unwrap();
+    commands
+        .push(Command::Arm {
+            req: spec.arm,
+            spec: Box::new(spec),
+        })
+        .unwrap();
     turn_until(&mut a, &events, |e| {
-        matches!(e, Event::Armed { arm: 1, .. })
+        matches!(
+            e,
+            Event::Ack {
+                req: 1,
+                result: Ok(Accepted::Armed { .. })
+            }
+        )
     });
     // Let the pool's own first keep-warm exchanges finish.
     let settle = monotonic_ns() + 50_000_000;
@@ -153,26 +174,116 @@ fn send_warming_sends_nothing() {
         a.turn(monotonic_ns());
     }
     let before = a.link().engine().device_stats();
+    let peer_before = peer_counters();
+    let log_before = access_log_lines(&lab);
     let warmings = a.warmings;
     let wait = monotonic_ns() + 20_000_000; // 20 ms armed: ~400 warmings
     while monotonic_ns() < wait {
         a.turn(monotonic_ns());
     }
     let after = a.link().engine().device_stats();
+    let peer_after = peer_counters();
     assert!(
         a.warmings - warmings > 100,
         "warming ran {} times",
         a.warmings - warmings
     );
+    // Our half sends nothing; the kernel's half sends warm frames and nothing else.
+    let warm_frames = after.warm_frames - before.warm_frames;
+    assert!(
+        warm_frames > 100,
+        "{warm_frames} warm frames in 20 ms armed"
+    );
     assert_eq!(
-        after.tx_frames, before.tx_frames,
-        "warming put frames on the wire: {before:?} → {after:?}"
+        after.tx_frames - before.tx_frames,
+        warm_frames,
+        "warming put more than warm frames on the wire: {before:?} → {after:?}"
+    );
+    // They reach the wire (the peer's interface counts them) and not the peer's stack:
+    // its TCP counted no segment, and the target's log holds no new line.
+    assert!(
+        peer_after.rx_packets - peer_before.rx_packets >= warm_frames,
+        "the peer saw {} frames for {warm_frames} warm frames",
+        peer_after.rx_packets - peer_before.rx_packets
+    );
+    assert_eq!(
+        peer_after.tcp_in_segs, peer_before.tcp_in_segs,
+        "warm frames reached the peer's TCP"
+    );
+    assert_eq!(
+        access_log_lines(&lab),
+        log_before,
+        "warming reached the target"
     );
     // And the armed order still goes out intact.
-    commands.push(Command::Fire(1)).unwrap();
+    commands
+        .push(Command::Fire {
+            req: 1000 + 1,
+            arm: 1,
+        })
+        .unwrap();
     turn_until(
         &mut a,
         &events,
         |e| matches!(e, Event::Done(r) if r.outcome == Outcome::Status(200)),
     );
+    // Stage 3: the order left as the frame built before the trigger, not through smoltcp.
+    assert_eq!(
+        a.link().engine().device_stats().tx_prebuilt - after.tx_prebuilt,
+        1,
+        "the order did not go out as its built frame"
+    );
+    // Nothing armed: no more warm frames.
+    let idle_from = a.link().engine().device_stats().warm_frames;
+    let idle = monotonic_ns() + 20_000_000;
+    while monotonic_ns() < idle {
+        a.turn(monotonic_ns());
+    }
+    assert_eq!(
+        a.link().engine().device_stats().warm_frames,
+        idle_from,
+        "warm frames went on with nothing armed"
+    );
+}
+
+/// What the lab peer counted: frames received on `qd1`, TCP segments its stack took in.
+struct PeerCounters {
+    rx_packets: u64,
+    tcp_in_segs: u64,
+}
+
+fn peer_counters() -> PeerCounters {
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("ip")
+            .args(["netns", "exec", quickdraw_lab::NETNS])
+            .args(args)
+            .output()
+            .expect("ip netns exec");
+        String::from_utf8(out.stdout).expect("utf-8")
+    };
+    let rx_packets = run(&["cat", "/sys/class/net/qd1/statistics/rx_packets"])
+        .trim()
+        .parse()
+        .expect("rx_packets");
+    // /proc/net/snmp: a "Tcp:" header line, then a "Tcp:" values line.
+    let snmp = run(&["cat", "/proc/net/snmp"]);
+    let mut tcp = snmp.lines().filter(|l| l.starts_with("Tcp:"));
+    let (names, values) = (
+        tcp.next().expect("Tcp header"),
+        tcp.next().expect("Tcp values"),
+    );
+    let at = names
+        .split_whitespace()
+        .position(|n| n == "InSegs")
+        .expect("InSegs");
+    let tcp_in_segs = values.split_whitespace().nth(at).unwrap().parse().unwrap();
+    PeerCounters {
+        rx_packets,
+        tcp_in_segs,
+    }
+}
+
+fn access_log_lines(lab: &LabSession) -> usize {
+    let log = &lab.status().unwrap().access_log;
+    std::fs::read_to_string(log).map_or(0, |s| s.lines().count())
 }

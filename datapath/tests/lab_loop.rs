@@ -4,11 +4,11 @@
 mod common;
 
 use common::{client_hello, starts_with_server_hello, xdp_attached};
-use quickdraw_bench::lab::{HOST_IF, TARGET_IP, TARGET_PORT};
-use quickdraw_bench::LabSession;
 use quickdraw_datapath::clock::monotonic_ns;
 use quickdraw_datapath::poll::{self, Idle, Stop, Turn, Work};
-use quickdraw_datapath::{ConnId, Engine, EngineConfig};
+use quickdraw_datapath::{ConnId, Engine};
+use quickdraw_lab::LabSession;
+use quickdraw_lab::{HOST_IF, TARGET_IP, TARGET_PORT};
 use smoltcp::socket::tcp::State;
 use std::net::SocketAddrV4;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -28,7 +28,7 @@ struct Exchange<'a> {
 
 impl Turn for Exchange<'_> {
     fn turn(&mut self, now_ns: u64) -> Work {
-        let work = self.engine.turn(now_ns);
+        let work = self.engine.poll(now_ns);
         let sock = self.engine.tcp(self.id);
         if self.sent_at.is_none() && sock.state() == State::Established {
             sock.send_slice(&self.hello).unwrap();
@@ -56,7 +56,7 @@ fn pinned_busy_poll_thread_runs_the_engine_and_stops_on_the_flag() {
     let (answered, stats, pinned, turn_ns) = std::thread::scope(|s| {
         s.spawn(|| {
             let pinned = poll::pin_to_core(core);
-            let mut engine = Engine::start(&EngineConfig::lab(), monotonic_ns()).unwrap();
+            let mut engine = Engine::start(&common::lab_engine(), monotonic_ns()).unwrap();
             let id = engine
                 .connect(SocketAddrV4::new(TARGET_IP, TARGET_PORT))
                 .unwrap();
@@ -113,7 +113,7 @@ fn crash_child() {
     if std::env::var_os("QD_CRASH_CHILD").is_none() {
         return; // only meaningful as the child of the test below
     }
-    let _engine = Engine::start(&EngineConfig::lab(), monotonic_ns()).unwrap();
+    let _engine = Engine::start(&common::lab_engine(), monotonic_ns()).unwrap();
     println!("attached");
     std::process::abort();
 }

@@ -4,10 +4,10 @@
 mod common;
 
 use common::{client_hello, drive_until, starts_with_server_hello, xdp_attached};
-use quickdraw_bench::lab::{HOST_IF, TARGET_IP, TARGET_PORT};
-use quickdraw_bench::LabSession;
 use quickdraw_datapath::clock::monotonic_ns;
-use quickdraw_datapath::{Engine, EngineConfig};
+use quickdraw_datapath::Engine;
+use quickdraw_lab::LabSession;
+use quickdraw_lab::{HOST_IF, TARGET_IP, TARGET_PORT};
 use smoltcp::socket::tcp::State;
 use std::net::SocketAddrV4;
 use std::time::Duration;
@@ -21,7 +21,7 @@ fn handshake_exchange_and_clean_close_over_af_xdp() {
     let hello = client_hello(&ca);
     let target = SocketAddrV4::new(TARGET_IP, TARGET_PORT);
 
-    let mut engine = Engine::start(&EngineConfig::lab(), monotonic_ns()).expect("datapath starts");
+    let mut engine = Engine::start(&common::lab_engine(), monotonic_ns()).expect("datapath starts");
     let before = engine.steer_counters().unwrap();
     let ids: Vec<_> = (0..CONNS)
         .map(|_| engine.connect(target).expect("connect"))
@@ -87,7 +87,7 @@ fn kernel_path_keeps_working_and_nothing_is_left_attached() {
     let probe = lab.probe();
     {
         let mut engine =
-            Engine::start(&EngineConfig::lab(), monotonic_ns()).expect("datapath starts");
+            Engine::start(&common::lab_engine(), monotonic_ns()).expect("datapath starts");
         assert!(
             xdp_attached(HOST_IF),
             "the XDP program is attached while the datapath runs"

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
-use quickdraw_bench::lab::{self, LabOptions};
-use quickdraw_bench::Probe;
+use quickdraw_lab::Probe;
+use quickdraw_lab::{self as lab, LabOptions};
 
 #[derive(Debug, Args)]
 pub(crate) struct LabArgs {

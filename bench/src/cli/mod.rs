@@ -1,6 +1,8 @@
 //! The `bench` command line: one file per subcommand.
 
 mod demo;
+pub(crate) mod exit;
+mod generate;
 mod lab;
 mod run;
 
@@ -23,9 +25,18 @@ enum Command {
     /// The Quick start's main job: the whole path shown end to end in the lab.
     Demo {
         /// The appliance configuration the orders use.
-        #[arg(long, default_value = "config/lab.toml")]
+        #[arg(
+            long,
+            short,
+            value_name = "FILE",
+            env = "QUICKDRAW_CONFIG",
+            default_value = "config/lab.toml"
+        )]
         config: std::path::PathBuf,
     },
+    /// Write shell completions and man pages (`make completions`).
+    #[command(hide = true)]
+    Generate(generate::GenerateArgs),
 }
 
 pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
@@ -33,6 +44,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Lab(args) => lab::run(args),
         Command::Run(args) => run::run(args),
         Command::Demo { config } => demo::run(&config),
+        Command::Generate(args) => generate::run::<Cli>(&args, "bench").map(drop),
     }
 }
 
@@ -59,5 +71,14 @@ mod tests {
             Cli::try_parse_from(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
         }
         assert!(Cli::try_parse_from(["bench", "lab", "sideways"]).is_err());
+    }
+
+    #[test]
+    fn an_unknown_backend_is_a_usage_error_not_a_panic() {
+        let err = Cli::try_parse_from(["bench", "run", "--backends", "foo"]).unwrap_err();
+        assert_eq!(err.exit_code(), i32::from(exit::USAGE));
+        assert!(err.to_string().contains("af_xdp"), "{err}");
+        let ok = Cli::try_parse_from(["bench", "run", "--backends", "kernel,floor", "-c", "x"]);
+        assert!(ok.is_ok());
     }
 }

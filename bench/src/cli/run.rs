@@ -1,22 +1,34 @@
 //! `bench run`: the measured end-to-end run (see `quickdraw_bench::run`).
 
-use anyhow::bail;
 use clap::Args;
 use quickdraw_bench::run::{self, Backend, RunOptions};
+use quickdraw_datapath::warming::Warming;
+use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Debug, Args)]
 pub(crate) struct RunArgs {
     /// The appliance configuration; its first target is measured.
-    #[arg(long, default_value = "config/lab.toml")]
+    #[arg(
+        long,
+        short,
+        value_name = "FILE",
+        env = "QUICKDRAW_CONFIG",
+        default_value = "config/lab.toml"
+    )]
     config: PathBuf,
     /// Counted fires per backend.
     #[arg(long, default_value_t = 1000)]
     fires: usize,
     /// Backends to compare, interleaved fire by fire.
-    #[arg(long, value_delimiter = ',', default_value = "af_xdp,kernel,floor")]
-    backends: Vec<String>,
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "af_xdp,kernel,floor"
+    )]
+    backends: Vec<BackendArg>,
     /// Connections each order goes over at once.
     #[arg(long, default_value_t = 1)]
     burst: usize,
@@ -29,9 +41,12 @@ pub(crate) struct RunArgs {
     /// Arm each order at a deadline one gap ahead (scheduled-fire accuracy).
     #[arg(long)]
     scheduled: bool,
-    /// Write the JSON report here.
+    /// Print the JSON report on stdout (the table goes to stderr).
     #[arg(long)]
-    json: Option<PathBuf>,
+    json: bool,
+    /// Write the JSON report to this file.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
     /// Write an SVG of the trigger→wire percentile curves here.
     #[arg(long)]
     plot: Option<PathBuf>,
@@ -44,22 +59,55 @@ pub(crate) struct RunArgs {
     /// Leave the datapath unpinned (smoke runs on a busy machine).
     #[arg(long)]
     no_pin: bool,
+    /// Send-path warming while armed: all (the default), none, send (our half only:
+    /// the order's frame, record and socket) or wire (the kernel's half only: warm frames).
+    #[arg(long, default_value = "all")]
+    warming: String,
     /// Seed of the interleaving and gap jitter.
     #[arg(long, default_value_t = 1)]
     seed: u64,
 }
 
-pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
-    let mut backends = Vec::new();
-    for name in &args.backends {
-        match Backend::parse(name) {
-            Some(b) if !backends.contains(&b) => backends.push(b),
-            Some(_) => {}
-            None => bail!("unknown backend {name:?} (af_xdp, kernel, floor)"),
+/// A backend as the command line names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum BackendArg {
+    #[value(name = "af_xdp")]
+    AfXdp,
+    Kernel,
+    Floor,
+}
+
+impl From<BackendArg> for Backend {
+    fn from(b: BackendArg) -> Backend {
+        match b {
+            BackendArg::AfXdp => Backend::AfXdp,
+            BackendArg::Kernel => Backend::Kernel,
+            BackendArg::Floor => Backend::Floor,
         }
     }
+}
+
+pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
+    let mut backends = Vec::new();
+    for b in args.backends.iter().copied().map(Backend::from) {
+        if !backends.contains(&b) {
+            backends.push(b);
+        }
+    }
+    let full = Warming::default();
+    let warming = match args.warming.as_str() {
+        "all" => full,
+        "none" => Warming::off(),
+        "send" => Warming { wire_ns: 0, ..full },
+        "wire" => Warming { send_ns: 0, ..full },
+        other => {
+            return Err(super::exit::usage(format!(
+                "unknown --warming {other:?} (all, none, send, wire)"
+            )))
+        }
+    };
     if args.fires == 0 {
-        bail!("--fires must be at least 1");
+        return Err(super::exit::usage("--fires must be at least 1"));
     }
     let opts = RunOptions {
         config: args.config,
@@ -69,16 +117,23 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
         burst: args.burst,
         gap: args.gap,
         scheduled: args.scheduled,
-        json: args.json.clone(),
+        json: args.out.clone(),
         plot: args.plot.clone(),
         hdr_dir: args.hdr_dir.clone(),
         no_pin: args.no_pin,
         profile_steps: args.profile_steps,
+        warming,
         seed: args.seed,
         progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
     };
     let report = run::run(&opts)?;
-    println!(
+    // With --json, stdout carries the report alone; what a person reads goes to stderr.
+    let mut human: Box<dyn std::io::Write> = match args.json {
+        true => Box::new(std::io::stderr()),
+        false => Box::new(std::io::stdout()),
+    };
+    writeln!(
+        human,
         "{} fires per backend, burst {}, gap {:?}{}; lab on kernel {} ({} CPUs), AF_XDP {} mode",
         report.fires_per_backend,
         report.burst,
@@ -87,22 +142,26 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
         report.host.kernel,
         report.host.cpus,
         report.host.bind_mode
-    );
-    print!("{}", report.table());
+    )?;
+    write!(human, "{}", report.table())?;
     if report.stamps_lost > 0 {
-        println!(
+        writeln!(
+            human,
             "warning: {} wire stamps lost (ring buffer full)",
             report.stamps_lost
-        );
+        )?;
     }
     for (what, path) in [
-        ("json", &args.json),
+        ("json", &args.out),
         ("plot", &args.plot),
         ("hdr logs", &args.hdr_dir),
     ] {
         if let Some(p) = path {
-            println!("{what}: {}", p.display());
+            writeln!(human, "{what}: {}", p.display())?;
         }
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
     }
     Ok(())
 }

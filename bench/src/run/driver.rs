@@ -5,7 +5,7 @@
 use super::plan::{Backend, Step};
 use anyhow::{bail, Context};
 use quickdraw_datapath::http::{Placeholders, RequestTemplate};
-use quickdraw_datapath::order::{ArmSpec, Command, Event, Outcome, Trigger};
+use quickdraw_datapath::order::{Accepted, ArmSpec, Command, Event, Outcome, Stamps, Trigger};
 use quickdraw_datapath::runner::Handle;
 use std::net::SocketAddrV4;
 use std::time::{Duration, Instant};
@@ -140,17 +140,23 @@ impl<'a> Driver<'a> {
             conns: self.setup.burst,
             trigger,
         };
-        self.push(Command::Arm(Box::new(spec)))?;
+        self.push(Command::Arm {
+            req: arm,
+            spec: Box::new(spec),
+        })?;
         self.wait(|e| match e {
-            Event::Armed { arm: a, .. } if *a == arm => Some(Ok(())),
-            Event::Rejected { arm: a, reason } if *a == arm => {
-                Some(Err(anyhow::anyhow!("arm refused: {reason:?}")))
-            }
+            Event::Ack { req, result } if *req == arm => Some(
+                result
+                    .map(|_| ())
+                    .map_err(|reason| anyhow::anyhow!("arm refused: {reason}")),
+            ),
             _ => None,
         })??;
         if mode == Mode::Manual {
+            let req = self.next_id;
+            self.next_id += 1;
             std::thread::sleep(step.gap);
-            self.push(Command::Fire(arm))?;
+            self.push(Command::Fire { req, arm })?;
         }
         let mut samples = Vec::with_capacity(self.setup.burst);
         while samples.len() < self.setup.burst {
@@ -183,7 +189,6 @@ impl<'a> Driver<'a> {
         self.next_id += 1;
         let s = &self.setup;
         let (src, dst) = s.floor_macs;
-        // Built in full before the gap; the datapath only copies it into a frame.
         let frame = super::floor::frame(
             src,
             dst,
@@ -193,17 +198,25 @@ impl<'a> Driver<'a> {
             s.floor_payload,
         );
         self.floor_seq = self.floor_seq.wrapping_add(s.floor_payload as u32);
-        std::thread::sleep(step.gap);
-        self.push(Command::Raw {
-            id,
+        // Prepared like an order: built into its transmit frame before the gap (and kept
+        // warm through it); the fire only pushes it.
+        let prepare = self.next_id;
+        self.next_id += 1;
+        self.push(Command::PrepareRaw {
+            req: prepare,
             frame: frame.into_boxed_slice(),
         })?;
+        self.wait(|e| match e {
+            Event::Ack { req, result } if *req == prepare => Some(result.is_ok()),
+            _ => None,
+        })?;
+        std::thread::sleep(step.gap);
+        self.push(Command::Raw { req: id })?;
         let (sent, stamps) = self.wait(|e| match e {
-            Event::RawSent {
-                id: i,
-                sent,
-                stamps,
-            } if *i == id => Some((*sent, *stamps)),
+            Event::Ack { req, result } if *req == id => Some(match result {
+                Ok(Accepted::RawSent { stamps }) => (true, *stamps),
+                _ => (false, Stamps::default()),
+            }),
             _ => None,
         })?;
         Ok(vec![Sample {

@@ -13,7 +13,6 @@ mod report;
 pub use plan::Backend;
 pub use report::{BackendReport, RunReport};
 
-use crate::lab::{self, LabSession, APPLIANCE_IP, HOST_IF, NETNS, PEER_IF, TARGET_IP};
 use crate::measure::{match_fires, Conn, Fire, Series};
 use anyhow::{bail, Context};
 use driver::{Driver, Mode, Sample};
@@ -22,6 +21,7 @@ use quickdraw_config::Config;
 use quickdraw_datapath::poll::Idle;
 use quickdraw_datapath::runner::{self, BackendConfig, DatapathConfig};
 use quickdraw_datapath::setup;
+use quickdraw_lab::{self as lab, LabSession, APPLIANCE_IP, HOST_IF, NETNS, PEER_IF, TARGET_IP};
 use report::{BackendSeries, Host};
 use std::collections::BTreeMap;
 use std::net::SocketAddrV4;
@@ -57,6 +57,8 @@ pub struct RunOptions {
     pub no_pin: bool,
     /// Profile the fire path's steps (two extra clock reads per fire).
     pub profile_steps: bool,
+    /// How the datapath keeps the send path warm while an order is armed.
+    pub warming: quickdraw_datapath::warming::Warming,
     /// Seed of the plan's shuffles and gap jitter.
     pub seed: u64,
     /// Show a progress bar.
@@ -161,6 +163,7 @@ fn measure(opts: &RunOptions, config: &Config) -> anyhow::Result<(Vec<Sample>, S
         queue_len: 4096,
         idle: Idle::Spin,
         profile_steps: opts.profile_steps,
+        warming: opts.warming,
     };
     let kernel = BackendConfig::Kernel {
         interface: Some(config.appliance.interface.clone()),

@@ -5,12 +5,12 @@
 //! instant in the past, too soon to get ready, or too far ahead. A scheduled arm can still
 //! be fired early by hand (`control fire ARM_ID`) or disarmed.
 
+use super::exit;
 use super::SocketArgs;
 use crate::client;
 use crate::protocol::{ArmReply, ArmRequest, Request, TriggerSpec};
-use crate::timing::text::parse_duration;
-use anyhow::bail;
 use std::process::ExitCode;
+use std::time::Duration;
 
 #[derive(Debug, clap::Args)]
 pub struct ArmArgs {
@@ -26,9 +26,9 @@ pub struct ArmArgs {
     /// Fire at this UTC instant (RFC 3339, e.g. 2026-11-27T08:00:00.000000Z).
     #[arg(long, value_name = "UTC", conflicts_with = "after")]
     at: Option<String>,
-    /// Fire after this delay from now (e.g. 2s, 150ms, 1m30s).
-    #[arg(long = "in", value_name = "DURATION")]
-    after: Option<String>,
+    /// Fire after this delay from now (e.g. 2s, 150ms, 1min 30s).
+    #[arg(long = "in", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    after: Option<Duration>,
     /// Fire so the request *arrives* at the instant on the server's clock (corrected by
     /// the offset and one-way latency of the last `control sync`).
     #[arg(long, conflicts_with = "no_arrive")]
@@ -52,9 +52,15 @@ pub struct ArmArgs {
 pub fn run(args: &ArmArgs) -> anyhow::Result<ExitCode> {
     let trigger = match (&args.at, &args.after, args.manual) {
         (Some(at), None, false) => TriggerSpec::At(at.clone()),
-        (None, Some(after), false) => TriggerSpec::InNs(parse_duration(after)?),
+        (None, Some(after), false) => TriggerSpec::InNs(
+            u64::try_from(after.as_nanos()).map_err(|_| exit::usage("--in is too long"))?,
+        ),
         (None, None, true) => TriggerSpec::Manual,
-        _ => bail!("say when to fire: --manual (then `control fire`), --at UTC or --in DURATION"),
+        _ => {
+            return Err(exit::usage(
+                "say when to fire: --manual (then `control fire`), --at UTC or --in DURATION",
+            ))
+        }
     };
     let arrive = match (args.arrive, args.no_arrive) {
         (true, _) => Some(true),

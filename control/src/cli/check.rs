@@ -13,44 +13,46 @@ use std::process::ExitCode;
 #[derive(Debug, clap::Args)]
 pub struct CheckArgs {
     /// The TOML configuration to validate.
-    #[arg(long, short)]
+    #[arg(long, short, value_name = "FILE", env = "QUICKDRAW_CONFIG")]
     config: PathBuf,
     /// Only the file itself: skip what needs this host (CA files, interface, queues).
     #[arg(long)]
     offline: bool,
+    /// Print the verdict as JSON: `{"config", "ok", "problems"}`.
+    #[arg(long)]
+    json: bool,
 }
 
-/// Exit code 0 when valid, 2 when not (every problem printed on stderr, one per line).
+/// Exit code 0 when valid, 2 when not (every problem printed on stderr, one per line, or
+/// in the JSON).
 pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
-    let config = match Config::load(&args.config) {
-        Ok(c) => c,
-        Err(err) => {
-            eprintln!("{}: {err}", args.config.display());
-            return Ok(ExitCode::from(2));
+    let (config, problems) = match Config::load(&args.config) {
+        Ok(c) => {
+            let mut problems = request_problems(&c);
+            // The host part of the plan only for a file that is right in itself.
+            if problems.is_empty() && !args.offline {
+                problems.extend(host_problems(&c));
+            }
+            (Some(c), problems)
         }
+        Err(err) => (None, vec![super::exit::message(&err.into())]),
     };
-    let problems = request_problems(&config);
-    if !problems.is_empty() {
+    if args.json {
+        super::print_json(&serde_json::json!({
+            "config": args.config.display().to_string(),
+            "ok": problems.is_empty(),
+            "problems": problems,
+        }))?;
+    } else {
         for p in &problems {
             eprintln!("{}: {p}", args.config.display());
         }
-        return Ok(ExitCode::from(2));
     }
-    if !args.offline {
-        let checks = doctor::plan::checks(&Host::live(), &config);
-        let failed: Vec<_> = checks.iter().filter(|c| c.status == Status::Fail).collect();
-        if !failed.is_empty() {
-            for c in failed {
-                eprintln!(
-                    "{}: {}: {} ({})",
-                    args.config.display(),
-                    c.check,
-                    c.detail,
-                    c.remedy
-                );
-            }
-            return Ok(ExitCode::from(2));
-        }
+    let Some(config) = config.filter(|_| problems.is_empty()) else {
+        return Ok(ExitCode::from(super::exit::USAGE));
+    };
+    if args.json {
+        return Ok(ExitCode::SUCCESS);
     }
     let a = &config.appliance;
     println!(
@@ -95,6 +97,16 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         }
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// The full plan against this host (see `doctor::plan`): each failed check as
+/// `check: what (remedy)`.
+fn host_problems(config: &Config) -> Vec<String> {
+    doctor::plan::checks(&Host::live(), config)
+        .into_iter()
+        .filter(|c| c.status == Status::Fail)
+        .map(|c| format!("{}: {} ({})", c.check, c.detail, c.remedy))
+        .collect()
 }
 
 /// What the config crate cannot check without the datapath's HTTP rules: each target's

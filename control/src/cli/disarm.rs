@@ -4,7 +4,6 @@
 use super::SocketArgs;
 use crate::client;
 use crate::protocol::{DisarmedAll, Done, Request};
-use anyhow::bail;
 use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
@@ -15,6 +14,9 @@ pub struct DisarmArgs {
     /// Drop every armed order.
     #[arg(long)]
     all: bool,
+    /// Print the daemon's reply as JSON.
+    #[arg(long)]
+    json: bool,
     #[command(flatten)]
     socket: SocketArgs,
 }
@@ -24,8 +26,11 @@ pub fn run(args: &DisarmArgs) -> anyhow::Result<ExitCode> {
     let socket = args.socket.path()?;
     match args.arm {
         Some(arm) => {
-            let _: Done = client::call(&socket, &Request::Disarm { arm })?;
-            println!("disarmed {arm}");
+            let reply: Done = client::call(&socket, &Request::Disarm { arm })?;
+            match args.json {
+                true => super::print_json(&reply)?,
+                false => println!("disarmed {arm}"),
+            }
             Ok(ExitCode::SUCCESS)
         }
         None if args.all => {
@@ -36,7 +41,9 @@ pub fn run(args: &DisarmArgs) -> anyhow::Result<ExitCode> {
                     .collect::<Vec<_>>()
                     .join(", ")
             };
-            if reply.disarmed.is_empty() {
+            if args.json {
+                super::print_json(&reply)?;
+            } else if reply.disarmed.is_empty() {
                 println!("no armed orders");
             } else {
                 println!("disarmed {}", list(&reply.disarmed));
@@ -50,6 +57,6 @@ pub fn run(args: &DisarmArgs) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        None => bail!("say which arm, or --all"),
+        None => Err(super::exit::usage("say which arm, or --all")),
     }
 }

@@ -7,13 +7,20 @@ use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
 pub struct DownArgs {
+    /// Print the daemon's reply as JSON.
+    #[arg(long)]
+    json: bool,
     #[command(flatten)]
     socket: SocketArgs,
 }
 
 /// Returns once the daemon says its datapath has stopped.
 pub fn run(args: &DownArgs) -> anyhow::Result<ExitCode> {
-    let _: Done = client::call(&args.socket.path()?, &Request::Down {})?;
-    println!("daemon stopped");
+    let reply: Done = client::call(&args.socket.path()?, &Request::Down {})?;
+    if args.json {
+        super::print_json(&reply)?;
+    } else {
+        println!("daemon stopped");
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -7,7 +7,9 @@ pub mod check;
 pub mod disarm;
 pub mod doctor;
 pub mod down;
+pub mod exit;
 pub mod fire;
+pub mod generate;
 pub mod stats;
 pub mod status;
 pub mod sync;
@@ -17,15 +19,15 @@ pub mod wait;
 use quickdraw_config::Config;
 use std::path::PathBuf;
 
-/// Where the daemon listens: `--socket`, else `control.socket` of `--config`, else the
-/// configuration's default.
+/// Where the daemon listens: `--socket` (or `QUICKDRAW_SOCKET`), else `control.socket`
+/// of `--config` (or `QUICKDRAW_CONFIG`), else the configuration's default.
 #[derive(Debug, clap::Args)]
 pub struct SocketArgs {
     /// The daemon's control socket.
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", env = "QUICKDRAW_SOCKET")]
     socket: Option<PathBuf>,
     /// Take the socket path from this configuration file.
-    #[arg(long, short, value_name = "FILE")]
+    #[arg(long, short, value_name = "FILE", env = "QUICKDRAW_CONFIG")]
     config: Option<PathBuf>,
 }
 

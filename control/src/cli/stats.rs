@@ -85,8 +85,8 @@ mod tests {
 
     #[test]
     fn renders_a_table_and_the_counters() {
-        let mut stats = Stats::new("af_xdp");
-        stats.counters.fires = 2;
+        let mut stats = Stats::new("af_xdp", &["lab".into()]);
+        stats.count(0, |c| c.fires = 2);
         let text = render(&stats.view());
         assert!(text.starts_with("backend af_xdp "), "{text}");
         assert!(

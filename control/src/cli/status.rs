@@ -14,6 +14,8 @@ pub struct StatusArgs {
     socket: SocketArgs,
 }
 
+/// Exits 0 when ready, 3 when the daemon is up but not ready (a pool not warm, or the
+/// datapath stopped), 1 when there is no daemon to ask.
 pub fn run(args: &StatusArgs) -> anyhow::Result<ExitCode> {
     let status: StatusReply = client::call(&args.socket.path()?, &Request::Status {})?;
     if args.json {
@@ -21,7 +23,10 @@ pub fn run(args: &StatusArgs) -> anyhow::Result<ExitCode> {
     } else {
         print!("{}", render(&status));
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(match status.running && status.ready {
+        true => ExitCode::SUCCESS,
+        false => ExitCode::from(super::exit::NOT_READY),
+    })
 }
 
 fn render(s: &StatusReply) -> String {

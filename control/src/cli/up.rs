@@ -1,8 +1,8 @@
 //! `control up --config FILE`: run the appliance and its control daemon in the foreground.
 
+use super::exit;
 use crate::daemon::{self, UpOptions};
 use crate::setup::Overrides;
-use anyhow::Context;
 use quickdraw_config::{Backend, Config};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,13 +10,13 @@ use std::process::ExitCode;
 #[derive(Debug, clap::Args)]
 pub struct UpArgs {
     /// The TOML configuration to run.
-    #[arg(long, short, value_name = "FILE")]
+    #[arg(long, short, value_name = "FILE", env = "QUICKDRAW_CONFIG")]
     config: PathBuf,
     /// Run this backend instead of `appliance.backend`.
     #[arg(long, value_enum)]
     backend: Option<BackendArg>,
     /// Serve the control socket here instead of `control.socket`.
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", env = "QUICKDRAW_SOCKET")]
     socket: Option<PathBuf>,
     /// Leave the datapath thread unpinned (tests on a shared machine).
     #[arg(long)]
@@ -37,10 +37,10 @@ enum BackendArg {
     Kernel,
 }
 
-/// Exits 0 after `control down` or SIGINT/SIGTERM, 1 if the datapath stops by itself.
+/// Exits 0 after `control down` or SIGINT/SIGTERM, 1 if the datapath stops by itself or
+/// cannot start, 2 for a bad configuration (as `control check` does).
 pub fn run(args: &UpArgs) -> anyhow::Result<ExitCode> {
-    let config =
-        Config::load(&args.config).with_context(|| format!("{}", args.config.display()))?;
+    let config = Config::load(&args.config)?;
     let socket = args
         .socket
         .clone()
@@ -58,11 +58,12 @@ pub fn run(args: &UpArgs) -> anyhow::Result<ExitCode> {
         Some(addr) => {
             let addr: std::net::SocketAddr = addr
                 .parse()
-                .with_context(|| format!("--metrics {addr}: not an address:port"))?;
-            anyhow::ensure!(
-                addr.ip().is_loopback(),
-                "--metrics {addr}: loopback addresses only"
-            );
+                .map_err(|_| exit::usage(format!("--metrics {addr}: not an address:port")))?;
+            if !addr.ip().is_loopback() {
+                return Err(exit::usage(format!(
+                    "--metrics {addr}: loopback addresses only"
+                )));
+            }
             Some(addr)
         }
         None => config.metrics.enabled.then_some(config.metrics.listen),

@@ -12,8 +12,8 @@ pub struct WaitArgs {
     arm: u64,
     /// Give up after this long (e.g. 30s); by default the arm's deadline plus its
     /// target's response timeout.
-    #[arg(long, value_name = "DURATION")]
-    timeout: Option<String>,
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    timeout: Option<std::time::Duration>,
     /// Print the daemon's reply, raw nanosecond stamps included, as JSON.
     #[arg(long)]
     json: bool,
@@ -23,12 +23,7 @@ pub struct WaitArgs {
 
 /// Exits 0 when every outcome arrived, 1 otherwise (still armed, missed, disarmed).
 pub fn run(args: &WaitArgs) -> anyhow::Result<ExitCode> {
-    let timeout_ms = args
-        .timeout
-        .as_deref()
-        .map(crate::timing::text::parse_duration)
-        .transpose()?
-        .map(|ns| ns / 1_000_000);
+    let timeout_ms = args.timeout.map(|t| t.as_millis() as u64);
     let request = Request::Wait {
         arm: args.arm,
         timeout_ms,

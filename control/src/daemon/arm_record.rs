@@ -1,6 +1,7 @@
 //! One arm as the daemon tracks it, and the datapath's records as the protocol (and the
 //! journal) show them.
 
+use super::lifecycle::{ArmLifecycle, IllegalStep, Step};
 use crate::protocol::{ArmState, ArmStatus, FireOutcome, ScheduleView, StampsView};
 use crate::timing::schedule::Schedule;
 use crate::timing::text::format_utc;
@@ -18,12 +19,10 @@ pub struct ArmRecord {
     pub target: usize,
     pub target_name: String,
     pub conns: usize,
-    pub state: ArmState,
+    life: ArmLifecycle,
     /// Why the datapath last refused something about this arm (the arm itself, or a
     /// fire or disarm of it).
     pub refusal: Option<Reject>,
-    /// Counts refusals, so a waiter can tell a new one from an old one.
-    pub refusals: u32,
     pub outcomes: Vec<FireOutcome>,
     /// Scheduled arms: when.
     pub schedule: Option<Schedule>,
@@ -36,8 +35,13 @@ pub struct ArmRecord {
 }
 
 impl ArmRecord {
-    /// A new arm, pending until the datapath acknowledges it.
-    pub fn new(id: ArmId, sku: &str, qty: u32, key: &str, target: (usize, &str)) -> ArmRecord {
+    /// A new arm over `conns` connections, pending until the datapath acknowledges it.
+    pub fn new(
+        id: ArmId,
+        (sku, qty, key): (&str, u32, &str),
+        target: (usize, &str),
+        conns: usize,
+    ) -> ArmRecord {
         ArmRecord {
             id,
             sku: sku.to_owned(),
@@ -45,16 +49,30 @@ impl ArmRecord {
             key: key.to_owned(),
             target: target.0,
             target_name: target.1.to_owned(),
-            conns: 1,
-            state: ArmState::Pending,
+            conns,
+            life: ArmLifecycle::new(conns),
             refusal: None,
-            refusals: 0,
             outcomes: Vec::new(),
             schedule: None,
             recovered: None,
             error_ns: None,
             fire_counted: false,
         }
+    }
+
+    /// An arm as the journal left it (see [`ArmLifecycle::restored`]).
+    pub fn restore(&mut self, state: ArmState, outcomes: Vec<FireOutcome>) {
+        self.life = ArmLifecycle::restored(state, self.conns, outcomes.len());
+        self.outcomes = outcomes;
+    }
+
+    pub fn state(&self) -> ArmState {
+        self.life.state()
+    }
+
+    /// Moves the arm on (see [`ArmLifecycle::step`]).
+    pub fn step(&mut self, step: Step) -> Result<ArmState, IllegalStep> {
+        self.life.step(step)
     }
 
     pub fn schedule_view(&self) -> Option<ScheduleView> {
@@ -74,7 +92,7 @@ impl ArmRecord {
             key: self.key.clone(),
             target: self.target_name.clone(),
             conns: self.conns,
-            state: self.state,
+            state: self.state(),
             outcomes: self.outcomes.len(),
             scheduled: self.schedule_view(),
             error_ns: self.error_ns,

@@ -2,9 +2,12 @@
 //! the fire-rate cap, the schedule) → a journal line, made durable → the datapath's
 //! `Arm` command → its acknowledgement. The reply goes out only after all of that.
 
-use super::order::{self, ArmError, Order};
-use super::state::ArmRecord;
-use super::Daemon;
+use super::command::ACK_WAIT;
+use super::context::Daemon;
+use super::error::{Asked, DaemonError};
+use super::lifecycle::Step;
+use super::render::{self, Order};
+use super::state::{ArmRecord, Ask};
 use crate::journal::record::{ArmEntry, Record, ScheduledEntry};
 use crate::protocol::{ArmReply, ArmRequest, ArmState, TriggerSpec};
 use crate::timing::clock::{monotonic_ns, ClockPair};
@@ -13,37 +16,35 @@ use crate::timing::text::parse_utc;
 use quickdraw_datapath::order::{ArmId, ArmSpec, Command, Trigger};
 use std::time::{Duration, Instant};
 
-/// How long the datapath may take to acknowledge an arm: it reads commands every loop
-/// turn, so anything near this means it is wedged.
-pub(super) const ACK_WAIT: Duration = Duration::from_secs(2);
-
 impl Daemon {
-    pub(super) fn arm(&self, req: &ArmRequest) -> Result<ArmReply, String> {
+    pub(super) fn arm(&self, req: &ArmRequest) -> Result<ArmReply, DaemonError> {
         self.check_running()?;
-        let key = order::new_key(&self.rng).map_err(|e| e.to_string())?;
-        let order =
-            order::prepare(&self.targets, req, &key).map_err(|e: ArmError| e.to_string())?;
+        let key = render::new_key(&self.rng)?;
+        let order = render::prepare(&self.targets, req, &key)?;
         let schedule = self.schedule(&req.trigger, req.arrive, order.target)?;
         let target = &self.targets[order.target];
+        let order_target = order.target;
         let id = self.shared.update(|s| {
             let open = s.open_arms();
             if open >= self.limits.max_open_arms as usize {
-                return Err(format!(
-                    "{open} arms are open (limits.max_open_arms); fire, wait for or disarm some"
-                ));
+                return Err(DaemonError::TooManyOpen { open });
             }
             let committed = s.committed(order.target, monotonic_ns());
             if committed + order.conns > target.max_fires_per_minute {
-                return Err(format!(
-                    "target {}: {committed} request(s) sent in the last minute or armed, and \
-                     {} more would pass its max_fires_per_minute ({})",
-                    target.name, order.conns, target.max_fires_per_minute
-                ));
+                return Err(DaemonError::RateCap {
+                    target: target.name.clone(),
+                    committed,
+                    more: order.conns,
+                    cap: target.max_fires_per_minute,
+                });
             }
             let id = s.next_arm_id();
-            let mut record =
-                ArmRecord::new(id, &req.sku, req.qty, &key, (order.target, &target.name));
-            record.conns = order.conns;
+            let mut record = ArmRecord::new(
+                id,
+                (&req.sku, req.qty, &key),
+                (order.target, &target.name),
+                order.conns,
+            );
             record.schedule = schedule;
             s.insert_arm(record);
             Ok(id)
@@ -63,15 +64,16 @@ impl Daemon {
         };
         // Durable before the datapath can fire it: a crash from here on finds it.
         if let Err(e) = self.journal(Record::Arm(entry)) {
-            self.shared.update(|s| s.set_state(id, ArmState::Rejected));
+            self.shared.update(|s| s.step(id, Step::Refused));
             return Err(e);
         }
         self.hand_over(id, order, schedule)?;
-        self.shared.update(|s| s.stats.counters.arms += 1);
+        self.shared
+            .update(|s| s.stats.count(order_target, |c| c.arms += 1));
         tracing::info!(arm = id, sku = %req.sku, qty = req.qty, conns = req.conns,
             target = %target.name, scheduled = schedule.is_some(), "armed");
         let s = self.shared.lock();
-        let a = s.arm(id).ok_or("the arm was forgotten")?;
+        let a = s.arm(id).ok_or(DaemonError::Forgotten(id))?;
         Ok(ArmReply {
             arm: id,
             key,
@@ -83,12 +85,12 @@ impl Daemon {
 
     /// Re-arms a journaled arm after a restart: same id, same key, same instant. Returns
     /// the state it ends in (armed, or missed when its time came too close meanwhile).
-    pub(super) fn rearm(&self, entry: &ArmEntry) -> Result<ArmState, String> {
+    pub(super) fn rearm(&self, entry: &ArmEntry) -> Result<ArmState, DaemonError> {
         let index = self
             .targets
             .iter()
             .position(|t| t.name == entry.target)
-            .ok_or_else(|| format!("target {:?} is no longer configured", entry.target))?;
+            .ok_or_else(|| DaemonError::TargetGone(entry.target.clone()))?;
         let req = ArmRequest {
             sku: entry.sku.clone(),
             qty: entry.qty,
@@ -97,7 +99,7 @@ impl Daemon {
             trigger: TriggerSpec::Manual,
             arrive: None,
         };
-        let order = order::prepare(&self.targets, &req, &entry.key).map_err(|e| e.to_string())?;
+        let order = render::prepare(&self.targets, &req, &entry.key)?;
         let schedule = match entry.at {
             None => None,
             Some(at) => {
@@ -117,12 +119,10 @@ impl Daemon {
         self.shared.update(|s| {
             let mut record = ArmRecord::new(
                 entry.arm,
-                &entry.sku,
-                entry.qty,
-                &entry.key,
+                (&entry.sku, entry.qty, &entry.key),
                 (index, &entry.target),
+                order.conns,
             );
-            record.conns = order.conns;
             record.schedule = schedule;
             record.recovered = Some("rearmed".into());
             s.reserve_ids_through(entry.arm);
@@ -137,7 +137,12 @@ impl Daemon {
     }
 
     /// Gives the order to the datapath and waits for its answer.
-    fn hand_over(&self, id: ArmId, order: Order, schedule: Option<Schedule>) -> Result<(), String> {
+    fn hand_over(
+        &self,
+        id: ArmId,
+        order: Order,
+        schedule: Option<Schedule>,
+    ) -> Result<(), DaemonError> {
         let spec = ArmSpec {
             arm: id,
             target: order.target,
@@ -145,27 +150,29 @@ impl Daemon {
             conns: order.conns,
             trigger: schedule.map_or(Trigger::Manual, |s| Trigger::At(s.deadline_ns)),
         };
-        if let Err(e) = self.push(Command::Arm(Box::new(spec))) {
-            self.shared.update(|s| s.set_state(id, ArmState::Rejected));
-            let _ = self.journal(Record::Rejected {
+        let spec = Box::new(spec);
+        let deadline = Instant::now() + ACK_WAIT;
+        let answer = self.command(Ask::Arm(id), deadline, |req| Command::Arm { req, spec });
+        match answer {
+            Err(e) => {
+                self.shared.update(|s| s.step(id, Step::Refused));
+                let _ = self.journal(Record::Rejected {
+                    arm: id,
+                    reason: e.to_string(),
+                });
+                Err(e)
+            }
+            Ok(Some(Ok(_))) => Ok(()),
+            Ok(Some(Err(reason))) => Err(DaemonError::Refused {
+                asked: Asked::Arm,
                 arm: id,
-                reason: e.clone(),
-            });
-            return Err(e);
-        }
-        let settled = self.shared.wait_for(Instant::now() + ACK_WAIT, |s| {
-            let a = s.arm(id)?;
-            (a.state != ArmState::Pending).then_some((a.state, a.refusal))
-        });
-        match settled {
-            Some((ArmState::Rejected, reason)) => Err(format!(
-                "the datapath refused arm {id}: {}",
-                super::requests::describe(reason)
-            )),
-            Some(_) => Ok(()),
-            None => Err(format!(
-                "no answer from the datapath within {ACK_WAIT:?} (arm {id} is left pending)"
-            )),
+                reason,
+            }),
+            Ok(None) => Err(DaemonError::NoAnswer {
+                arm: id,
+                waited: ACK_WAIT,
+                state: ArmState::Pending,
+            }),
         }
     }
 
@@ -175,7 +182,7 @@ impl Daemon {
         trigger: &TriggerSpec,
         arrive: Option<bool>,
         target: usize,
-    ) -> Result<Option<Schedule>, String> {
+    ) -> Result<Option<Schedule>, DaemonError> {
         let now = ClockPair::now();
         let arrive_asked = arrive == Some(true);
         let arrive = arrive.unwrap_or(self.timing.arrive);
@@ -187,13 +194,11 @@ impl Daemon {
             }
         };
         let at_ns = match trigger {
-            TriggerSpec::Manual if arrive_asked => {
-                return Err("--arrive applies to scheduled arms (--at or --in)".into())
-            }
+            TriggerSpec::Manual if arrive_asked => return Err(DaemonError::ArriveUnscheduled),
             TriggerSpec::Manual => return Ok(None),
-            TriggerSpec::At(text) => parse_utc(text).map_err(|e| e.to_string())?,
+            TriggerSpec::At(text) => parse_utc(text)?,
             TriggerSpec::InNs(ns) => {
-                let ns = i64::try_from(*ns).map_err(|_| "--in is too long".to_owned())?;
+                let ns = i64::try_from(*ns).map_err(|_| DaemonError::InTooLong)?;
                 // "Arrive in 2 s": 2 s from now on the server's clock, whatever its offset.
                 let offset = correction(self)?.map_or(0, |c: Correction| c.offset_ns);
                 now.real_ns.saturating_add(ns).saturating_add(offset)
@@ -203,29 +208,23 @@ impl Daemon {
             min_lead: Duration::from_millis(self.timing.min_lead_ms),
             max_ahead: Duration::from_secs(self.timing.max_ahead_s),
         };
-        schedule::plan(at_ns, now, correction(self)?, window)
-            .map(Some)
-            .map_err(|e| e.to_string())
+        Ok(Some(schedule::plan(at_ns, now, correction(self)?, window)?))
     }
 
     /// The arrival correction for `target`, from its last sync.
-    fn correction(&self, target: usize) -> Result<Correction, String> {
+    fn correction(&self, target: usize) -> Result<Correction, DaemonError> {
         let s = self.shared.lock();
         let pool = &s.pools[target];
         let Some((sync, taken_ns)) = &pool.sync else {
-            return Err(format!(
-                "arriving on time needs the server's clock: run `control sync --target {}` first",
-                pool.name
-            ));
+            return Err(DaemonError::NeverSynced(pool.name.clone()));
         };
         let age = Duration::from_nanos(monotonic_ns().saturating_sub(*taken_ns));
         if age > Duration::from_secs(self.timing.sync_valid_s) {
-            return Err(format!(
-                "the last sync of target {} is {}s old (timing.sync_valid_s = {}): sync again",
-                pool.name,
-                age.as_secs(),
-                self.timing.sync_valid_s
-            ));
+            return Err(DaemonError::SyncStale {
+                target: pool.name.clone(),
+                age_s: age.as_secs(),
+                valid_s: self.timing.sync_valid_s,
+            });
         }
         Ok(Correction {
             offset_ns: sync.offset_ns,

@@ -63,11 +63,11 @@ fn answer(stream: TcpStream, shared: &Shared) -> io::Result<()> {
     let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     let (status, kind, body) = match (method, path) {
         ("GET", "/metrics") => {
-            let view = shared.lock().stats.view();
+            let s = shared.lock();
             (
                 "200 OK",
                 "text/plain; version=0.0.4; charset=utf-8",
-                prometheus::render(&view),
+                prometheus::render(&s.stats, &s.gauges()),
             )
         }
         ("GET", _) => ("404 Not Found", "text/plain", "try /metrics\n".to_owned()),
@@ -108,12 +108,12 @@ mod tests {
             false,
             &["lab".into()],
         )));
-        shared.update(|s| s.stats.counters.fires = 4);
+        shared.update(|s| s.stats.count(0, |c| c.fires = 4));
         let addr = spawn("127.0.0.1:0".parse().unwrap(), shared.clone()).unwrap();
         let text = get(addr, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
         assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
         assert!(
-            text.contains("quickdraw_fires_total{backend=\"kernel\"} 4\n"),
+            text.contains("quickdraw_fires_total{target=\"lab\",trigger=\"manual\"} 4\n"),
             "{text}"
         );
         assert!(get(addr, "GET / HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 404"));

@@ -11,11 +11,15 @@
 
 mod arm_record;
 mod arming;
+mod command;
+mod context;
+mod error;
+mod lifecycle;
 mod metrics;
 mod notify;
-mod order;
 mod pump;
 mod recovery;
+mod render;
 mod requests;
 mod server;
 mod socket;
@@ -25,11 +29,11 @@ mod sync;
 use crate::journal::record::Record;
 use crate::journal::Journal;
 use crate::protocol::ArmState;
-use crate::setup::{self, Overrides, TargetPlan};
+use crate::setup::{self, Overrides};
 use anyhow::Context;
-use crossbeam_queue::ArrayQueue;
-use quickdraw_config::{Config, Limits, Timing};
-use quickdraw_datapath::order::Command;
+use context::Daemon;
+use lifecycle::Step;
+use quickdraw_config::Config;
 use quickdraw_datapath::runner;
 use ring::rand::SystemRandom;
 use socket::ControlSocket;
@@ -37,7 +41,7 @@ use state::{Shared, State};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -45,24 +49,6 @@ use std::time::{Duration, Instant};
 const WATCH: Duration = Duration::from_millis(50);
 /// How long the main thread waits for the `down` reply to go out before exiting.
 const REPLY_WAIT: Duration = Duration::from_secs(2);
-
-/// What the request handlers share.
-#[derive(Debug)]
-pub struct Daemon {
-    shared: Arc<Shared>,
-    commands: Arc<ArrayQueue<Command>>,
-    targets: Vec<TargetPlan>,
-    rng: SystemRandom,
-    /// A client asked for `down`.
-    down: AtomicBool,
-    journal: Arc<Mutex<Journal>>,
-    timing: Timing,
-    limits: Limits,
-    /// Besides root, the one uid the socket serves.
-    allowed_uid: u32,
-    probe_ids: AtomicU64,
-    sync_running: Mutex<()>,
-}
 
 /// How `control up` was asked to run.
 #[derive(Debug)]
@@ -126,7 +112,6 @@ pub fn run(options: UpOptions) -> anyhow::Result<ExitCode> {
             .control
             .uid
             .unwrap_or_else(|| rustix::process::geteuid().as_raw()),
-        probe_ids: AtomicU64::new(1),
         sync_running: Mutex::new(()),
     });
     for entry in &rearm {
@@ -144,9 +129,9 @@ pub fn run(options: UpOptions) -> anyhow::Result<ExitCode> {
                 tracing::error!(arm = entry.arm, "could not re-arm from the journal: {e}");
                 let _ = daemon.journal(Record::Rejected {
                     arm: entry.arm,
-                    reason: e,
+                    reason: error::refusal(&e),
                 });
-                shared.update(|s| s.set_state(entry.arm, ArmState::Rejected));
+                shared.update(|s| s.step(entry.arm, Step::Refused));
             }
         }
     }
@@ -218,13 +203,16 @@ pub fn run(options: UpOptions) -> anyhow::Result<ExitCode> {
 /// restart right after `kill -9` finds the queue busy for a few ms).
 const QUEUE_RELEASE_WAIT: Duration = Duration::from_secs(5);
 
-/// Starts the datapath, retrying while its AF_XDP bind finds the queue busy.
+const EBUSY: i32 = rustix::io::Errno::BUSY.raw_os_error();
+
+/// Starts the datapath, retrying while its AF_XDP bind finds the queue busy (EBUSY, kept
+/// from the kernel up to here).
 fn spawn_datapath(config: &runner::DatapathConfig) -> anyhow::Result<runner::Handle> {
     let give_up = Instant::now() + QUEUE_RELEASE_WAIT;
     loop {
         match runner::spawn(config.clone()) {
             Ok(handle) => return Ok(handle),
-            Err(e) if queue_busy(&e) && Instant::now() < give_up => {
+            Err(e) if e.os_error() == Some(EBUSY) && Instant::now() < give_up => {
                 tracing::info!(
                     "the NIC queue is still busy (a previous daemon's socket?); retrying"
                 );
@@ -233,29 +221,6 @@ fn spawn_datapath(config: &runner::DatapathConfig) -> anyhow::Result<runner::Han
             Err(e) => return Err(anyhow::Error::new(e).context("starting the datapath")),
         }
     }
-}
-
-/// Somewhere in the error's chain, an EBUSY from the kernel.
-fn queue_busy(err: &(dyn std::error::Error + 'static)) -> bool {
-    let mut next = Some(err);
-    while let Some(e) = next {
-        if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            // The datapath rewraps the bind's error with its kind, dropping the errno.
-            if io.kind() == std::io::ErrorKind::ResourceBusy
-                || io.raw_os_error() == Some(rustix::io::Errno::BUSY.raw_os_error())
-            {
-                return true;
-            }
-            // An io::Error wrapping another error hides it from `source()`.
-            if let Some(inner) = io.get_ref() {
-                if queue_busy(inner) {
-                    return true;
-                }
-            }
-        }
-        next = e.source();
-    }
-    false
 }
 
 #[cfg(test)]

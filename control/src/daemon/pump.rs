@@ -3,19 +3,23 @@
 //! survive a crash (a send, an outcome, a refused or dropped arm) is journaled, and on
 //! disk, before the state shows it to anyone.
 
-use super::state::{outcome_view, stamps_view, Shared, State};
+use super::state::{outcome_view, stamps_view, Ask, Shared, State};
 use crate::journal::record::Record;
 use crate::journal::Journal;
-use crate::protocol::ArmState;
 use crossbeam_queue::ArrayQueue;
 use quickdraw_datapath::order::Event;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Rest between empty polls: events wait at most this long, and the pump costs little.
 const IDLE: Duration = Duration::from_micros(500);
+/// Rest between empty polls for a while after an event: answers to commands just sent
+/// (a clock sync's probes, a fire's outcomes) reach their waiters within tens of µs.
+const EAGER: Duration = Duration::from_micros(20);
+/// How long after an event the pump stays eager.
+const EAGER_FOR: Duration = Duration::from_millis(20);
 /// Events applied under one lock, so a burst does not hold the state for long.
 const BATCH: usize = 256;
 
@@ -31,6 +35,7 @@ pub fn spawn(
         .spawn(move || {
             let mut batch = Vec::with_capacity(BATCH);
             let mut records = Vec::with_capacity(BATCH);
+            let mut eager_until = Instant::now();
             loop {
                 let stopping = stop.load(Ordering::Relaxed);
                 while batch.len() < BATCH {
@@ -43,24 +48,34 @@ pub fn spawn(
                     if stopping {
                         return;
                     }
-                    std::thread::sleep(IDLE);
+                    let eager = Instant::now() < eager_until;
+                    std::thread::sleep(if eager { EAGER } else { IDLE });
                     continue;
                 }
+                eager_until = Instant::now() + EAGER_FOR;
                 {
                     let s = shared.lock();
                     records.extend(batch.iter().filter_map(|e| to_record(&s, e)));
                 }
+                let mut healthy = None;
                 if !records.is_empty() {
                     let mut j = journal.lock().unwrap_or_else(|p| p.into_inner());
                     for r in records.drain(..) {
-                        if let Err(e) = j.append(r) {
+                        let written = j.append(r);
+                        if let Err(e) = &written {
                             // Keep serving: the outcome still reaches the operator, who
                             // is told the journal failed.
                             tracing::error!(error = %e, path = %j.path().display(), "journal write failed");
                         }
+                        healthy = Some(written.is_ok());
                     }
                 }
-                shared.update(|s| batch.drain(..).for_each(|e| s.apply(e)));
+                shared.update(|s| {
+                    if let Some(ok) = healthy {
+                        s.journal_healthy = ok;
+                    }
+                    batch.drain(..).for_each(|e| s.apply(e))
+                });
             }
         })
 }
@@ -80,13 +95,14 @@ fn to_record(s: &State, event: &Event) -> Option<Record> {
             outcome: outcome_view(r),
         }),
         // Only a refusal of the arm itself closes it (not of a fire or disarm of it).
-        Event::Rejected { arm, reason } if s.arm(*arm)?.state == ArmState::Pending => {
-            Some(Record::Rejected {
-                arm: *arm,
-                reason: format!("{reason:?}"),
-            })
-        }
-        Event::Disarmed { arm } => Some(Record::Disarmed { arm: *arm }),
+        Event::Ack { req, result } => match (s.asked(*req)?, result) {
+            (Ask::Arm(arm), Err(reason)) => Some(Record::Rejected {
+                arm,
+                reason: reason.to_string(),
+            }),
+            (Ask::Disarm(arm), Ok(_)) => Some(Record::Disarmed { arm }),
+            _ => None,
+        },
         _ => None,
     }
 }
@@ -94,10 +110,11 @@ fn to_record(s: &State, event: &Event) -> Option<Record> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::daemon::lifecycle::Step;
     use crate::daemon::state::ArmRecord;
     use crate::journal::replay;
+    use crate::protocol::ArmState;
     use quickdraw_datapath::order::{FireRecord, Outcome, Stamps};
-    use std::time::Instant;
 
     fn journal(tag: &str) -> (Arc<Mutex<Journal>>, std::path::PathBuf) {
         let dir = std::env::temp_dir().join(format!("qd-pump-{tag}-{}", std::process::id()));
@@ -150,8 +167,8 @@ mod tests {
             &["lab".into()],
         )));
         shared.update(|s| {
-            s.insert_arm(ArmRecord::new(1, "1001", 1, "k1", (0, "lab")));
-            s.set_state(1, ArmState::Armed);
+            s.insert_arm(ArmRecord::new(1, ("1001", 1, "k1"), (0, "lab"), 1));
+            s.step(1, Step::Acked);
         });
         let (journal, dir) = journal("order");
         let events = Arc::new(ArrayQueue::new(8));
@@ -191,7 +208,7 @@ mod tests {
         let deadline = Instant::now() + Duration::from_secs(5);
         let seen = shared.wait_for(deadline, |s| {
             let a = s.arm(1)?;
-            (a.state == ArmState::Done).then_some(a.error_ns)
+            (a.state() == ArmState::Done).then_some(a.error_ns)
         });
         assert_eq!(
             seen,

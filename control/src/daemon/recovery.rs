@@ -3,11 +3,12 @@
 //! outcomes recorded — before any client is served. Arms to re-arm are returned: that
 //! needs the datapath running (see `Daemon::rearm`).
 
+use super::lifecycle::Step;
 use super::state::{ArmRecord, State};
 use crate::journal::record::{ArmEntry, Record};
 use crate::journal::replay::{self, Action};
 use crate::journal::{Journal, Replayed};
-use crate::protocol::{ArmState, JournalStatus};
+use crate::protocol::JournalStatus;
 use crate::setup::TargetPlan;
 use crate::timing::clock::ClockPair;
 use crate::timing::schedule::Schedule;
@@ -29,10 +30,8 @@ pub fn load(
             .iter()
             .position(|t| t.name == e.target)
             .unwrap_or(usize::MAX);
-        let mut r = ArmRecord::new(e.arm, &e.sku, e.qty, &e.key, (index, &e.target));
-        r.conns = e.conns;
-        r.state = a.state;
-        r.outcomes = a.outcomes.clone();
+        let mut r = ArmRecord::new(e.arm, (&e.sku, e.qty, &e.key), (index, &e.target), e.conns);
+        r.restore(a.state, a.outcomes.clone());
         r.recovered = a.recovered.clone();
         r.fire_counted = true;
         r.error_ns = a.outcomes.iter().find_map(|o| o.stamps.error_ns());
@@ -74,7 +73,7 @@ pub fn load(
             }
             Action::Disarmed(id) => {
                 journal.append(Record::Disarmed { arm: id })?;
-                state.set_state(id, ArmState::Disarmed);
+                state.step(id, Step::Disarmed);
             }
             Action::Unknown(id, outcomes) => {
                 journal.append(Record::Recovered {
@@ -108,11 +107,13 @@ pub fn mark_missed(state: &mut State, journal: &mut Journal, id: u64) -> std::io
         arm: id,
         how: "missed".into(),
     })?;
+    state.step(id, Step::Missed);
     if let Some(a) = state.arm_mut(id) {
-        a.state = ArmState::Missed;
         a.recovered = Some("missed".into());
     }
-    state.stats.counters.missed += 1;
+    if let Some(t) = state.arm(id).map(|a| a.target) {
+        state.stats.count(t, |c| c.missed += 1);
+    }
     tracing::warn!(arm = id, "its time passed while no daemon ran: missed");
     Ok(())
 }

@@ -1,13 +1,16 @@
-//! What the daemon does for each request: read the state, push a command to the
-//! datapath, and wait (bounded) for the events that answer it. Every failure becomes a
-//! refusal line; nothing a client sends can stop the daemon but `down`. Arming is in
-//! `arming.rs`, clock sync in `sync.rs`.
+//! What the daemon does for each request: read the state, send a command to the datapath
+//! with a fresh request id, and wait (bounded) for the datapath's answer to that id. Every
+//! failure becomes a refusal line; nothing a client sends can stop the daemon but `down`.
+//! Arming is in `arming.rs`, clock sync in `sync.rs`, the commands themselves in
+//! `command.rs`.
 
-use super::arming::ACK_WAIT;
-use super::Daemon;
+use super::command::ACK_WAIT;
+use super::context::Daemon;
+use super::error::{self, Asked, DaemonError};
+use super::state::Ask;
 use crate::journal::record::Record;
 use crate::protocol::{self, ArmState, ArmsReply, DisarmedAll, Done, FireReply, Request};
-use quickdraw_datapath::order::{ArmId, Command, Reject};
+use quickdraw_datapath::order::{ArmId, Command};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 /// Beyond the target's response timeout, how long a fire waits for its outcomes: the
@@ -15,8 +18,6 @@ use std::time::{Duration, Instant};
 const FIRE_SLACK: Duration = Duration::from_secs(2);
 /// How long `down` waits for the datapath to stop.
 const DOWN_WAIT: Duration = Duration::from_secs(10);
-/// How long a full command queue is retried.
-const PUSH_WAIT: Duration = Duration::from_millis(200);
 
 impl Daemon {
     /// Answers one request line; true when it was an accepted `down`.
@@ -45,68 +46,65 @@ impl Daemon {
         };
         match reply {
             Ok(line) => (line, is_down),
-            Err(message) => {
+            Err(e) => {
+                let message = error::refusal(&e);
                 tracing::info!("refused: {message}");
                 (protocol::encode_error(&message), false)
             }
         }
     }
 
-    fn fire(&self, arm: Option<ArmId>) -> Result<FireReply, String> {
+    fn fire(&self, arm: Option<ArmId>) -> Result<FireReply, DaemonError> {
         self.check_running()?;
-        let (id, refusals, timeout) = {
+        let (id, timeout) = {
             let s = self.shared.lock();
             let id = match arm {
                 Some(id) => id,
                 None => only_armed(s.armed_manual().map(|a| a.id).collect())?,
             };
-            let a = s.arm(id).ok_or_else(|| format!("no arm {id}"))?;
-            if a.state != ArmState::Armed {
-                return Err(format!("arm {id} is {}, not armed", a.state.name()));
+            let a = s.arm(id).ok_or(DaemonError::NoArm(id))?;
+            if a.state() != ArmState::Armed {
+                return Err(DaemonError::NotArmed {
+                    arm: id,
+                    state: a.state(),
+                });
             }
-            (
-                id,
-                a.refusals,
-                self.targets[a.target].response_timeout + FIRE_SLACK,
-            )
+            (id, self.targets[a.target].response_timeout + FIRE_SLACK)
         };
         // Durable before the command goes: after a crash, this fire is `unknown`, never
         // re-armed (the order may have left).
         self.journal(Record::Fire { arm: id })?;
-        self.push(Command::Fire(id))?;
-        tracing::info!(arm = id, "fire");
-        let refused = self.shared.wait_for(Instant::now() + timeout, |s| {
-            let a = s.arm(id)?;
-            if a.outcomes.len() >= a.conns {
-                Some(None)
-            } else if a.refusals > refusals && a.outcomes.is_empty() && a.state == ArmState::Armed {
-                Some(Some(a.refusal))
-            } else {
-                None
-            }
-        });
-        if let Some(Some(reason)) = refused {
-            return Err(format!(
-                "the datapath refused to fire arm {id}: {}",
-                describe(reason)
-            ));
+        let deadline = Instant::now() + timeout;
+        let answer = self.command(Ask::Fire(id), deadline, |req| Command::Fire {
+            req,
+            arm: id,
+        })?;
+        if let Some(Err(reason)) = answer {
+            return Err(DaemonError::Refused {
+                asked: Asked::Fire,
+                arm: id,
+                reason,
+            });
         }
+        tracing::info!(arm = id, "fire");
+        self.shared.wait_for(deadline, |s| {
+            let a = s.arm(id)?;
+            (!a.state().is_open()).then_some(())
+        });
         self.fire_reply(id)
     }
 
     /// The `fire`/`wait` reply for an arm, as it stands.
-    fn fire_reply(&self, id: ArmId) -> Result<FireReply, String> {
+    fn fire_reply(&self, id: ArmId) -> Result<FireReply, DaemonError> {
         let s = self.shared.lock();
-        let a = s
-            .arm(id)
-            .ok_or_else(|| format!("arm {id} was forgotten while waiting"))?;
+        let a = s.arm(id).ok_or(DaemonError::Forgotten(id))?;
         Ok(FireReply {
             arm: id,
             key: a.key.clone(),
             expected: a.conns,
             complete: a.outcomes.len() >= a.conns,
             outcomes: a.outcomes.clone(),
-            state: Some(a.state),
+            state: Some(a.state()),
             scheduled: a.schedule_view(),
             error_ns: a.error_ns,
             recovered: a.recovered.clone(),
@@ -115,10 +113,10 @@ impl Daemon {
 
     /// Waits until the arm has all its outcomes or is closed without them, within
     /// `timeout_ms`, or by default the arm's deadline plus its target's response timeout.
-    fn wait(&self, id: ArmId, timeout_ms: Option<u64>) -> Result<FireReply, String> {
+    fn wait(&self, id: ArmId, timeout_ms: Option<u64>) -> Result<FireReply, DaemonError> {
         let limit = {
             let s = self.shared.lock();
-            let a = s.arm(id).ok_or_else(|| format!("no arm {id}"))?;
+            let a = s.arm(id).ok_or(DaemonError::NoArm(id))?;
             let response = self
                 .targets
                 .get(a.target)
@@ -136,12 +134,7 @@ impl Daemon {
         };
         self.shared.wait_for(Instant::now() + limit, |s| {
             let a = s.arm(id)?;
-            let finished = a.outcomes.len() >= a.conns
-                || matches!(
-                    a.state,
-                    ArmState::Done | ArmState::Rejected | ArmState::Disarmed | ArmState::Missed
-                );
-            finished.then_some(())
+            (!a.state().is_open()).then_some(())
         });
         self.fire_reply(id)
     }
@@ -154,12 +147,12 @@ impl Daemon {
     }
 
     /// Disarms every armed order, one after another.
-    fn disarm_all(&self) -> Result<DisarmedAll, String> {
+    fn disarm_all(&self) -> Result<DisarmedAll, DaemonError> {
         self.check_running()?;
         let ids: Vec<ArmId> = {
             let s = self.shared.lock();
             s.arms()
-                .filter(|a| a.state == ArmState::Armed)
+                .filter(|a| a.state() == ArmState::Armed)
                 .map(|a| a.id)
                 .collect()
         };
@@ -176,48 +169,58 @@ impl Daemon {
         Ok(reply)
     }
 
-    fn disarm(&self, id: ArmId) -> Result<Done, String> {
+    fn disarm(&self, id: ArmId) -> Result<Done, DaemonError> {
         self.check_running()?;
-        let refusals = {
+        {
             let s = self.shared.lock();
-            let a = s.arm(id).ok_or_else(|| format!("no arm {id}"))?;
-            if a.state != ArmState::Armed {
-                return Err(format!("arm {id} is {}, not armed", a.state.name()));
+            let a = s.arm(id).ok_or(DaemonError::NoArm(id))?;
+            if a.state() != ArmState::Armed {
+                return Err(DaemonError::NotArmed {
+                    arm: id,
+                    state: a.state(),
+                });
             }
-            a.refusals
-        };
+        }
         // Durable first: after a crash the arm stays disarmed unless it had fired.
         self.journal(Record::Disarm { arm: id })?;
-        self.push(Command::Disarm(id))?;
-        let settled = self.shared.wait_for(Instant::now() + ACK_WAIT, |s| {
-            let a = s.arm(id)?;
-            match a.state {
-                ArmState::Disarmed => Some(Ok(())),
-                ArmState::Armed if a.refusals > refusals => Some(Err(a.refusal)),
-                // Fired by another client in the meantime.
-                ArmState::Fired | ArmState::Done => Some(Err(None)),
-                _ => None,
-            }
-        });
-        match settled {
-            Some(Ok(())) => {
+        let deadline = Instant::now() + ACK_WAIT;
+        let answer = self.command(Ask::Disarm(id), deadline, |req| Command::Disarm {
+            req,
+            arm: id,
+        })?;
+        let refused = match answer {
+            Some(Ok(_)) => {
                 tracing::info!(arm = id, "disarmed");
-                Ok(Done { arm: Some(id) })
+                return Ok(Done { arm: Some(id) });
             }
-            Some(Err(reason)) => {
-                let _ = self.journal(Record::DisarmFailed { arm: id });
-                Err(format!(
-                    "arm {id} could not be disarmed: {}",
-                    describe(reason)
-                ))
+            Some(Err(quickdraw_datapath::order::Reject::AlreadyFired)) => {
+                DaemonError::FiredMeanwhile(id)
             }
-            None => Err(format!("no answer from the datapath within {ACK_WAIT:?}")),
-        }
+            Some(Err(reason)) => DaemonError::Refused {
+                asked: Asked::Disarm,
+                arm: id,
+                reason,
+            },
+            None => {
+                let state = self
+                    .shared
+                    .lock()
+                    .arm(id)
+                    .map_or(ArmState::Armed, |a| a.state());
+                return Err(DaemonError::NoAnswer {
+                    arm: id,
+                    waited: ACK_WAIT,
+                    state,
+                });
+            }
+        };
+        let _ = self.journal(Record::DisarmFailed { arm: id });
+        Err(refused)
     }
 
     /// Asks the main thread to stop the datapath and remove the socket, and waits until
     /// it has: the reply means the datapath is down.
-    fn down(&self) -> Result<Done, String> {
+    fn down(&self) -> Result<Done, DaemonError> {
         tracing::info!("down requested");
         self.down.store(true, Ordering::Relaxed);
         match self
@@ -225,73 +228,16 @@ impl Daemon {
             .wait_for(Instant::now() + DOWN_WAIT, |s| s.stopped.then_some(()))
         {
             Some(()) => Ok(Done::default()),
-            None => Err(format!("the datapath did not stop within {DOWN_WAIT:?}")),
-        }
-    }
-
-    /// Appends to the journal and waits until it is on disk; a failure refuses whatever
-    /// was about to happen.
-    pub(super) fn journal(&self, record: Record) -> Result<(), String> {
-        let mut j = self.journal.lock().unwrap_or_else(|p| p.into_inner());
-        j.append(record)
-            .map_err(|e| format!("cannot write the journal {}: {e}", j.path().display()))
-    }
-
-    pub(super) fn check_running(&self) -> Result<(), String> {
-        let s = self.shared.lock();
-        if s.stopped || !s.running {
-            return Err("the datapath is not running".into());
-        }
-        Ok(())
-    }
-
-    /// Pushes a command, retrying briefly if the queue is full.
-    pub(super) fn push(&self, mut command: Command) -> Result<(), String> {
-        let deadline = Instant::now() + PUSH_WAIT;
-        loop {
-            match self.commands.push(command) {
-                Ok(()) => return Ok(()),
-                Err(_) if Instant::now() >= deadline => {
-                    return Err("the datapath's command queue is full".into())
-                }
-                Err(back) => {
-                    command = back;
-                    std::thread::sleep(Duration::from_micros(200));
-                }
-            }
+            None => Err(DaemonError::DownTimeout(DOWN_WAIT)),
         }
     }
 }
 
 /// The one arm waiting for a manual fire.
-fn only_armed(ids: Vec<ArmId>) -> Result<ArmId, String> {
+fn only_armed(ids: Vec<ArmId>) -> Result<ArmId, DaemonError> {
     match ids.as_slice() {
-        [] => Err("no armed order to fire".into()),
+        [] => Err(DaemonError::NothingArmed),
         [id] => Ok(*id),
-        many => {
-            let list = many
-                .iter()
-                .map(|i| i.to_string())
-                .collect::<Vec<_>>()
-                .join(", ");
-            Err(format!(
-                "{} arms are armed ({list}): say which to fire",
-                many.len()
-            ))
-        }
-    }
-}
-
-pub(super) fn describe(reason: Option<Reject>) -> String {
-    match reason {
-        None => "it was fired meanwhile".into(),
-        Some(Reject::UnknownTarget) => "unknown target".into(),
-        Some(Reject::DuplicateArm) => "duplicate arm id".into(),
-        Some(Reject::TooManyConns { asked, pool }) => {
-            format!("{asked} connections asked for, the pool has {pool}")
-        }
-        Some(Reject::RequestTooLarge) => "the request does not fit one TLS record".into(),
-        Some(Reject::TooManyArms) => "it holds as many arms as it can; fire or disarm some".into(),
-        Some(Reject::UnknownArm) => "it does not hold that arm (already fired or disarmed)".into(),
+        _ => Err(DaemonError::WhichArm(ids)),
     }
 }

@@ -4,7 +4,7 @@
 //! request, the peer's credentials (SO_PEERCRED, from the kernel, not from the client)
 //! must be root's or the configured user's; anyone else gets one refusal and is closed.
 
-use super::Daemon;
+use super::context::Daemon;
 use crate::protocol::{self, MAX_REQUEST_BYTES};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -98,7 +98,7 @@ pub fn serve(stream: UnixStream, daemon: &Daemon) -> io::Result<()> {
     if let Err(why) = permitted(&stream, daemon.allowed_uid) {
         tracing::warn!("control client refused: {why}");
         let mut writer = &stream;
-        writer.write_all(protocol::encode_error(&why).as_bytes())?;
+        writer.write_all(protocol::encode_error(&why.to_string()).as_bytes())?;
         return Ok(());
     }
     let mut reader = BufReader::new(stream.try_clone()?);
@@ -128,17 +128,27 @@ pub fn serve(stream: UnixStream, daemon: &Daemon) -> io::Result<()> {
     }
 }
 
+/// Why a client may not use the socket.
+#[derive(Debug, thiserror::Error)]
+pub enum NotPermitted {
+    #[error("permission denied: cannot read the peer's credentials")]
+    NoCredentials(#[source] rustix::io::Errno),
+    #[error("permission denied: uid {uid} may not use this socket (only root and uid {allowed})")]
+    Uid { uid: u32, allowed: u32 },
+}
+
 /// Root, or the one allowed user, by the kernel's record of who connected.
-pub fn permitted(stream: &UnixStream, allowed_uid: u32) -> Result<(), String> {
-    let cred = rustix::net::sockopt::socket_peercred(stream)
-        .map_err(|e| format!("permission denied: cannot read the peer's credentials ({e})"))?;
+pub fn permitted(stream: &UnixStream, allowed_uid: u32) -> Result<(), NotPermitted> {
+    let cred =
+        rustix::net::sockopt::socket_peercred(stream).map_err(NotPermitted::NoCredentials)?;
     let uid = cred.uid.as_raw();
     if uid == 0 || uid == allowed_uid {
         Ok(())
     } else {
-        Err(format!(
-            "permission denied: uid {uid} may not use this socket (only root and uid {allowed_uid})"
-        ))
+        Err(NotPermitted::Uid {
+            uid,
+            allowed: allowed_uid,
+        })
     }
 }
 

@@ -6,12 +6,14 @@
 //! A `Mutex` is fine here: this is the control side. The datapath never sees it.
 
 pub use super::arm_record::{outcome_view, stamps_view, ArmRecord, ProbeAnswer};
+use super::lifecycle::Step;
 use crate::protocol::{
     ArmState, FireOutcome, JournalStatus, PlacementStatus, QueueStatus, StatusReply, SyncReply,
     TargetStatus,
 };
+use crate::stats::prometheus::{Gauges, TargetGauges};
 use crate::stats::Stats;
-use quickdraw_datapath::order::{ArmId, Event, Stamps};
+use quickdraw_datapath::order::{Accepted, ArmId, Event, Reject, RequestId, Stamps};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Instant;
@@ -36,6 +38,24 @@ pub struct Pool {
     pub sync: Option<(SyncReply, u64)>,
 }
 
+/// What a command sent to the datapath was about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ask {
+    Arm(ArmId),
+    Fire(ArmId),
+    Disarm(ArmId),
+    Probe,
+}
+
+/// A command in flight and, once it came, the datapath's answer.
+#[derive(Debug)]
+struct InFlight {
+    ask: Ask,
+    answer: Option<Result<Accepted, Reject>>,
+    /// Its sender stopped waiting: the answer, when it comes, is applied and dropped.
+    abandoned: bool,
+}
+
 /// The daemon's view of the datapath.
 #[derive(Debug)]
 pub struct State {
@@ -57,11 +77,15 @@ pub struct State {
     pub queues: Vec<QueueStatus>,
     /// Where the datapath thread runs.
     pub placement: Option<PlacementStatus>,
+    /// The last journal write reached the disk.
+    pub journal_healthy: bool,
     pub probes: BTreeMap<u64, ProbeAnswer>,
     /// Requests sent per target in the last minute: (trigger ns, target, count).
     sends: VecDeque<(u64, usize)>,
     arms: BTreeMap<ArmId, ArmRecord>,
     next_arm: ArmId,
+    requests: BTreeMap<RequestId, InFlight>,
+    next_req: RequestId,
 }
 
 impl State {
@@ -90,15 +114,18 @@ impl State {
             stopped: false,
             down_replied: false,
             pools,
-            stats: Stats::new(backend),
+            stats: Stats::new(backend, targets),
             journal: None,
             metrics: None,
             queues: Vec::new(),
             placement: None,
+            journal_healthy: true,
             probes: BTreeMap::new(),
             sends: VecDeque::new(),
             arms: BTreeMap::new(),
             next_arm: 1,
+            requests: BTreeMap::new(),
+            next_req: 1,
         }
     }
 
@@ -123,6 +150,75 @@ impl State {
         self.next_arm = self.next_arm.max(id + 1);
     }
 
+    /// A fresh request id for a command about to be sent; its answer is kept for
+    /// [`State::answer`] until [`State::settle`].
+    pub fn ask(&mut self, ask: Ask) -> RequestId {
+        let req = self.next_req;
+        self.next_req += 1;
+        self.requests.insert(
+            req,
+            InFlight {
+                ask,
+                answer: None,
+                abandoned: false,
+            },
+        );
+        req
+    }
+
+    /// What command `req` was about.
+    pub fn asked(&self, req: RequestId) -> Option<Ask> {
+        self.requests.get(&req).map(|r| r.ask)
+    }
+
+    /// The datapath's answer to `req`, once it came.
+    pub fn answer(&self, req: RequestId) -> Option<Result<Accepted, Reject>> {
+        self.requests.get(&req).and_then(|r| r.answer)
+    }
+
+    /// Its sender is done with `req`: forgotten if answered, else dropped when it is.
+    pub fn settle(&mut self, req: RequestId) {
+        match self.requests.get_mut(&req) {
+            Some(r) if r.answer.is_none() => r.abandoned = true,
+            _ => {
+                self.requests.remove(&req);
+            }
+        }
+    }
+
+    /// Moves an arm on; a step its state does not allow is logged and changes nothing.
+    pub fn step(&mut self, id: ArmId, step: Step) {
+        match self.arms.get_mut(&id).map(|a| a.step(step)) {
+            Some(Ok(_)) => {}
+            Some(Err(illegal)) => tracing::warn!(arm = id, "ignored: {illegal}"),
+            None => tracing::debug!(arm = id, ?step, "step of an arm this daemon does not know"),
+        }
+    }
+
+    fn acked(&mut self, req: RequestId, result: Result<Accepted, Reject>) {
+        let Some(r) = self.requests.get_mut(&req) else {
+            return tracing::debug!(req, "answer to a request this daemon did not send");
+        };
+        let ask = r.ask;
+        if r.abandoned {
+            self.requests.remove(&req);
+        } else {
+            r.answer = Some(result);
+        }
+        match (ask, result) {
+            (Ask::Arm(arm), Ok(_)) => self.step(arm, Step::Acked),
+            (Ask::Arm(arm), Err(reason)) => {
+                self.step(arm, Step::Refused);
+                self.update(arm, |a| a.refusal = Some(reason));
+            }
+            (Ask::Disarm(arm), Ok(_)) => self.step(arm, Step::Disarmed),
+            (Ask::Fire(arm) | Ask::Disarm(arm), Err(reason)) => {
+                self.update(arm, |a| a.refusal = Some(reason))
+            }
+            (Ask::Fire(_) | Ask::Probe, _) => {}
+        }
+    }
+
     pub fn insert_arm(&mut self, record: ArmRecord) {
         self.arms.insert(record.id, record);
         self.forget_old_arms();
@@ -144,11 +240,11 @@ impl State {
     pub fn armed_manual(&self) -> impl Iterator<Item = &ArmRecord> {
         self.arms
             .values()
-            .filter(|a| a.state == ArmState::Armed && a.schedule.is_none())
+            .filter(|a| a.state() == ArmState::Armed && a.schedule.is_none())
     }
 
     pub fn open_arms(&self) -> usize {
-        self.arms.values().filter(|a| a.state.is_open()).count()
+        self.arms.values().filter(|a| a.state().is_open()).count()
     }
 
     /// Requests committed on `target` for the rate cap: sent in the last minute, plus
@@ -166,15 +262,10 @@ impl State {
             .arms
             .values()
             .filter(|a| a.target == target)
-            .filter(|a| matches!(a.state, ArmState::Pending | ArmState::Armed))
+            .filter(|a| matches!(a.state(), ArmState::Pending | ArmState::Armed))
             .map(|a| a.conns)
             .sum();
         sent + held
-    }
-
-    /// Sets an arm's state outside the datapath's events (an arm that never reached it).
-    pub fn set_state(&mut self, id: ArmId, state: ArmState) {
-        self.update(id, |a| a.state = state);
     }
 
     /// Records one outcome (from the datapath, or recovered from the journal).
@@ -182,13 +273,12 @@ impl State {
         let Some(a) = self.arms.get_mut(&id) else {
             return;
         };
-        self.stats.outcome(&outcome);
-        a.outcomes.push(outcome);
-        a.state = if a.outcomes.len() >= a.conns {
-            ArmState::Done
-        } else {
-            ArmState::Fired
-        };
+        if let Err(illegal) = a.step(Step::Outcome) {
+            return tracing::warn!(arm = id, "outcome ignored: {illegal}");
+        }
+        let target = a.target;
+        a.outcomes.push(outcome.clone());
+        self.stats.outcome(target, &outcome);
     }
 
     /// The first sign of a fire: count it, and a scheduled fire's error.
@@ -202,36 +292,22 @@ impl State {
         a.fire_counted = true;
         let view = stamps_view(stamps);
         a.error_ns = view.error_ns();
-        self.stats.fired(&view);
+        let target = a.target;
+        self.stats.fired(target, &view);
     }
 
     /// Takes one datapath event into account.
     pub fn apply(&mut self, event: Event) {
         match event {
-            Event::Armed { arm, .. } => self.update(arm, |a| {
-                if a.state == ArmState::Pending {
-                    a.state = ArmState::Armed;
-                }
-            }),
-            Event::Rejected { arm, reason } => self.update(arm, |a| {
-                if a.state == ArmState::Pending {
-                    a.state = ArmState::Rejected;
-                }
-                a.refusal = Some(reason);
-                a.refusals += 1;
-            }),
-            Event::Disarmed { arm } => self.update(arm, |a| a.state = ArmState::Disarmed),
+            Event::Ack { req, result } => self.acked(req, result),
             Event::Sent { arm, stamps, .. } => {
                 self.fire_seen(arm, &stamps);
                 if let Some(a) = self.arms.get(&arm) {
                     self.sends.push_back((stamps.trigger_ns, a.target));
+                    let target = a.target;
+                    self.stats.count(target, |c| c.requests += 1);
                 }
-                self.stats.counters.requests += 1;
-                self.update(arm, |a| {
-                    if a.state.is_open() {
-                        a.state = ArmState::Fired;
-                    }
-                })
+                self.step(arm, Step::Sent);
             }
             Event::Done(record) => {
                 self.fire_seen(record.arm, &record.stamps);
@@ -244,7 +320,8 @@ impl State {
             } => {
                 if let Some(p) = self.pools.get_mut(target) {
                     // Each connection leaving the pool is reconnected by the datapath.
-                    self.stats.counters.reconnects += p.warm.saturating_sub(warm) as u64;
+                    let left = p.warm.saturating_sub(warm) as u64;
+                    self.stats.count(target, |c| c.reconnects += left);
                     (p.warm, p.wanted) = (warm, wanted);
                 }
             }
@@ -263,7 +340,7 @@ impl State {
                     }
                     p.last_error = Some(message.to_string());
                     p.errors += 1;
-                    self.stats.counters.conn_errors += 1;
+                    self.stats.count(target, |c| c.conn_errors += 1);
                 }
             }
             Event::Counters { counters, .. } => self.stats.link_counters(&counters),
@@ -274,7 +351,7 @@ impl State {
                     .collect();
             }
             Event::Probed {
-                id,
+                req,
                 sent_ns,
                 first_byte_ns,
                 status,
@@ -284,7 +361,7 @@ impl State {
                     self.probes.pop_first();
                 }
                 self.probes.insert(
-                    id,
+                    req,
                     ProbeAnswer {
                         sent_ns,
                         first_byte_ns,
@@ -309,7 +386,7 @@ impl State {
         let closed: Vec<ArmId> = self
             .arms
             .values()
-            .filter(|a| !a.state.is_open())
+            .filter(|a| !a.state().is_open())
             .map(|a| a.id)
             .collect();
         for id in closed
@@ -317,6 +394,34 @@ impl State {
             .take(closed.len().saturating_sub(CLOSED_ARMS_KEPT))
         {
             self.arms.remove(id);
+        }
+    }
+
+    /// What the metrics show beside the stats.
+    pub fn gauges(&self) -> Gauges {
+        let targets = self
+            .pools
+            .iter()
+            .enumerate()
+            .map(|(t, p)| TargetGauges {
+                warm: p.warm,
+                wanted: p.wanted,
+                open_arms: self
+                    .arms
+                    .values()
+                    .filter(|a| a.target == t && a.state().is_open())
+                    .count(),
+                clock: p
+                    .sync
+                    .as_ref()
+                    .map(|(y, _)| (y.offset_ns, y.uncertainty_ns)),
+            })
+            .collect();
+        Gauges {
+            version: env!("CARGO_PKG_VERSION"),
+            targets,
+            running: self.running && !self.stopped,
+            journal_healthy: self.journal_healthy,
         }
     }
 
@@ -343,7 +448,7 @@ impl State {
             arms: self
                 .arms
                 .values()
-                .filter(|a| a.state.is_open())
+                .filter(|a| a.state().is_open())
                 .map(ArmRecord::status)
                 .collect(),
             journal: self.journal.clone(),
@@ -411,13 +516,11 @@ impl Shared {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use quickdraw_datapath::order::{FireRecord, Outcome, Reject};
+    use quickdraw_datapath::order::{FireRecord, Outcome};
     use std::sync::Arc;
 
     fn record(id: ArmId, conns: usize) -> ArmRecord {
-        let mut a = ArmRecord::new(id, "1001", 1, &format!("key{id}"), (0, "lab"));
-        a.conns = conns;
-        a
+        ArmRecord::new(id, ("1001", 1, &format!("key{id}")), (0, "lab"), conns)
     }
 
     fn done(arm: ArmId, conn: usize) -> Event {
@@ -443,7 +546,14 @@ mod tests {
         let id = s.next_arm_id();
         assert_eq!((id, s.next_arm_id()), (1, 2));
         s.insert_arm(record(id, 2));
-        s.apply(Event::Armed { arm: id, conns: 2 });
+        let req = s.ask(Ask::Arm(id));
+        s.apply(Event::Ack {
+            req,
+            result: Ok(Accepted::Armed { conns: 2 }),
+        });
+        assert_eq!(s.answer(req), Some(Ok(Accepted::Armed { conns: 2 })));
+        s.settle(req);
+        assert_eq!(s.answer(req), None, "settled requests are forgotten");
         assert_eq!(s.armed_manual().count(), 1);
         s.apply(Event::Sent {
             arm: id,
@@ -451,12 +561,12 @@ mod tests {
             local: None,
             stamps: Stamps::default(),
         });
-        assert_eq!(s.arm(id).unwrap().state, ArmState::Fired);
+        assert_eq!(s.arm(id).unwrap().state(), ArmState::Fired);
         s.apply(done(id, 0));
-        assert_eq!(s.arm(id).unwrap().state, ArmState::Fired);
+        assert_eq!(s.arm(id).unwrap().state(), ArmState::Fired);
         assert_eq!(s.status().arms.len(), 1);
         s.apply(done(id, 1));
-        assert_eq!(s.arm(id).unwrap().state, ArmState::Done);
+        assert_eq!(s.arm(id).unwrap().state(), ArmState::Done);
         assert!(s.status().arms.is_empty(), "done arms are not open");
         s.apply(done(99, 0)); // unknown arm: ignored
     }
@@ -465,15 +575,23 @@ mod tests {
     fn rejections_and_errors_are_recorded() {
         let mut s = State::new("af_xdp", "copy", true, &["lab".into()]);
         s.insert_arm(record(1, 1));
-        s.apply(Event::Rejected {
-            arm: 1,
-            reason: Reject::TooManyArms,
+        let req = s.ask(Ask::Arm(1));
+        // Its sender gave up waiting: the answer still moves the arm, then is dropped.
+        s.settle(req);
+        s.apply(Event::Ack {
+            req,
+            result: Err(Reject::TooManyArms),
         });
         let a = s.arm(1).unwrap();
         assert_eq!(
-            (a.state, a.refusal, a.refusals),
-            (ArmState::Rejected, Some(Reject::TooManyArms), 1)
+            (a.state(), a.refusal),
+            (ArmState::Rejected, Some(Reject::TooManyArms))
         );
+        assert_eq!(s.asked(req), None);
+        s.apply(Event::Ack {
+            req: 999,
+            result: Ok(Accepted::Disarmed),
+        }); // an answer nobody asked for: ignored
         s.apply(Event::ConnError {
             target: 0,
             conn: 3,
@@ -499,7 +617,11 @@ mod tests {
         for _ in 0..CLOSED_ARMS_KEPT + 10 {
             let id = s.next_arm_id();
             s.insert_arm(record(id, 1));
-            s.apply(Event::Disarmed { arm: id });
+            let req = s.ask(Ask::Disarm(id));
+            s.apply(Event::Ack {
+                req,
+                result: Ok(Accepted::Disarmed),
+            });
         }
         let open = s.next_arm_id();
         s.insert_arm(record(open, 1));

@@ -110,8 +110,7 @@ pub fn capabilities(host: &Host, a: &Appliance) -> Check {
 
 /// The UMEM the datapath maps (and the kernel charges to the memlock limit).
 fn umem_bytes() -> u64 {
-    let u = quickdraw_datapath::xsk::XskConfig::default().umem;
-    u64::from(u.frame_size) * u64::from(u.frame_count)
+    quickdraw_datapath::preflight::umem_bytes()
 }
 
 /// `Max locked memory` soft limit from `/proc/self/limits`; `None` = unlimited.

@@ -19,24 +19,84 @@ pub const METRICS: [&str; 4] = [
 /// clamped, never dropped.
 const HIGHEST_NS: u64 = 3_600_000_000_000;
 
-/// Histograms and counters of one daemon (one backend).
+/// One latency metric: its histogram and the exact sum of what it recorded.
+#[derive(Debug, Clone)]
+pub struct Latency {
+    pub histogram: Histogram<u64>,
+    pub sum_ns: u128,
+}
+
+impl Latency {
+    fn new() -> Latency {
+        Latency {
+            histogram: Histogram::new_with_bounds(1, HIGHEST_NS, 3)
+                .expect("valid histogram bounds"),
+            sum_ns: 0,
+        }
+    }
+
+    fn record(&mut self, ns: u64) {
+        let ns = ns.clamp(1, HIGHEST_NS);
+        self.histogram.saturating_record(ns);
+        self.sum_ns += u128::from(ns);
+    }
+}
+
+/// One target's counters and latencies.
+#[derive(Debug, Clone)]
+pub struct TargetStats {
+    pub name: String,
+    pub counters: Counters,
+    /// In the order of [`METRICS`].
+    pub latency: [Latency; 4],
+}
+
+/// Histograms and counters of one daemon (one backend), per target.
 #[derive(Debug)]
 pub struct Stats {
     backend: String,
-    histograms: [Histogram<u64>; 4],
-    pub counters: Counters,
+    targets: Vec<TargetStats>,
     /// The datapath's last report of its steering and ring counters (AF_XDP only).
     xdp: Option<XdpCounters>,
 }
 
 impl Stats {
-    pub fn new(backend: &str) -> Stats {
-        let h = || Histogram::new_with_bounds(1, HIGHEST_NS, 3).expect("valid histogram bounds");
+    pub fn new(backend: &str, targets: &[String]) -> Stats {
         Stats {
             backend: backend.to_owned(),
-            histograms: [h(), h(), h(), h()],
-            counters: Counters::default(),
+            targets: targets
+                .iter()
+                .map(|name| TargetStats {
+                    name: name.clone(),
+                    counters: Counters::default(),
+                    latency: [
+                        Latency::new(),
+                        Latency::new(),
+                        Latency::new(),
+                        Latency::new(),
+                    ],
+                })
+                .collect(),
             xdp: None,
+        }
+    }
+
+    pub fn backend(&self) -> &str {
+        &self.backend
+    }
+
+    pub fn targets(&self) -> &[TargetStats] {
+        &self.targets
+    }
+
+    pub fn xdp(&self) -> Option<XdpCounters> {
+        self.xdp
+    }
+
+    /// Counts something of target `t` (ignored for a target no longer configured).
+    pub fn count(&mut self, t: usize, f: impl FnOnce(&mut Counters)) {
+        if let Some(target) = self.targets.get_mut(t) {
+            f(&mut target.counters);
         }
     }
 
@@ -60,59 +120,96 @@ impl Stats {
         });
     }
 
-    fn record(&mut self, metric: usize, from: u64, to: u64) {
-        if from > 0 && to >= from {
-            self.histograms[metric].saturating_record((to - from).max(1));
-        }
-    }
-
-    /// An arm fired: its trigger, and for a scheduled fire its error. A late trigger is
-    /// recorded as it is; an early one cannot happen (the datapath fires once its clock
-    /// reaches the deadline) and would be recorded as 0.
-    pub fn fired(&mut self, stamps: &StampsView) {
-        self.counters.fires += 1;
+    /// An arm of target `t` fired: its trigger, and for a scheduled fire its error. A
+    /// late trigger is recorded as it is; an early one cannot happen (the datapath fires
+    /// once its clock reaches the deadline) and would be recorded as 0.
+    pub fn fired(&mut self, t: usize, stamps: &StampsView) {
+        let Some(target) = self.targets.get_mut(t) else {
+            return;
+        };
+        target.counters.fires += 1;
         if stamps.scheduled_ns > 0 {
-            self.counters.scheduled_fires += 1;
-            self.histograms[3]
-                .saturating_record(stamps.trigger_ns.saturating_sub(stamps.scheduled_ns).max(1));
+            target.counters.scheduled_fires += 1;
+            target.latency[3].record(stamps.trigger_ns.saturating_sub(stamps.scheduled_ns));
         }
     }
 
-    /// One connection's share of a fire ended.
-    pub fn outcome(&mut self, o: &FireOutcome) {
+    /// One connection's share of a fire of target `t` ended.
+    pub fn outcome(&mut self, t: usize, o: &FireOutcome) {
+        let Some(target) = self.targets.get_mut(t) else {
+            return;
+        };
+        let c = &mut target.counters;
         match (o.result.as_str(), o.status) {
-            ("status", Some(code)) if (200..300).contains(&code) => self.counters.ok += 1,
-            ("status", _) => self.counters.non_2xx += 1,
-            ("not_sent", _) => self.counters.not_sent += 1,
-            _ => self.counters.unknown += 1,
+            ("status", Some(code)) if (200..300).contains(&code) => c.ok += 1,
+            ("status", _) => c.non_2xx += 1,
+            ("not_sent", _) => c.not_sent += 1,
+            _ => c.unknown += 1,
         }
         let s = &o.stamps;
-        self.record(0, s.trigger_ns, s.tx_ns);
-        self.record(1, s.trigger_ns, s.first_byte_ns);
+        let mut record = |metric: usize, from: u64, to: u64| {
+            if from > 0 && to >= from {
+                target.latency[metric].record(to - from);
+            }
+        };
+        record(0, s.trigger_ns, s.tx_ns);
+        record(1, s.trigger_ns, s.first_byte_ns);
         if o.result == "status" {
-            self.record(2, s.trigger_ns, s.complete_ns);
+            record(2, s.trigger_ns, s.complete_ns);
         }
     }
 
+    /// Every target's counters, summed.
+    pub fn counters(&self) -> Counters {
+        self.targets.iter().fold(Counters::default(), |mut sum, t| {
+            let c = &t.counters;
+            sum.arms += c.arms;
+            sum.fires += c.fires;
+            sum.scheduled_fires += c.scheduled_fires;
+            sum.requests += c.requests;
+            sum.ok += c.ok;
+            sum.non_2xx += c.non_2xx;
+            sum.unknown += c.unknown;
+            sum.not_sent += c.not_sent;
+            sum.missed += c.missed;
+            sum.reconnects += c.reconnects;
+            sum.conn_errors += c.conn_errors;
+            sum
+        })
+    }
+
+    /// The `control stats` reply: every target together.
     pub fn view(&self) -> StatsReply {
         let latency = METRICS
             .iter()
-            .zip(&self.histograms)
-            .map(|(name, h)| LatencyView {
-                metric: (*name).to_owned(),
-                backend: self.backend.clone(),
-                count: h.len(),
-                p50_ns: h.value_at_quantile(0.5),
-                p90_ns: h.value_at_quantile(0.9),
-                p99_ns: h.value_at_quantile(0.99),
-                p999_ns: h.value_at_quantile(0.999),
-                max_ns: h.max(),
-                mean_ns: if h.is_empty() { 0.0 } else { h.mean() },
+            .enumerate()
+            .map(|(i, name)| {
+                let mut h = Latency::new().histogram;
+                let mut sum_ns = 0u128;
+                for t in &self.targets {
+                    let _ = h.add(&t.latency[i].histogram);
+                    sum_ns += t.latency[i].sum_ns;
+                }
+                LatencyView {
+                    metric: (*name).to_owned(),
+                    backend: self.backend.clone(),
+                    count: h.len(),
+                    p50_ns: h.value_at_quantile(0.5),
+                    p90_ns: h.value_at_quantile(0.9),
+                    p99_ns: h.value_at_quantile(0.99),
+                    p999_ns: h.value_at_quantile(0.999),
+                    max_ns: h.max(),
+                    mean_ns: if h.is_empty() {
+                        0.0
+                    } else {
+                        sum_ns as f64 / h.len() as f64
+                    },
+                }
             })
             .collect();
         StatsReply {
             backend: self.backend.clone(),
-            counters: self.counters,
+            counters: self.counters(),
             latency,
             xdp: self.xdp,
         }
@@ -141,19 +238,23 @@ mod tests {
 
     #[test]
     fn counts_and_percentiles() {
-        let mut s = Stats::new("kernel");
+        let mut s = Stats::new("kernel", &["a".into(), "b".into()]);
         for i in 0..100 {
-            s.outcome(&outcome(Some(200), "status", 1_000 + i));
+            s.outcome((i % 2) as usize, &outcome(Some(200), "status", 1_000 + i));
         }
-        s.outcome(&outcome(Some(503), "status", 1));
-        s.outcome(&outcome(None, "unknown", 1));
-        s.outcome(&outcome(None, "not_sent", 0));
-        s.fired(&StampsView {
-            trigger_ns: 2_000_250,
-            scheduled_ns: 2_000_000,
-            ..StampsView::default()
-        });
-        s.fired(&StampsView::default());
+        s.outcome(0, &outcome(Some(503), "status", 1));
+        s.outcome(1, &outcome(None, "unknown", 1));
+        s.outcome(1, &outcome(None, "not_sent", 0));
+        s.outcome(7, &outcome(None, "not_sent", 0)); // no such target: ignored
+        s.fired(
+            0,
+            &StampsView {
+                trigger_ns: 2_000_250,
+                scheduled_ns: 2_000_000,
+                ..StampsView::default()
+            },
+        );
+        s.fired(1, &StampsView::default());
         let v = s.view();
         let c = v.counters;
         assert_eq!(
@@ -177,5 +278,8 @@ mod tests {
         assert!((249..=251).contains(&err.max_ns), "{err:?}");
         assert_eq!(v.backend, "kernel");
         assert!(v.xdp.is_none());
+        let per: Vec<u64> = s.targets().iter().map(|t| t.counters.ok).collect();
+        assert_eq!(per, [50, 50], "each target counts its own");
+        assert_eq!(s.targets()[0].latency[0].histogram.len(), 51);
     }
 }

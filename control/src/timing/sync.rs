@@ -1,29 +1,46 @@
-//! Estimating a server's clock offset from its HTTP `Date` header, which has one-second
-//! resolution: find, by probing at chosen send times, the instant the server's second
-//! ticks over. Pure: probes go through [`Prober`], so the tests run it on a simulated
-//! server clock and the daemon on the datapath's warm connections.
+//! Estimating a server's clock offset from its HTTP `Date` header (one-second resolution)
+//! to within a round trip, by searching for the instant the server's second ticks over.
+//! Pure: probes go through [`Prober`], so the tests run it on a simulated server clock and
+//! the daemon on the datapath's warm connections.
 //!
 //! Each answer (sent at `s`, first byte at `f`, `Date` = D) says the server stamped it at
 //! some instant of ours in [s, f] while its clock read [D, D+1) s, so
-//!   offset = server − ours ∈ [D − f, D + 1 − s)            (strict, always true)
-//!   offset ∈ [D − m, D + 1 − m),  m = (s + f) / 2        (if the delays are symmetric)
-//! Intersecting these over the answers narrows the offset. The probes are placed in
-//! rounds: a round sweeps, in time order, arrival times evenly spread over where the
-//! tick can still be, and stops at the first answer whose `Date` shows it passed. One
-//! tick per second means one round per second: 12 points a round take the window from
-//! 1 s to ~83 ms, ~7 ms, ~0.6 ms in three seconds (bisection would need a second per
-//! halving). The result is ± (half the bracketing round trips + half the bracket).
-//! Rounds start only within the time budget; the last may overrun it by its bracket.
+//!   offset = server − ours ∈ [D − f, D + 1 − s)            (strict: always true)
+//! and, if the two directions take equally long (stamp at m = (s + f) / 2),
+//!   offset ∈ [D − m, D + 1 − m)                             (working: places probes)
+//! The reported interval is the strict one: its edges are set by the two probes that
+//! bracket the tick (one stamped before it, one after), so its width is the later one's
+//! arrival minus the earlier one's send — about one round trip once the search has
+//! closed in. That is the honest uncertainty, whatever the path's asymmetry.
+//!
+//! The search: the tick of second K falls, on our clock, at E = K − offset. A round takes
+//! the next tick and sends probes timed so that each *lands* (is stamped, by the working
+//! model) on a point of the window where E can still be, the points evenly spread and in
+//! time order; it stops sending at the first answer that shows the tick passed. A round of
+//! n points divides the window by n + 1: with 16 points, 1 s → 59 ms → 3.5 ms → 206 µs,
+//! then rounds of as many points as there are connections to carry them at once (a window
+//! that narrow leaves no time to wait for one answer before the next send). One tick per
+//! second means one round per second: about 4–5 s in all.
 
 use super::clock::UnixNs;
 
 const SEC: i64 = 1_000_000_000;
-/// Points a round sweeps: its bracket ends 1/12 as wide.
-const POINTS: i64 = 12;
+/// Points of a round whose points are far enough apart to go out one after another.
+const POINTS: i64 = 20;
+/// Below this spacing a round's probes are all in flight at once: as many points as
+/// probes may be in flight.
+const PIPELINED_STEP_NS: i64 = 50_000;
 /// Slack between planning a probe and its send time.
 const LEAD_NS: i64 = 2_000_000;
-/// Below this bracket width another round buys nothing measurable.
-const FINEST_NS: i64 = 10_000;
+/// Below this working window another round buys nothing measurable; nor below half the
+/// best round trip (the strict interval is a round trip wide anyway).
+const FINEST_NS: i64 = 2_000;
+/// How long after its send a probe's answer is waited for.
+const ANSWER_WAIT_NS: i64 = 1_000_000_000;
+/// Room left after a round's last answer is due, for it to reach the estimator.
+const ROUND_SLACK_NS: i64 = 5_000_000;
+/// Probes sent back to back first, to learn the round trip.
+const FIRST_PROBES: u32 = 3;
 
 /// One probe's answer, on our realtime clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,12 +53,19 @@ pub struct Sample {
     pub date_s: i64,
 }
 
-/// Sends probes. `probe` sends no earlier than `at` (it may be later) and returns the
-/// answer, or `None` when none came (no idle connection, no `Date`, an error).
+/// Identifies a probe sent, to match its answer.
+pub type Ticket = u64;
+
+/// Sends probes and collects their answers; several may be in flight at once.
 pub trait Prober {
     /// Our realtime clock.
     fn now(&mut self) -> UnixNs;
-    fn probe(&mut self, at: UnixNs) -> Option<Sample>;
+    /// Sends a probe no earlier than `at` (as close to it as it can); `None` if it could
+    /// not be sent.
+    fn send(&mut self, at: UnixNs) -> Option<Ticket>;
+    /// Answers that came in, waiting until `until` for at least one if none has yet. An
+    /// answer is `None` when the probe was lost (no answer, no `Date`, an error).
+    fn collect(&mut self, until: UnixNs) -> Vec<(Ticket, Option<Sample>)>;
 }
 
 /// Bounds on one estimation.
@@ -49,21 +73,24 @@ pub trait Prober {
 pub struct SyncLimits {
     pub max_probes: u32,
     pub max_ns: i64,
+    /// Probes in flight at once (one per idle connection).
+    pub max_in_flight: u32,
 }
 
 /// The result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Estimate {
-    /// Server clock minus ours.
+    /// Server clock minus ours: the middle of the interval.
     pub offset_ns: i64,
-    /// The offset is within ± this (half the bracketing round trips plus half the
-    /// bracket), assuming the server stamps `Date` at the same instant its clock reads.
+    /// The offset is within ± this: half the strict interval, set by the bracketing
+    /// probes' send and arrival times. Assumes only that the server stamps `Date` while
+    /// handling the request, with the clock it keeps.
     pub uncertainty_ns: i64,
     /// Best round trip seen (send → first byte).
     pub rtt_ns: i64,
     /// One-way latency estimate: half the best round trip.
     pub one_way_ns: i64,
-    /// Width of the final bracket on the tick.
+    /// Width of the final working window on the tick (the symmetric-delay model's).
     pub resolution_ns: i64,
     pub probes: u32,
     /// Probes that got no usable answer.
@@ -80,31 +107,22 @@ pub enum SyncError {
     Inconsistent,
 }
 
-/// An interval [lo, hi) of offsets, with the round trips of the answers that set each
-/// edge.
+/// An interval [lo, hi) of offsets.
 #[derive(Debug, Clone, Copy)]
 struct Bounds {
     lo: i64,
     hi: i64,
-    lo_rtt: i64,
-    hi_rtt: i64,
 }
 
 impl Bounds {
     const ALL: Bounds = Bounds {
         lo: i64::MIN / 4,
         hi: i64::MAX / 4,
-        lo_rtt: 0,
-        hi_rtt: 0,
     };
 
-    fn cut(&mut self, lo: i64, hi: i64, rtt: i64) {
-        if lo > self.lo {
-            (self.lo, self.lo_rtt) = (lo, rtt);
-        }
-        if hi < self.hi {
-            (self.hi, self.hi_rtt) = (hi, rtt);
-        }
+    fn cut(&mut self, lo: i64, hi: i64) {
+        self.lo = self.lo.max(lo);
+        self.hi = self.hi.min(hi);
     }
 
     fn width(&self) -> i64 {
@@ -119,59 +137,144 @@ impl Bounds {
 #[derive(Debug)]
 struct Search {
     strict: Bounds,
-    mid: Bounds,
-    /// The symmetric-delay bounds contradicted each other (jitter); fall back to strict.
-    mid_broken: bool,
+    working: Bounds,
+    /// The symmetric-delay bounds contradicted each other (jitter): place by strict.
+    working_broken: bool,
     rtt_min: i64,
     probes: u32,
     failed: u32,
+    in_flight: u32,
 }
 
 impl Search {
     fn add(&mut self, s: Sample) {
-        let rtt = (s.first_byte_ns - s.sent_ns).max(0);
+        let rtt = s.first_byte_ns - s.sent_ns;
         let d = s.date_s.saturating_mul(SEC);
-        self.strict
-            .cut(d - s.first_byte_ns, d + SEC - s.sent_ns, rtt);
+        self.strict.cut(d - s.first_byte_ns, d + SEC - s.sent_ns);
         let m = s.sent_ns + rtt / 2;
-        self.mid.cut(d - m, d + SEC - m, rtt);
-        if self.mid.is_empty() {
-            self.mid_broken = true;
+        self.working.cut(d - m, d + SEC - m);
+        if self.working.is_empty() {
+            self.working_broken = true;
         }
         self.rtt_min = self.rtt_min.min(rtt);
     }
 
-    /// Where the tick is still looked for.
-    fn working(&self) -> Bounds {
-        if self.mid_broken {
+    /// Where the tick is still looked for: the working bounds, within the strict ones.
+    fn window(&self) -> Bounds {
+        if self.working_broken {
+            return self.strict;
+        }
+        let mut w = self.working;
+        w.cut(self.strict.lo, self.strict.hi);
+        if w.is_empty() {
             self.strict
         } else {
-            self.mid
+            w
         }
+    }
+
+    /// Sends one probe (counted), unless the probe budget is spent.
+    fn send(
+        &mut self,
+        prober: &mut impl Prober,
+        at: UnixNs,
+        limits: &SyncLimits,
+    ) -> Option<Ticket> {
+        if self.probes >= limits.max_probes {
+            return None;
+        }
+        self.probes += 1;
+        match prober.send(at) {
+            Some(t) => {
+                self.in_flight += 1;
+                Some(t)
+            }
+            None => {
+                self.failed += 1;
+                None
+            }
+        }
+    }
+
+    /// Takes in the answers that came (waiting until `until` for one if none has);
+    /// returns the usable ones.
+    fn collect(&mut self, prober: &mut impl Prober, until: UnixNs) -> Vec<Sample> {
+        let mut got = Vec::new();
+        for (_, answer) in prober.collect(until) {
+            self.in_flight = self.in_flight.saturating_sub(1);
+            match answer {
+                Some(s) if s.first_byte_ns >= s.sent_ns => {
+                    self.add(s);
+                    got.push(s);
+                }
+                _ => self.failed += 1,
+            }
+        }
+        got
+    }
+
+    /// Waits out every probe still in flight (or gives them up as lost).
+    fn drain(&mut self, prober: &mut impl Prober) -> Vec<Sample> {
+        let until = prober.now() + ANSWER_WAIT_NS;
+        let mut got = Vec::new();
+        while self.in_flight > 0 && prober.now() < until {
+            got.extend(self.collect(prober, until));
+        }
+        self.failed += self.in_flight;
+        self.in_flight = 0;
+        got
     }
 
     fn result(&self, elapsed_ns: i64) -> Estimate {
         let s = self.strict;
-        let (offset_ns, uncertainty_ns, resolution_ns) = if self.mid_broken {
-            (s.lo + s.width() / 2, s.width() / 2, s.width())
-        } else {
-            let m = self.mid;
-            let centre = (m.lo + m.width() / 2).clamp(s.lo, s.hi - 1);
-            let symmetric = m.width() / 2 + m.lo_rtt.max(m.hi_rtt) / 2;
-            let strict = (centre - s.lo).max(s.hi - centre);
-            (centre, symmetric.min(strict), m.width())
-        };
         Estimate {
-            offset_ns,
-            uncertainty_ns,
+            offset_ns: s.lo + s.width() / 2,
+            uncertainty_ns: (s.width() + 1) / 2,
             rtt_ns: self.rtt_min,
             one_way_ns: self.rtt_min / 2,
-            resolution_ns,
+            resolution_ns: self.window().width(),
             probes: self.probes,
             failed: self.failed,
             elapsed_ns,
         }
     }
+}
+
+/// One round's plan: the points (our clock) where probes should land, and how a later
+/// answer shows the tick passed.
+#[derive(Debug)]
+struct Round {
+    points: Vec<UnixNs>,
+    /// An answer with a `Date` of this second or later shows the tick passed.
+    tick: i64,
+}
+
+/// Plans the next round from `now`, or `None` when there is nothing left to gain.
+fn plan(search: &Search, now: UnixNs, limits: &SyncLimits) -> Option<Round> {
+    let b = search.window();
+    let one_way = search.rtt_min / 2;
+    if b.width() <= FINEST_NS.max(search.rtt_min / 2) {
+        return None;
+    }
+    let earliest = now + LEAD_NS + one_way;
+    // The next tick K whose window (K − hi, K − lo] is still at least half ahead; the
+    // part already behind is not probed (if the tick was there, the first answer says so).
+    let mut k = (earliest + b.lo).div_euclid(SEC) + 1;
+    if k * SEC - b.lo - earliest.max(k * SEC - b.hi) < b.width().min(SEC) / 2 {
+        k += 1;
+    }
+    let first = earliest.max(k * SEC - b.hi);
+    let span = k * SEC - b.lo - first;
+    let tick = k;
+    let step_sequential = span / (POINTS + 1);
+    let n = if step_sequential >= PIPELINED_STEP_NS {
+        POINTS
+    } else {
+        POINTS.min(i64::from(limits.max_in_flight.max(1)))
+    };
+    let step = (span / (n + 1)).max(1);
+    let points = (1..=n).map(|j| first + j * step).collect();
+    Some(Round { points, tick })
 }
 
 /// Runs the search within `limits`.
@@ -180,80 +283,63 @@ pub fn estimate(prober: &mut impl Prober, limits: SyncLimits) -> Result<Estimate
     let end = start + limits.max_ns;
     let mut search = Search {
         strict: Bounds::ALL,
-        mid: Bounds::ALL,
-        mid_broken: false,
+        working: Bounds::ALL,
+        working_broken: false,
         rtt_min: i64::MAX,
         probes: 0,
         failed: 0,
-    };
-    let take = |search: &mut Search, prober: &mut dyn Prober, at: UnixNs| {
-        search.probes += 1;
-        let answer = prober.probe(at);
-        match answer {
-            Some(s) if s.first_byte_ns >= s.sent_ns => search.add(s),
-            _ => search.failed += 1,
-        }
-        answer
+        in_flight: 0,
     };
 
-    // A first answer: the offset to within a second.
-    while search.rtt_min == i64::MAX {
+    // First answers: the offset to within a second, and the round trip.
+    let mut answered = 0;
+    while answered < FIRST_PROBES {
         if search.probes >= limits.max_probes || prober.now() >= end {
-            return Err(SyncError::NoAnswer {
-                probes: search.probes,
-            });
+            break;
         }
         let now = prober.now();
-        take(&mut search, prober, now);
+        if search.send(prober, now, &limits).is_some() {
+            answered += search.drain(prober).len() as u32;
+        }
+    }
+    if search.rtt_min == i64::MAX {
+        return Err(SyncError::NoAnswer {
+            probes: search.probes,
+        });
     }
 
-    'rounds: loop {
+    while let Some(round) = plan(&search, prober.now(), &limits) {
         if search.strict.is_empty() {
             return Err(SyncError::Inconsistent);
         }
-        let b = search.working();
-        let r = search.rtt_min;
-        let left = i64::from(limits.max_probes.saturating_sub(search.probes));
-        if b.width() <= r.max(FINEST_NS) || left == 0 {
+        let one_way = search.rtt_min / 2;
+        // A round starts only if its answers can be in within the budget.
+        let last = *round.points.last().expect("a round has points");
+        if last + search.rtt_min + ROUND_SLACK_NS > end || search.probes >= limits.max_probes {
             break;
         }
-        let now = prober.now();
-        let earliest = now + LEAD_NS + r / 2;
-        let n = POINTS.min(left);
-        // Arrival times to test, and the server second that a tick past them shows.
-        let (first, span, tick) = if b.width() >= SEC {
-            // The tick could be anywhere in a second: sweep the next second from now.
-            (earliest, SEC, None)
-        } else {
-            // The next second K whose whole bracket (K − hi, K − lo] is still ahead.
-            let k = (earliest + b.hi + SEC - 1).div_euclid(SEC);
-            (k * SEC - b.hi, b.width(), Some(k))
-        };
-        // A round may start up to the end of the budget and finish its bracket after
-        // it (a later round's bracket is at most 1/12 s wide); the first, a full
-        // second, must fit.
-        if first > end || (tick.is_none() && first + span > end) {
-            break;
-        }
-        let step = (span / n).max(r).max(1);
-        let mut first_date = None;
-        let mut t = first + if tick.is_some() { step } else { 0 };
-        while t <= first + span {
-            if search.probes >= limits.max_probes || t - r / 2 > end + span {
-                break 'rounds;
-            }
-            if let Some(s) = take(&mut search, prober, t - r / 2) {
-                let first_date = *first_date.get_or_insert(s.date_s);
-                let passed = match tick {
-                    Some(k) => s.date_s >= k,
-                    None => s.date_s > first_date,
-                };
-                if passed {
-                    break;
+        let passed = |got: Vec<Sample>| got.iter().any(|s| s.date_s >= round.tick);
+        for &point in &round.points {
+            // Answers that came meanwhile may show the tick passed: then the rest of the
+            // round's points are behind it and teach nothing.
+            let mut done = passed(search.collect(prober, i64::MIN));
+            while !done && search.in_flight >= limits.max_in_flight.max(1) {
+                let until = prober.now() + ANSWER_WAIT_NS;
+                let before = search.in_flight;
+                done = passed(search.collect(prober, until));
+                if search.in_flight == before && prober.now() >= until {
+                    // Nothing came back in time: those probes are lost.
+                    search.failed += search.in_flight;
+                    search.in_flight = 0;
                 }
             }
-            t += step;
+            if done || search.probes >= limits.max_probes {
+                break;
+            }
+            // A probe that could not be sent is a point lost, not the round.
+            search.send(prober, point - one_way, &limits);
         }
+        search.drain(prober);
     }
     if search.strict.is_empty() {
         return Err(SyncError::Inconsistent);

@@ -1,6 +1,7 @@
 //! The text forms of time the CLI and the journal use: RFC 3339 UTC instants with
-//! microseconds (`2026-11-27T08:00:00.000000Z`), short durations (`2s`, `150ms`,
-//! `1m30s`), and the HTTP `Date` header's IMF-fixdate (`Fri, 27 Nov 2026 08:00:00 GMT`).
+//! microseconds (`2026-11-27T08:00:00.000000Z`) and the HTTP `Date` header's IMF-fixdate
+//! (`Fri, 27 Nov 2026 08:00:00 GMT`). Durations are humantime's, on every flag of both
+//! binaries.
 
 use super::clock::UnixNs;
 use time::format_description::well_known::Rfc3339;
@@ -14,8 +15,6 @@ pub enum TimeTextError {
     Instant { text: String, why: String },
     #[error("{text:?} is not in UTC: write it with a Z (like 2026-11-27T08:00:00.000000Z)")]
     NotUtc { text: String },
-    #[error("{text:?} is not a duration (like 2s, 150ms, 1m30s, 250us)")]
-    Duration { text: String },
 }
 
 /// Parses an RFC 3339 instant in UTC (`Z` or `+00:00`) to ns since the epoch.
@@ -52,54 +51,6 @@ pub fn format_utc(ns: UnixNs) -> String {
         c.second(),
         c.microsecond()
     )
-}
-
-/// Parses `2s`, `150ms`, `1m30s`, `1.5s`, `250us`/`250µs`, `10ns`, `2h` to ns.
-pub fn parse_duration(text: &str) -> Result<u64, TimeTextError> {
-    let bad = || TimeTextError::Duration {
-        text: text.to_owned(),
-    };
-    let mut rest = text.trim();
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    let mut total: u128 = 0;
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(bad)?;
-        let (number, tail) = rest.split_at(digits);
-        let unit_len = tail
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(tail.len());
-        let (unit, tail) = tail.split_at(unit_len);
-        let scale: u128 = match unit {
-            "ns" => 1,
-            "us" | "µs" => 1_000,
-            "ms" => 1_000_000,
-            "s" => 1_000_000_000,
-            "m" => 60_000_000_000,
-            "h" => 3_600_000_000_000,
-            _ => return Err(bad()),
-        };
-        let (whole, frac) = number.split_once('.').unwrap_or((number, ""));
-        if whole.is_empty() && frac.is_empty() || frac.len() > 9 {
-            return Err(bad());
-        }
-        let whole: u128 = if whole.is_empty() {
-            0
-        } else {
-            whole.parse().map_err(|_| bad())?
-        };
-        let mut part = whole.checked_mul(scale).ok_or_else(bad)?;
-        if !frac.is_empty() {
-            let f: u128 = frac.parse().map_err(|_| bad())?;
-            part += f * scale / 10u128.pow(frac.len() as u32);
-        }
-        total = total.checked_add(part).ok_or_else(bad)?;
-        rest = tail;
-    }
-    u64::try_from(total).map_err(|_| bad())
 }
 
 /// Reads an IMF-fixdate `Date` header to whole seconds since the epoch.
@@ -139,26 +90,6 @@ mod tests {
         ] {
             let err = parse_utc(text).unwrap_err().to_string();
             assert!(err.contains(want), "{text}: {err}");
-        }
-    }
-
-    #[test]
-    fn durations() {
-        for (text, ns) in [
-            ("2s", 2_000_000_000),
-            ("150ms", 150_000_000),
-            ("1m30s", 90_000_000_000),
-            ("1.5s", 1_500_000_000),
-            ("250us", 250_000),
-            ("250µs", 250_000),
-            ("10ns", 10),
-            ("2h", 7_200_000_000_000),
-            (".5s", 500_000_000),
-        ] {
-            assert_eq!(parse_duration(text), Ok(ns), "{text}");
-        }
-        for text in ["", "2", "s", "2 s", "2d", "-1s", "1..2s", "99999999999999h"] {
-            assert!(parse_duration(text).is_err(), "{text}");
         }
     }
 

@@ -1,12 +1,15 @@
 //! The appliance and its connections on virtual time, against a simulated server (a real
 //! rustls server and a tiny HTTP/1.1 responder behind [`MemoryLink`]) with faults.
 
-use super::{Appliance, TargetSpec};
+use super::Appliance;
 use crate::conn::MAX_REQUEST;
 use crate::http::{warm_request, Placeholders, RequestTemplate};
 use crate::link::memory::{self, MemoryLink, Server};
-use crate::order::{ArmId, ArmSpec, Command, Event, FireRecord, Outcome, Reject, Trigger, Unknown};
+use crate::order::{
+    Accepted, ArmId, ArmSpec, Command, Event, FireRecord, Outcome, Reject, Trigger, Unknown,
+};
 use crate::poll::Turn;
+use crate::target::TargetSpec;
 use crate::tls::peer::{self, Pki, NAME};
 use crossbeam_queue::ArrayQueue;
 use rustls::pki_types::ServerName;
@@ -157,12 +160,15 @@ impl Rig {
     }
 
     fn arm(&mut self, arm: ArmId, conns: usize, trigger: Trigger) {
-        self.command(Command::Arm(spec(arm, conns, trigger)));
+        self.command(Command::Arm {
+            req: arm,
+            spec: spec(arm, conns, trigger),
+        });
         self.turn();
     }
 
     fn fire(&mut self, arm: ArmId) {
-        self.command(Command::Fire(arm));
+        self.command(Command::Fire { req: arm, arm });
         self.turn();
     }
 
@@ -195,7 +201,10 @@ impl Rig {
         self.seen
             .iter()
             .filter_map(|e| match e {
-                Event::Rejected { arm: a, reason } if *a == arm => Some(*reason),
+                Event::Ack {
+                    req,
+                    result: Err(reason),
+                } if *req == arm => Some(*reason),
                 _ => None,
             })
             .collect()
@@ -203,7 +212,10 @@ impl Rig {
 
     fn armed(&self, arm: ArmId) -> Option<usize> {
         self.seen.iter().find_map(|e| match e {
-            Event::Armed { arm: a, conns } if *a == arm => Some(*conns),
+            Event::Ack {
+                req,
+                result: Ok(Accepted::Armed { conns }),
+            } if *req == arm => Some(*conns),
             _ => None,
         })
     }
@@ -359,14 +371,29 @@ fn arms_are_rejected_for_the_right_reasons() {
     rig.warm_up();
     let mut bad_target = spec(10, 1, Trigger::Manual);
     bad_target.target = 1;
-    rig.command(Command::Arm(bad_target));
-    rig.command(Command::Arm(spec(11, 3, Trigger::Manual)));
-    rig.command(Command::Arm(spec(12, 0, Trigger::Manual)));
+    rig.command(Command::Arm {
+        req: 10,
+        spec: bad_target,
+    });
+    rig.command(Command::Arm {
+        req: 11,
+        spec: spec(11, 3, Trigger::Manual),
+    });
+    rig.command(Command::Arm {
+        req: 12,
+        spec: spec(12, 0, Trigger::Manual),
+    });
     let mut big = spec(13, 1, Trigger::Manual);
     big.request = vec![b'x'; MAX_REQUEST + 1].into();
-    rig.command(Command::Arm(big));
-    rig.command(Command::Arm(spec(14, 1, Trigger::Manual)));
-    rig.command(Command::Arm(spec(14, 1, Trigger::Manual)));
+    rig.command(Command::Arm { req: 13, spec: big });
+    rig.command(Command::Arm {
+        req: 14,
+        spec: spec(14, 1, Trigger::Manual),
+    });
+    rig.command(Command::Arm {
+        req: 14,
+        spec: spec(14, 1, Trigger::Manual),
+    });
     rig.turn();
     assert_eq!(rig.rejected(10), [Reject::UnknownTarget]);
     assert_eq!(
@@ -386,9 +413,15 @@ fn arms_are_rejected_for_the_right_reasons() {
 
     // Four arm slots: 14 and three more; the fifth is refused.
     for arm in 15..18 {
-        rig.command(Command::Arm(spec(arm, 1, Trigger::Manual)));
+        rig.command(Command::Arm {
+            req: arm,
+            spec: spec(arm, 1, Trigger::Manual),
+        });
     }
-    rig.command(Command::Arm(spec(18, 1, Trigger::Manual)));
+    rig.command(Command::Arm {
+        req: 18,
+        spec: spec(18, 1, Trigger::Manual),
+    });
     rig.turn();
     assert_eq!(rig.rejected(18), [Reject::TooManyArms]);
 
@@ -406,15 +439,18 @@ fn disarm_before_fire_sends_nothing() {
     rig.warm_up();
     rig.arm(3, 2, Trigger::Manual);
     assert!(rig.app.conns.iter().all(|c| c.holds(3)));
-    rig.command(Command::Disarm(3));
+    rig.command(Command::Disarm { req: 3, arm: 3 });
     rig.turn();
-    assert!(rig
-        .seen
-        .iter()
-        .any(|e| matches!(e, Event::Disarmed { arm: 3 })));
+    assert!(rig.seen.iter().any(|e| matches!(
+        e,
+        Event::Ack {
+            req: 3,
+            result: Ok(Accepted::Disarmed)
+        }
+    )));
     assert!(rig.app.conns.iter().all(|c| !c.is_holding()));
     rig.fire(3);
-    rig.command(Command::Disarm(3));
+    rig.command(Command::Disarm { req: 3, arm: 3 });
     rig.turn();
     assert_eq!(rig.rejected(3), [Reject::UnknownArm, Reject::UnknownArm]);
     rig.run_for(200 * MS);
@@ -489,7 +525,7 @@ fn the_presealed_record_is_what_goes_out() {
     let mut rig = Rig::new(1);
     rig.warm_up();
     rig.arm(1, 1, Trigger::Manual);
-    let presealed = rig.app.conns[0].presealed_bytes().unwrap().to_vec();
+    let presealed = rig.app.conns[0].presealed_bytes().unwrap().1.to_vec();
     rewrite_request_after_preseal(&mut rig, 1);
     rig.fire(1);
     assert_eq!(last_send(&rig, 0), presealed);
@@ -504,14 +540,14 @@ fn a_keep_warm_between_arm_and_fire_reseals_and_the_order_arrives_intact() {
     let mut rig = Rig::new(1);
     rig.warm_up();
     rig.arm(1, 1, Trigger::Manual);
-    let first = rig.app.conns[0].presealed_bytes().unwrap().to_vec();
+    let first = rig.app.conns[0].presealed_bytes().unwrap().1.to_vec();
     // A keep-warm request takes the pre-sealed record's sequence number.
     rig.run_until(WARM_INTERVAL + 10 * MS, |r| {
         r.server.requests().iter().filter(|q| q.is_warm()).count() == 2
     });
     rig.run_for(MS);
     assert!(rig.app.conns[0].holds(1), "re-sealed after the keep-warm");
-    let resealed = rig.app.conns[0].presealed_bytes().unwrap().to_vec();
+    let resealed = rig.app.conns[0].presealed_bytes().unwrap().1.to_vec();
     assert_ne!(first, resealed);
     rewrite_request_after_preseal(&mut rig, 1);
     rig.fire(1);
@@ -850,7 +886,7 @@ fn connections_freed_by_a_disarm_are_presealed_for_a_waiting_arm() {
     rig.arm(1, 2, Trigger::Manual);
     rig.arm(2, 1, Trigger::Manual);
     assert!(rig.app.conns.iter().all(|c| !c.holds(2)));
-    rig.command(Command::Disarm(1));
+    rig.command(Command::Disarm { req: 1, arm: 1 });
     rig.turn();
     assert_eq!(
         rig.app.conns.iter().filter(|c| c.holds(2)).count(),
@@ -906,10 +942,15 @@ fn outcomes_wait_in_the_backlog_while_nobody_drains_the_queue() {
     let done = rig.dones(1);
     assert_eq!(done.len(), 2, "{:?}", rig.seen);
     assert!(done.iter().all(|d| d.outcome == Outcome::Status(200)));
-    let armed_at = rig
-        .seen
-        .iter()
-        .position(|e| matches!(e, Event::Armed { .. }));
+    let armed_at = rig.seen.iter().position(|e| {
+        matches!(
+            e,
+            Event::Ack {
+                result: Ok(Accepted::Armed { .. }),
+                ..
+            }
+        )
+    });
     let sent_at = rig
         .seen
         .iter()
@@ -925,7 +966,7 @@ fn send_warming_runs_while_armed_and_pauses_before_a_deadline() {
     rig.warm_up();
     let deadline = rig.now + 2_000_000; // 2 ms ahead
     rig.arm(9, 1, Trigger::At(deadline));
-    let quiet_from = deadline - 2 * super::SEND_WARMING_NS;
+    let quiet_from = deadline - rig.app.warming.quiet_ns;
     // Fine turns (10 µs) from 500 µs before the deadline to the fire.
     let start = rig.app.warmings;
     let mut warmed_in_quiet = 0;
@@ -994,4 +1035,75 @@ fn connection_close_in_a_response_reconnects_at_once() {
         WARM_INTERVAL + 10 * MS,
         "reconnected after Connection: close",
     );
+}
+
+#[test]
+fn a_lost_order_is_resent_identical_within_a_few_round_trips() {
+    let mut rig = Rig::new(1);
+    rig.warm_up();
+    rig.arm(21, 1, Trigger::Manual);
+    rig.server.behave(|b| b.lose_sends = 1);
+    rig.fire(21);
+    let done = rig.await_done(21, 1)[0];
+    assert_eq!(done.outcome, Outcome::Status(200));
+    assert_eq!(done.stamps.retransmits, 1, "{done:?}");
+    // A round trip here is one turn (100 µs): the resend went after max(2·SRTT, 200 µs),
+    // not after a stack's RTO.
+    assert!(
+        done.stamps.complete_ns - done.stamps.trigger_ns <= 1 * MS,
+        "answered {} ns after the trigger",
+        done.stamps.complete_ns - done.stamps.trigger_ns
+    );
+    // The server took it once, and what was resent is exactly what was sent.
+    let orders = rig.server.orders();
+    assert_eq!(orders.len(), 1, "{orders:?}");
+    assert_eq!(orders[0].key.as_deref(), Some(key(21).as_str()));
+    let serial = orders[0].serial;
+    let sent = rig.server.log(serial).sends.last().cloned().unwrap();
+    let slot = rig.app.conns[0].link_id().unwrap().0;
+    assert_eq!(rig.server.retransmits(slot), vec![sent]);
+}
+
+#[test]
+fn early_retransmission_is_bounded_and_never_duplicates_an_order() {
+    let mut rig = Rig::new(1);
+    rig.warm_up();
+    rig.arm(22, 1, Trigger::Manual);
+    // A blackhole toward the server: the order and every resend are lost.
+    rig.server.behave(|b| {
+        b.lose_sends = 1;
+        b.lose_retransmits = true;
+    });
+    rig.fire(22);
+    let done = rig.await_done(22, 1)[0];
+    assert_eq!(done.outcome, Outcome::Unknown(Unknown::Timeout));
+    assert_eq!(
+        done.stamps.retransmits,
+        super::super::conn::RTX_EARLY_MAX,
+        "bounded, then left to the stack's own timer"
+    );
+    assert!(rig.server.orders().is_empty());
+}
+
+#[test]
+fn a_server_closing_after_every_response_gets_backoff_not_a_reconnect_storm() {
+    let mut rig = Rig::new(1);
+    rig.warm_up();
+    let before = rig.server.connects().len();
+    rig.server.behave(|b| b.warm_close_header = true);
+    // Each new connection sends a keep-warm at once and is told to close: without a
+    // backoff that grows, 2 s would be ~2,000 handshakes (one per millisecond).
+    rig.run_for(2_000 * MS);
+    let connects = rig.server.connects().len() - before;
+    assert!(
+        (5..=15).contains(&connects),
+        "{connects} connects in 2 s against a Connection: close server"
+    );
+    assert_eq!(rig.app.conns[0].reconnects as usize, connects);
+    // Once it serves normally again, the pool is warm and orders go through.
+    rig.server.behave(|b| b.warm_close_header = false);
+    assert!(rig.run_until(2_000 * MS, Rig::is_warm));
+    rig.arm(31, 1, Trigger::Manual);
+    rig.fire(31);
+    assert_eq!(rig.await_done(31, 1)[0].outcome, Outcome::Status(200));
 }

@@ -8,7 +8,7 @@ use smoltcp::wire::{
 
 /// What to do with a received frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub enum FrameKind {
     /// Well-formed IPv4/TCP with valid checksums, or a well-formed ARP packet.
     Deliver,
     /// Truncated, inconsistent lengths, or a bad checksum.
@@ -18,41 +18,41 @@ pub enum Verdict {
 }
 
 /// Classifies one Ethernet frame.
-pub fn classify(frame: &[u8]) -> Verdict {
+pub fn classify(frame: &[u8]) -> FrameKind {
     let Ok(eth) = EthernetFrame::new_checked(frame) else {
-        return Verdict::Malformed;
+        return FrameKind::Malformed;
     };
     match eth.ethertype() {
         EthernetProtocol::Arp => match ArpPacket::new_checked(eth.payload()) {
-            Ok(_) => Verdict::Deliver,
-            Err(_) => Verdict::Malformed,
+            Ok(_) => FrameKind::Deliver,
+            Err(_) => FrameKind::Malformed,
         },
         EthernetProtocol::Ipv4 => ipv4(eth.payload()),
-        _ => Verdict::Foreign,
+        _ => FrameKind::Foreign,
     }
 }
 
-fn ipv4(bytes: &[u8]) -> Verdict {
+fn ipv4(bytes: &[u8]) -> FrameKind {
     let Ok(ip) = Ipv4Packet::new_checked(bytes) else {
-        return Verdict::Malformed;
+        return FrameKind::Malformed;
     };
     if !ip.verify_checksum() {
-        return Verdict::Malformed;
+        return FrameKind::Malformed;
     }
     if ip.next_header() != IpProtocol::Tcp || ip.more_frags() || ip.frag_offset() != 0 {
-        return Verdict::Foreign;
+        return FrameKind::Foreign;
     }
     let Ok(tcp) = TcpPacket::new_checked(ip.payload()) else {
-        return Verdict::Malformed;
+        return FrameKind::Malformed;
     };
     let (src, dst) = (
         IpAddress::Ipv4(ip.src_addr()),
         IpAddress::Ipv4(ip.dst_addr()),
     );
     if !tcp.verify_checksum(&src, &dst) {
-        return Verdict::Malformed;
+        return FrameKind::Malformed;
     }
-    Verdict::Deliver
+    FrameKind::Deliver
 }
 
 #[cfg(test)]
@@ -76,14 +76,14 @@ mod tests {
 
     #[test]
     fn valid_tcp_is_delivered() {
-        assert_eq!(classify(&tcp_frame(b"hello")), Verdict::Deliver);
+        assert_eq!(classify(&tcp_frame(b"hello")), FrameKind::Deliver);
     }
 
     #[test]
     fn truncated_at_every_length_is_malformed_never_a_panic() {
         let frame = tcp_frame(b"hello");
         for len in 0..frame.len() {
-            assert_eq!(classify(&frame[..len]), Verdict::Malformed, "len {len}");
+            assert_eq!(classify(&frame[..len]), FrameKind::Malformed, "len {len}");
         }
     }
 
@@ -91,11 +91,11 @@ mod tests {
     fn bad_checksums_are_malformed() {
         let mut ip_bad = tcp_frame(b"x");
         ip_bad[14 + 10] ^= 0xff; // IPv4 header checksum
-        assert_eq!(classify(&ip_bad), Verdict::Malformed);
+        assert_eq!(classify(&ip_bad), FrameKind::Malformed);
         let mut tcp_bad = tcp_frame(b"hello");
         let last = tcp_bad.len() - 1;
         tcp_bad[last] ^= 0x01; // payload byte under the TCP checksum
-        assert_eq!(classify(&tcp_bad), Verdict::Malformed);
+        assert_eq!(classify(&tcp_bad), FrameKind::Malformed);
     }
 
     #[test]
@@ -117,6 +117,6 @@ mod tests {
         let mut v6 = tcp_frame(b"");
         v6[12] = 0x86;
         v6[13] = 0xdd;
-        assert_eq!(classify(&v6), Verdict::Foreign);
+        assert_eq!(classify(&v6), FrameKind::Foreign);
     }
 }

@@ -8,11 +8,15 @@
 //! first socket.
 
 mod check;
+pub mod fixup;
 pub mod frame;
 mod queues;
+mod reserved;
 
-pub use check::{classify, Verdict};
+pub use check::{classify, FrameKind};
 pub use queues::{QueueCounts, QueueRx};
+pub use reserved::FrameHandle;
+use reserved::{Completed, Reserved};
 
 use crate::xsk::{Desc, Fill, FramePool, Frames, Rx, Tx, Xsk};
 use smoltcp::phy::{self, ChecksumCapabilities, DeviceCapabilities, Medium};
@@ -24,6 +28,13 @@ use std::io;
 const ETHERNET_FRAME_MAX: usize = 1514;
 /// What the kernel reserves before received data in a UMEM frame (XDP_PACKET_HEADROOM).
 const XDP_PACKET_HEADROOM: usize = 256;
+/// Transmit frames that may be set aside for frames built ahead (one per connection that
+/// holds an order, the floor's, the warm frame's), out of the thousands in the pool.
+const RESERVED_FRAMES: usize = 64;
+/// IEEE 802 local experimental EtherType 1: no stack, switch or host takes it for its own.
+pub const WARM_ETHERTYPE: u16 = 0x88B5;
+/// A minimum Ethernet frame (without FCS).
+const WARM_FRAME_LEN: usize = 60;
 
 /// What the device has seen; plain counters, read by the loop and reported upward.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +63,10 @@ pub struct DeviceStats {
     pub kick_errors: u64,
     /// Wake-ups of the receive side asked for by the Fill ring.
     pub rx_wakeups: u64,
+    /// Self-addressed warm frames pushed (see [`XdpDevice::send_warm_frame`]).
+    pub warm_frames: u64,
+    /// Frames built ahead (orders, the floor) pushed as they stood.
+    pub tx_prebuilt: u64,
 }
 
 /// The device. One per AF_XDP socket, owned by the datapath thread.
@@ -71,10 +86,15 @@ pub struct XdpDevice {
     queue_rx: Vec<QueueRx>,
     /// The queue `receive` looks at first (round robin over the queues).
     next_queue: usize,
+    /// Transmit frames built ahead of their send, outside the pool.
+    reserved: Reserved,
+    /// Our MAC, for the self-addressed warm frame.
+    mac: [u8; 6],
+    warm_frame: Option<FrameHandle>,
 }
 
 impl XdpDevice {
-    pub fn new(xsk: Xsk) -> XdpDevice {
+    pub fn new(xsk: Xsk, mac: [u8; 6]) -> XdpDevice {
         let pool = FramePool::new(&xsk.tx_frames);
         let frame = xsk.tx_frames.frame_size() as usize;
         // Receive data starts after the kernel's headroom and ours; send from offset 0.
@@ -96,6 +116,9 @@ impl XdpDevice {
             unkicked: false,
             queue_rx,
             next_queue: 0,
+            reserved: Reserved::with_capacity(RESERVED_FRAMES),
+            mac,
+            warm_frame: None,
         }
     }
 
@@ -104,7 +127,15 @@ impl XdpDevice {
         let xsk = &mut self.xsk;
         while let Some(addr) = xsk.completion.pop() {
             let frame = xsk.tx_frames.frame_of(addr);
-            match self.pool.give(frame) {
+            let given = match self.reserved.complete(frame) {
+                Completed::Kept => Ok(()),
+                Completed::Released => self.pool.give(frame),
+                // A completion of a reserved frame that was not in flight is a duplicate:
+                // never put a reserved frame in the pool as well.
+                Completed::NotReserved if self.reserved.holds(frame) => Err(frame),
+                Completed::NotReserved => self.pool.give(frame),
+            };
+            match given {
                 Ok(()) => self.stats.tx_completed += 1,
                 Err(_) => self.stats.tx_bad_completion += 1,
             }
@@ -207,6 +238,110 @@ impl XdpDevice {
         tcp.checksum()
     }
 
+    /// Sets a transmit frame aside for a frame built ahead of its send. `None` when no
+    /// frame or reserved slot is free.
+    pub fn reserve(&mut self) -> Option<FrameHandle> {
+        let addr = self.pool.take()?;
+        match self.reserved.insert(addr) {
+            Some(h) => Some(h),
+            None => {
+                let _ = self.pool.give(addr);
+                None
+            }
+        }
+    }
+
+    /// Gives a reserved frame back (to the pool now, or on its completion if in flight).
+    pub fn release(&mut self, h: FrameHandle) {
+        if let Some(addr) = self.reserved.release(h) {
+            let _ = self.pool.give(addr);
+        }
+    }
+
+    /// The first `len` bytes of a reserved frame, to build or patch it; `None` while the
+    /// kernel holds it (pushed and not completed) or when `len` exceeds a frame.
+    pub fn reserved_mut(&mut self, h: FrameHandle, len: usize) -> Option<&mut [u8]> {
+        let addr = self.reserved.ready(h)?;
+        self.xsk
+            .tx_frames
+            .get_mut(addr, u32::try_from(len).ok()?)
+            .ok()
+    }
+
+    /// Pushes a reserved frame's first `len` bytes to the Tx ring as they stand (no kick:
+    /// see [`XdpDevice::kick_if_needed`]). False while it is in flight or Tx is full.
+    pub fn push_reserved(&mut self, h: FrameHandle, len: usize) -> bool {
+        let Some(addr) = self.reserved.ready(h) else {
+            return false;
+        };
+        let Ok(len) = u32::try_from(len) else {
+            return false;
+        };
+        if self.xsk.tx.free(1) == 0 || self.xsk.tx_frames.get(addr, len).is_err() {
+            return false;
+        }
+        let pushed = self.xsk.tx.push(Desc {
+            addr,
+            len,
+            options: 0,
+        });
+        debug_assert!(pushed.is_ok(), "Tx slot was checked free");
+        self.xsk.tx.publish();
+        self.reserved.pushed(h);
+        self.stats.tx_frames += 1;
+        self.stats.tx_prebuilt += 1;
+        self.unkicked = true;
+        true
+    }
+
+    /// Warms the whole transmit path, kernel included, without sending anything to
+    /// anyone: a minimum frame addressed to our own MAC with the local experimental
+    /// EtherType, through the same Tx ring and kick as an order. It runs the system call,
+    /// the AF_XDP transmit path and the driver (on veth, the peer's receive path, which
+    /// drops it: not for its MAC, no protocol); a switch drops it on the port it came
+    /// from. It never carries IP. Kicks at once; false if it could not go out.
+    pub fn send_warm_frame(&mut self) -> bool {
+        let h = match self.warm_frame {
+            Some(h) => h,
+            None => {
+                let Some(h) = self.reserve() else {
+                    return false;
+                };
+                let mac = self.mac;
+                let Some(frame) = self.reserved_mut(h, WARM_FRAME_LEN) else {
+                    return false;
+                };
+                frame.fill(0);
+                frame[0..6].copy_from_slice(&mac);
+                frame[6..12].copy_from_slice(&mac);
+                frame[12..14].copy_from_slice(&WARM_ETHERTYPE.to_be_bytes());
+                frame[14..22].copy_from_slice(b"qdwarm\0\0");
+                self.warm_frame = Some(h);
+                h
+            }
+        };
+        if !self.push_reserved(h, WARM_FRAME_LEN) {
+            return false;
+        }
+        self.stats.tx_prebuilt -= 1;
+        self.stats.warm_frames += 1;
+        self.kick_if_needed().is_ok()
+    }
+
+    /// Whether the Tx ring has a free slot.
+    pub fn tx_free(&mut self) -> bool {
+        self.xsk.tx.free(1) > 0
+    }
+
+    /// The largest frame this device sends.
+    pub fn mtu(&self) -> usize {
+        self.mtu
+    }
+
+    pub fn mac(&self) -> [u8; 6] {
+        self.mac
+    }
+
     pub fn stats(&self) -> DeviceStats {
         self.stats
     }
@@ -249,11 +384,11 @@ fn next_deliverable(
             }
         };
         match classify(frame) {
-            Verdict::Deliver => {
+            FrameKind::Deliver => {
                 stats.rx_delivered += 1;
                 return Some(desc);
             }
-            Verdict::Malformed => stats.rx_malformed += 1,
+            FrameKind::Malformed => stats.rx_malformed += 1,
             _ => stats.rx_foreign += 1,
         }
         let _ = fill.push(frames.frame_of(desc.addr));

@@ -42,6 +42,11 @@ pub(crate) struct Behavior {
     pub(crate) send_limit: Option<usize>,
     /// Keep-warm answers carry `Connection: close` (a server shedding connections).
     pub(crate) warm_close_header: bool,
+    /// The next this many sends are lost on the way (taken, held unacknowledged until
+    /// the client retransmits them).
+    pub(crate) lose_sends: usize,
+    /// Retransmissions are lost too (a blackhole toward the server).
+    pub(crate) lose_retransmits: bool,
 }
 
 impl Default for Behavior {
@@ -59,6 +64,8 @@ impl Default for Behavior {
             idle_timeout_ns: None,
             send_limit: None,
             warm_close_header: false,
+            lose_sends: 0,
+            lose_retransmits: false,
         }
     }
 }
@@ -111,6 +118,10 @@ struct Pipe {
     owed: VecDeque<(u64, Option<Vec<u8>>)>,
     last_request_ns: u64,
     handshake_seen: bool,
+    /// Bytes sent and lost, unacknowledged until retransmitted.
+    lost: Vec<u8>,
+    /// Retransmissions the client made, and the bytes of each.
+    retransmits: Vec<Vec<u8>>,
 }
 
 /// Everything behind the link, shared with the test's [`Server`] handle.
@@ -225,6 +236,14 @@ impl Server {
     }
 
     /// Raw bytes on the wire after TLS is up: not a valid record.
+    /// The retransmissions the client made on the open connection in slot `slot`.
+    pub(crate) fn retransmits(&self, slot: usize) -> Vec<Vec<u8>> {
+        self.net
+            .borrow_mut()
+            .pipe(LinkId(slot))
+            .map_or_else(Vec::new, |p| p.retransmits.clone())
+    }
+
     pub(crate) fn inject_raw(&self, serial: usize, bytes: &[u8]) {
         self.with_pipe(serial, |p| p.to_client.extend(bytes));
     }
@@ -410,6 +429,8 @@ impl Link for MemoryLink {
             owed: VecDeque::new(),
             last_request_ns: now,
             handshake_seen: false,
+            lost: Vec::new(),
+            retransmits: Vec::new(),
         };
         let slot = match net.slots.iter().position(Option::is_none) {
             Some(slot) => slot,
@@ -450,10 +471,41 @@ impl Link for MemoryLink {
             return 0;
         }
         let n = bytes.len().min(limit);
-        pipe.to_server.extend_from_slice(&bytes[..n]);
+        let lose = net.behavior.lose_sends > 0;
+        let Some(pipe) = net.pipe(id) else { return 0 };
+        if lose || !pipe.lost.is_empty() {
+            // Lost, or behind a lost segment: held until the retransmission.
+            pipe.lost.extend_from_slice(&bytes[..n]);
+        } else {
+            pipe.to_server.extend_from_slice(&bytes[..n]);
+        }
         let serial = pipe.serial;
+        if lose {
+            net.behavior.lose_sends -= 1;
+        }
         net.log[serial].sends.push(bytes[..n].to_vec());
         n
+    }
+
+    fn unacked(&mut self, id: LinkId) -> usize {
+        self.net.borrow_mut().pipe(id).map_or(0, |p| p.lost.len())
+    }
+
+    fn retransmit(&mut self, id: LinkId) -> bool {
+        let mut net = self.net.borrow_mut();
+        let lose = net.behavior.lose_retransmits;
+        let Some(pipe) = net.pipe(id) else {
+            return false;
+        };
+        if pipe.lost.is_empty() {
+            return false;
+        }
+        pipe.retransmits.push(pipe.lost.clone());
+        if !lose {
+            let lost = std::mem::take(&mut pipe.lost);
+            pipe.to_server.extend_from_slice(&lost);
+        }
+        true
     }
 
     fn recv(&mut self, id: LinkId, buf: &mut [u8]) -> usize {

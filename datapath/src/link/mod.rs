@@ -66,11 +66,44 @@ pub trait Link {
             0
         }
     }
-    /// Keeps connection `id`'s send path warm for `record` while an order is armed,
-    /// without sending anything (Onload calls this send warming). Links with nothing to
-    /// warm do nothing.
-    fn warm(&mut self, id: LinkId, record: &[u8]) {
-        let _ = (id, record);
+    /// Keeps connection `id`'s send path warm for `record` (named `tag`, as in
+    /// [`prepare`](Self::prepare)) while an order is armed, without sending anything
+    /// (Onload calls this send warming). Links with nothing to warm do nothing.
+    fn warm(&mut self, id: LinkId, tag: u64, record: &[u8], now_ns: u64) {
+        let _ = (id, tag, record, now_ns);
+    }
+    /// Builds the whole frame that would carry `record` on connection `id` ahead of its
+    /// send (`tag`, non-zero, names that record), or brings it up to date. Off the hot
+    /// path. Links that cannot (the kernel's sockets) return false.
+    fn prepare(&mut self, id: LinkId, tag: u64, record: &[u8], now_ns: u64) -> bool {
+        let _ = (id, tag, record, now_ns);
+        false
+    }
+    /// Sends `record` on connection `id` as the frame [`prepare`](Self::prepare) built
+    /// for `tag` (the kick follows in [`transmit`](Self::transmit)). False, with nothing
+    /// sent, when there is no such frame or the connection moved on since: the caller
+    /// then uses [`send`](Self::send).
+    fn send_prepared(&mut self, id: LinkId, tag: u64, record: &[u8], now_ns: u64) -> bool {
+        let _ = (id, tag, record, now_ns);
+        false
+    }
+    /// Bytes sent on connection `id` and not yet acknowledged (plus any not yet sent), as
+    /// far as this link can tell; 0 for links whose stack keeps this to itself.
+    fn unacked(&mut self, id: LinkId) -> usize {
+        let _ = id;
+        0
+    }
+    /// Resends connection `id`'s unacknowledged bytes now, identical (same sequence
+    /// numbers, so the peer keeps one copy). False if nothing was in flight or the link
+    /// leaves retransmission to its stack.
+    fn retransmit(&mut self, id: LinkId) -> bool {
+        let _ = id;
+        false
+    }
+    /// Warms the whole transmit path down to the wire with a frame that reaches no one
+    /// (see `XdpDevice::send_warm_frame`). False if the link has no such thing.
+    fn warm_wire(&mut self) -> bool {
+        false
     }
     /// The clock right after a [`poll`](Self::poll) returned: a fire's tx stamp. Real
     /// links read CLOCK_MONOTONIC; a simulated one answers with its virtual time.
@@ -81,6 +114,17 @@ pub trait Link {
     /// the path. Links without frame access (the kernel's sockets) return false.
     fn send_raw(&mut self, frame: &[u8]) -> bool {
         let _ = frame;
+        false
+    }
+    /// Builds a complete Ethernet frame into a transmit frame set aside for it, to go out
+    /// later with [`send_prepared_raw`](Self::send_prepared_raw). False without frame
+    /// access.
+    fn prepare_raw(&mut self, frame: &[u8]) -> bool {
+        let _ = frame;
+        false
+    }
+    /// Pushes the prepared raw frame as it stands and kicks.
+    fn send_prepared_raw(&mut self) -> bool {
         false
     }
     /// The link's counters, read with system calls: never on the fire path (the
@@ -146,8 +190,23 @@ impl Link for AnyLink {
     fn transmit(&mut self, now_ns: u64, profile: bool) -> u64 {
         dispatch!(self, l => l.transmit(now_ns, profile))
     }
-    fn warm(&mut self, id: LinkId, record: &[u8]) {
-        dispatch!(self, l => l.warm(id, record))
+    fn warm(&mut self, id: LinkId, tag: u64, record: &[u8], now_ns: u64) {
+        dispatch!(self, l => l.warm(id, tag, record, now_ns))
+    }
+    fn prepare(&mut self, id: LinkId, tag: u64, record: &[u8], now_ns: u64) -> bool {
+        dispatch!(self, l => l.prepare(id, tag, record, now_ns))
+    }
+    fn send_prepared(&mut self, id: LinkId, tag: u64, record: &[u8], now_ns: u64) -> bool {
+        dispatch!(self, l => l.send_prepared(id, tag, record, now_ns))
+    }
+    fn unacked(&mut self, id: LinkId) -> usize {
+        dispatch!(self, l => l.unacked(id))
+    }
+    fn retransmit(&mut self, id: LinkId) -> bool {
+        dispatch!(self, l => l.retransmit(id))
+    }
+    fn warm_wire(&mut self) -> bool {
+        dispatch!(self, l => l.warm_wire())
     }
     fn counters(&mut self) -> Option<crate::order::LinkCounters> {
         dispatch!(self, l => l.counters())
@@ -157,6 +216,12 @@ impl Link for AnyLink {
     }
     fn send_raw(&mut self, frame: &[u8]) -> bool {
         dispatch!(self, l => l.send_raw(frame))
+    }
+    fn prepare_raw(&mut self, frame: &[u8]) -> bool {
+        dispatch!(self, l => l.prepare_raw(frame))
+    }
+    fn send_prepared_raw(&mut self) -> bool {
+        dispatch!(self, l => l.send_prepared_raw())
     }
     fn backend(&self) -> &'static str {
         dispatch!(self, l => l.backend())

@@ -1,7 +1,6 @@
 //! [`Link`] over the AF_XDP [`Engine`]: smoltcp TCP sockets, steered flows, one kick.
 
 use super::{Link, LinkError, LinkId, LinkState};
-use crate::poll::Turn;
 use crate::Engine;
 use smoltcp::socket::tcp::State;
 use std::net::SocketAddrV4;
@@ -19,6 +18,10 @@ impl XdpLink {
 
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    pub fn engine_mut(&mut self) -> &mut Engine {
+        &mut self.engine
     }
 }
 
@@ -47,10 +50,7 @@ impl Link for XdpLink {
     }
 
     fn send(&mut self, id: LinkId, bytes: &[u8]) -> usize {
-        self.engine
-            .tcp(crate::ConnId(id.0))
-            .send_slice(bytes)
-            .unwrap_or(0)
+        self.engine.send(crate::ConnId(id.0), bytes)
     }
 
     fn recv(&mut self, id: LinkId, buf: &mut [u8]) -> usize {
@@ -65,15 +65,37 @@ impl Link for XdpLink {
     }
 
     fn poll(&mut self, now_ns: u64) {
-        self.engine.turn(now_ns);
+        self.engine.poll(now_ns);
     }
 
     fn transmit(&mut self, now_ns: u64, profile: bool) -> u64 {
         self.engine.transmit(now_ns, profile)
     }
 
-    fn warm(&mut self, id: LinkId, record: &[u8]) {
-        std::hint::black_box(self.engine.warm(crate::ConnId(id.0), record));
+    fn warm(&mut self, id: LinkId, tag: u64, record: &[u8], now_ns: u64) {
+        std::hint::black_box(self.engine.warm(crate::ConnId(id.0), tag, record, now_ns));
+    }
+
+    fn prepare(&mut self, id: LinkId, tag: u64, record: &[u8], now_ns: u64) -> bool {
+        self.engine
+            .prepare(crate::ConnId(id.0), tag, record, now_ns)
+    }
+
+    fn send_prepared(&mut self, id: LinkId, tag: u64, record: &[u8], now_ns: u64) -> bool {
+        self.engine
+            .send_prepared(crate::ConnId(id.0), tag, record, now_ns)
+    }
+
+    fn unacked(&mut self, id: LinkId) -> usize {
+        self.engine.unacked(crate::ConnId(id.0))
+    }
+
+    fn retransmit(&mut self, id: LinkId) -> bool {
+        self.engine.retransmit(crate::ConnId(id.0))
+    }
+
+    fn warm_wire(&mut self) -> bool {
+        self.engine.warm_wire()
     }
 
     fn counters(&mut self) -> Option<crate::order::LinkCounters> {
@@ -86,6 +108,7 @@ impl Link for XdpLink {
             tx_ring_empty: xsk.map_or(0, |x| x.tx_ring_empty_descs),
             rx_dropped: xsk.map_or(0, |x| x.rx_dropped),
             invalid_descs: xsk.map_or(0, |x| x.rx_invalid_descs + x.tx_invalid_descs),
+            ..Default::default()
         })
     }
 
@@ -95,6 +118,14 @@ impl Link for XdpLink {
 
     fn send_raw(&mut self, frame: &[u8]) -> bool {
         self.engine.send_raw(frame)
+    }
+
+    fn prepare_raw(&mut self, frame: &[u8]) -> bool {
+        self.engine.prepare_raw(frame)
+    }
+
+    fn send_prepared_raw(&mut self) -> bool {
+        self.engine.send_prepared_raw()
     }
 
     fn backend(&self) -> &'static str {

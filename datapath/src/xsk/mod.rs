@@ -13,8 +13,7 @@ pub mod socket;
 mod sys;
 pub mod umem;
 
-pub use ring::{Completion, Desc, Fill, Rx, Tx};
-pub use shared::SharedRx;
+pub use ring::{Desc, Fill, Rx, Tx};
 pub use socket::{BindMode, Xsk, XskConfig, XskStats, ZeroCopy};
 pub use sys::if_index;
-pub use umem::{BadDesc, FramePool, Frames, Umem, UmemConfig};
+pub use umem::{FramePool, Frames, UmemConfig};

@@ -238,23 +238,15 @@ fn bind_with_fallback(
     if zc != ZeroCopy::Never {
         match sys::bind(s, ifindex, queue, wake | libc::XDP_ZEROCOPY) {
             Ok(()) => return Ok(BindMode::ZeroCopy),
-            Err(e) if zc == ZeroCopy::Require => {
-                return Err(io::Error::new(
-                    e.kind(),
-                    format!("zero-copy bind to ifindex {ifindex} queue {queue}: {e}"),
-                ))
-            }
+            // The caller names the socket; the kernel's errno stays as it is (a busy queue
+            // is EBUSY, and a restart waits on exactly that).
+            Err(e) if zc == ZeroCopy::Require => return Err(e),
             Err(e) => {
                 tracing::info!(ifindex, queue, error = %e, "AF_XDP zero-copy unavailable, binding in copy mode")
             }
         }
     }
-    sys::bind(s, ifindex, queue, wake | libc::XDP_COPY).map_err(|e| {
-        io::Error::new(
-            e.kind(),
-            format!("AF_XDP bind to ifindex {ifindex} queue {queue}: {e}"),
-        )
-    })?;
+    sys::bind(s, ifindex, queue, wake | libc::XDP_COPY)?;
     Ok(BindMode::Copy)
 }
 

@@ -82,10 +82,6 @@ impl Umem {
         })
     }
 
-    pub fn config(&self) -> UmemConfig {
-        self.config
-    }
-
     /// The registration the kernel needs (`XDP_UMEM_REG`).
     pub fn registration(&self) -> libc::xdp_umem_reg {
         libc::xdp_umem_reg {
@@ -99,6 +95,7 @@ impl Umem {
     }
 
     /// Splits into the receive area (the first `rx_frames` frames) and the transmit area.
+    #[cfg(test)]
     pub fn split(self) -> (Frames, Frames) {
         let (mut rx, tx) = self.split_queues(1);
         (rx.remove(0), tx)

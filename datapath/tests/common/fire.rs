@@ -2,13 +2,13 @@
 //! rendered orders, and waiting on the datapath's events.
 
 use crossbeam_queue::ArrayQueue;
-use quickdraw_bench::lab::{SERVER_NAME, TARGET_IP, TARGET_PORT};
-use quickdraw_datapath::appliance::TargetSpec;
 use quickdraw_datapath::http::{warm_request, Placeholders, RequestTemplate};
 use quickdraw_datapath::order::{Event, FireRecord};
+use quickdraw_datapath::poll::Idle;
 use quickdraw_datapath::runner::{BackendConfig, DatapathConfig};
 use quickdraw_datapath::tls;
-use quickdraw_datapath::{poll::Idle, EngineConfig};
+use quickdraw_datapath::TargetSpec;
+use quickdraw_lab::{SERVER_NAME, TARGET_IP, TARGET_PORT};
 use rustls_pki_types::ServerName;
 use std::net::SocketAddrV4;
 use std::path::Path;
@@ -35,9 +35,9 @@ pub fn target(ca: &Path, warm_interval: Duration) -> TargetSpec {
 
 pub fn backend(name: &str) -> BackendConfig {
     match name {
-        "af_xdp" => BackendConfig::AfXdp(EngineConfig::lab()),
+        "af_xdp" => BackendConfig::AfXdp(super::lab_engine()),
         _ => BackendConfig::Kernel {
-            interface: Some(quickdraw_bench::lab::HOST_IF.into()),
+            interface: Some(quickdraw_lab::HOST_IF.into()),
         },
     }
 }
@@ -53,6 +53,7 @@ pub fn config(backend: BackendConfig, target: TargetSpec) -> DatapathConfig {
         // Tests share two cores with nginx: rest when idle rather than spin.
         idle: Idle::Sleep(Duration::from_micros(50)),
         profile_steps: false,
+        warming: quickdraw_datapath::warming::Warming::default(),
     }
 }
 
@@ -137,11 +138,22 @@ pub fn outcomes(
     done
 }
 
-/// Lines of the nginx access log that record an order carrying `key`.
-pub fn orders_logged(access_log: &Path, key: &str) -> Vec<String> {
-    let text = std::fs::read_to_string(access_log).unwrap_or_default();
-    text.lines()
-        .filter(|l| l.contains("POST /api/order") && l.contains(key))
-        .map(str::to_owned)
-        .collect()
+/// Lines of the nginx access log that record an order carrying `key`, once there are
+/// `want` of them or 2 s have passed (nginx writes a line after it sent the response, so
+/// the client can see the answer a moment before the line exists). Waiting past `want`
+/// a little more would catch a duplicate arriving late: callers compare the length.
+pub fn orders_logged(access_log: &Path, key: &str, want: usize) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let text = std::fs::read_to_string(access_log).unwrap_or_default();
+        let lines: Vec<String> = text
+            .lines()
+            .filter(|l| l.contains("POST /api/order") && l.contains(key))
+            .map(str::to_owned)
+            .collect();
+        if lines.len() >= want || Instant::now() >= deadline {
+            return lines;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

@@ -3,9 +3,17 @@
 #![allow(dead_code)]
 
 use quickdraw_datapath::clock::monotonic_ns;
-use quickdraw_datapath::poll::Turn;
-use quickdraw_datapath::Engine;
+use quickdraw_datapath::{Engine, EngineConfig};
 use std::time::Duration;
+
+/// The lab's appliance: 198.18.0.10/24 on `qd0` (production defaults otherwise).
+pub fn lab_engine() -> EngineConfig {
+    EngineConfig::new(
+        quickdraw_lab::HOST_IF,
+        quickdraw_lab::APPLIANCE_IP,
+        quickdraw_lab::PREFIX_LEN,
+    )
+}
 
 /// Turns the engine until `done` holds or `limit` passes; false on time-out.
 pub mod alloc;
@@ -19,7 +27,7 @@ pub fn drive_until(
     let deadline = monotonic_ns() + limit.as_nanos() as u64;
     loop {
         let now = monotonic_ns();
-        engine.turn(now);
+        engine.poll(now);
         if done(engine) {
             return true;
         }
@@ -31,11 +39,11 @@ pub fn drive_until(
 
 /// A real TLS 1.3 ClientHello for target.lab, trusting the lab CA.
 pub fn client_hello(ca_pem: &std::path::Path) -> Vec<u8> {
-    quickdraw_bench::probe::client_hello(ca_pem).expect("lab CA loads")
+    quickdraw_lab::probe::client_hello(ca_pem).expect("lab CA loads")
 }
 
 #[allow(unused_imports)]
-pub use quickdraw_bench::probe::starts_with_server_hello;
+pub use quickdraw_lab::probe::starts_with_server_hello;
 
 /// Whether any XDP program is attached to `ifname` (from `ip -j link`).
 pub fn xdp_attached(ifname: &str) -> bool {

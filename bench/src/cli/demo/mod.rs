@@ -6,10 +6,10 @@
 mod orders;
 
 use anyhow::{ensure, Context};
-use quickdraw_bench::lab::{HOST_IF, TARGET_IP, TARGET_PORT};
 use quickdraw_bench::run::Backend;
-use quickdraw_bench::LabSession;
 use quickdraw_bpf::{if_nametoindex, AttachMode, Steer};
+use quickdraw_lab::LabSession;
+use quickdraw_lab::{HOST_IF, TARGET_IP, TARGET_PORT};
 use std::process::Command;
 
 /// Kernel-path requests made while the XDP program watches.
@@ -86,6 +86,7 @@ fn measured_run(config: &std::path::Path) -> anyhow::Result<()> {
         hdr_dir: Some(out.join("hdr")),
         no_pin: false,
         profile_steps: false,
+        warming: quickdraw_datapath::warming::Warming::default(),
         seed: 1,
         progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
     };

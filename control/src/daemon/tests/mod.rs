@@ -7,8 +7,12 @@ use crate::protocol::{
     decode_reply, encode_request, ArmReply, ArmRequest, ArmsReply, Done, FireReply, Request,
     StatsReply, StatusReply, TriggerSpec,
 };
+use crate::setup::TargetPlan;
+use crossbeam_queue::ArrayQueue;
+use quickdraw_config::{Limits, Timing};
 use quickdraw_datapath::http::RequestTemplate;
-use quickdraw_datapath::order::{Event, FireRecord, Outcome, Reject, Stamps, Trigger};
+use quickdraw_datapath::order::Command;
+use quickdraw_datapath::order::{Accepted, Event, FireRecord, Outcome, Reject, Stamps, Trigger};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::thread::JoinHandle;
@@ -47,7 +51,7 @@ impl Rig {
     }
 
     fn with_timing(timing: Timing) -> Rig {
-        static RIGS: AtomicU64 = AtomicU64::new(0);
+        static RIGS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let dir = std::env::temp_dir().join(format!(
             "qd-daemon-rig-{}-{}",
             std::process::id(),
@@ -92,7 +96,6 @@ impl Rig {
             timing,
             limits: Limits::default(),
             allowed_uid: rustix::process::geteuid().as_raw(),
-            probe_ids: AtomicU64::new(1),
             sync_running: Mutex::new(()),
         });
         Rig {
@@ -203,54 +206,50 @@ fn fake_datapath(
             std::thread::sleep(Duration::from_micros(200));
             continue;
         };
+        let ack = |req, result| Event::Ack { req, result };
         let events = match command {
-            Command::Arm(spec) if spec.conns == 7 => vec![Event::Rejected {
-                arm: spec.arm,
-                reason: Reject::TooManyArms,
-            }],
-            Command::Arm(spec) => {
+            Command::Arm { req, spec } if spec.conns == 7 => {
+                vec![ack(req, Err(Reject::TooManyArms))]
+            }
+            Command::Arm { req, spec } => {
                 armed.push(spec.request.to_vec());
                 conns.insert(spec.arm, spec.conns);
                 if let Trigger::At(deadline) = spec.trigger {
                     due.insert(spec.arm, deadline);
                 }
-                vec![Event::Armed {
-                    arm: spec.arm,
-                    conns: spec.conns,
-                }]
+                vec![ack(req, Ok(Accepted::Armed { conns: spec.conns }))]
             }
-            Command::Fire(arm) => match conns.remove(&arm) {
-                None => vec![Event::Rejected {
-                    arm,
-                    reason: Reject::UnknownArm,
-                }],
+            Command::Fire { req, arm } => match conns.remove(&arm) {
+                None => vec![ack(req, Err(Reject::UnknownArm))],
                 Some(n) => {
                     due.remove(&arm);
-                    fire_events(arm, n, crate::timing::clock::monotonic_ns(), 0)
+                    let mut events = fire_events(arm, n, crate::timing::clock::monotonic_ns(), 0);
+                    events.insert(n, ack(req, Ok(Accepted::Fired { sent: n })));
+                    events
                 }
             },
-            Command::Disarm(arm) => match conns.remove(&arm) {
-                None => vec![Event::Rejected {
-                    arm,
-                    reason: Reject::UnknownArm,
-                }],
+            Command::Disarm { req, arm } => match conns.remove(&arm) {
+                None => vec![ack(req, Err(Reject::UnknownArm))],
                 Some(_) => {
                     due.remove(&arm);
-                    vec![Event::Disarmed { arm }]
+                    vec![ack(req, Ok(Accepted::Disarmed))]
                 }
             },
-            Command::Probe { id, .. } => {
+            Command::Probe { req, .. } => {
                 // The server stamps its Date 50 µs after the send; the answer's first
                 // byte comes 100 µs after the send.
                 let pair = crate::timing::clock::ClockPair::now();
                 let date = fake_date(pair.real_ns + 50_000 + FAKE_SERVER_OFFSET_NS);
-                vec![Event::Probed {
-                    id,
-                    sent_ns: pair.mono_ns,
-                    first_byte_ns: pair.mono_ns + 100_000,
-                    status: 204,
-                    date: Some(date),
-                }]
+                vec![
+                    ack(req, Ok(Accepted::Probing)),
+                    Event::Probed {
+                        req,
+                        sent_ns: pair.mono_ns,
+                        first_byte_ns: pair.mono_ns + 100_000,
+                        status: 204,
+                        date: Some(date),
+                    },
+                ]
             }
             // The daemon sends nothing else.
             other => panic!("unexpected command {other:?}"),
@@ -480,3 +479,4 @@ fn down_waits_for_the_stop_and_marks_the_reply() {
 }
 
 mod scheduled;
+mod scrape;

@@ -185,7 +185,7 @@ fn sync_measures_the_server_clock_and_arrive_uses_it() {
     assert!(error.abs() <= sync.uncertainty_ns, "{sync:?}");
     assert!(error.abs() < 20_000_000, "{sync:?}");
     assert!(
-        sync.probes <= 40 && sync.elapsed_ns < 4_000_000_000,
+        sync.probes <= 80 && sync.elapsed_ns <= 5_100_000_000,
         "{sync:?}"
     );
 

@@ -1,0 +1,83 @@
+//! `LabSession`: the lab held for one test or one bench run — locked, up, and torn down on
+//! drop, even when the holder panics.
+
+use crate::layout::LabOptions;
+use crate::lock::LabLock;
+use crate::probe::Probe;
+use crate::setup::{down_locked, up_locked};
+use crate::status::LabStatus;
+use crate::Error;
+
+/// The lab, locked for this session's lifetime.
+///
+/// `start` takes the lab lock (waiting for any other session or CLI run), brings the lab up,
+/// and `Drop` brings it down and releases the lock: two test processes, or two test threads,
+/// never use the lab at once, and a failing test leaves no lab behind. A lab brought up by
+/// hand before the session is torn down when the session ends.
+#[derive(Debug)]
+pub struct LabSession {
+    lock: LabLock,
+    options: LabOptions,
+    status: Option<LabStatus>,
+}
+
+impl LabSession {
+    /// Locks the lab and brings it up with the default options.
+    pub fn start() -> Result<Self, Error> {
+        Self::start_with(LabOptions::default())
+    }
+
+    /// Locks the lab and brings it up with `options`.
+    pub fn start_with(options: LabOptions) -> Result<Self, Error> {
+        let mut session = Self::locked(options)?;
+        session.up()?;
+        Ok(session)
+    }
+
+    /// Locks the lab without bringing it up (for tests of `up` and `down` themselves).
+    /// Dropping the session still brings it down.
+    pub fn locked(options: LabOptions) -> Result<Self, Error> {
+        Ok(LabSession {
+            lock: LabLock::acquire()?,
+            options,
+            status: None,
+        })
+    }
+
+    /// Brings the lab up under the held lock (harmless when it is up already).
+    pub fn up(&mut self) -> Result<&LabStatus, Error> {
+        let status = up_locked(&self.lock, &self.options)?;
+        Ok(self.status.insert(status))
+    }
+
+    /// Brings the lab down under the held lock (harmless when it is down already).
+    pub fn down(&mut self) -> Result<(), Error> {
+        self.status = None;
+        down_locked(&self.lock)
+    }
+
+    /// The lab as of the last `up`; `None` when this session has not brought it up, or has
+    /// brought it down since.
+    pub fn status(&self) -> Option<&LabStatus> {
+        self.status.as_ref()
+    }
+
+    /// A probe of the lab's target over the kernel path, trusting the lab CA.
+    pub fn probe(&self) -> Probe {
+        Probe::lab()
+    }
+
+    /// The held lock, for calling `lab::up_locked` / `lab::down_locked` directly.
+    pub fn lock(&self) -> &LabLock {
+        &self.lock
+    }
+}
+
+impl Drop for LabSession {
+    fn drop(&mut self) {
+        // Drop cannot return the error; say it where a test run or a user will see it.
+        if let Err(e) = down_locked(&self.lock) {
+            eprintln!("quickdraw lab: teardown failed: {e}; run `bench lab down`");
+        }
+    }
+}
