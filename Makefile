@@ -3,7 +3,18 @@
 
 CARGO ?= cargo
 
-.PHONY: all deps build demo test completions fuzz clean
+.PHONY: all deps build demo test completions fuzz clean install
+
+# `make install`: the binaries, the systemd unit, the example configuration and the
+# README, under $(DESTDIR)$(PREFIX) (the configuration under $(DESTDIR)$(SYSCONFDIR)).
+# BUILD_DIR holds the binaries to install; they are built (release) when missing.
+PREFIX ?= /usr/local
+DESTDIR ?=
+SYSCONFDIR ?= /etc
+BINDIR ?= $(PREFIX)/bin
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+DOCDIR ?= $(PREFIX)/share/doc/quickdraw
+BUILD_DIR ?= target/release
 
 all: build
 
@@ -54,3 +65,20 @@ fuzz:
 
 clean:
 	$(CARGO) clean
+
+$(BUILD_DIR)/control $(BUILD_DIR)/bench:
+	$(MAKE) build
+
+# An existing /etc/quickdraw/quickdraw.toml is never overwritten; the example is always
+# installed beside it as quickdraw.toml.example.
+install: $(BUILD_DIR)/control $(BUILD_DIR)/bench
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR)
+	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/quickdraw
+	install -m 0755 $(BUILD_DIR)/control $(BUILD_DIR)/bench $(DESTDIR)$(BINDIR)/
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@DOCDIR@|$(DOCDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' deploy/quickdraw.service \
+		> $(DESTDIR)$(UNITDIR)/quickdraw.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/quickdraw.service
+	install -m 0644 config/example-baremetal.toml $(DESTDIR)$(SYSCONFDIR)/quickdraw/quickdraw.toml.example
+	[ -e $(DESTDIR)$(SYSCONFDIR)/quickdraw/quickdraw.toml ] || \
+		install -m 0644 config/example-baremetal.toml $(DESTDIR)$(SYSCONFDIR)/quickdraw/quickdraw.toml
+	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md

@@ -1,16 +1,19 @@
 //! quickdraw's typed TOML configuration: the schema, loading, and validation that reports
 //! every problem at its TOML key path at once.
 
+pub mod cpus;
 mod error;
 #[cfg(any(test, fuzzing))]
 pub mod fuzz;
 mod neighbour;
+mod queues;
 mod schema;
 mod sections;
 mod validate;
 mod validate_sections;
 
 pub use error::{ConfigError, Problem};
+pub use queues::{Queues, Steering};
 pub use schema::{
     Appliance, Backend, Config, MacAddr, Neighbour, RequestSpec, Target, TrustAnchors, XdpMode,
 };

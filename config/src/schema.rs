@@ -3,6 +3,7 @@
 //! daemon's own sections (timing, limits, control, journal, metrics) are in `sections.rs`.
 
 pub use crate::neighbour::{MacAddr, Neighbour};
+pub use crate::queues::{Queues, Steering};
 pub use crate::sections::{Control, Journal, Limits, Metrics, Timing, Warming};
 use serde::Deserialize;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -62,11 +63,22 @@ pub struct Appliance {
     pub backend: Backend,
     /// Interface the XDP program attaches to and the AF_XDP socket binds on.
     pub interface: String,
-    /// The NIC queue the datapath owns (its XSK sits in this XSKMAP slot).
+    /// The queue of the socket that sends, and the one an ntuple rule steers to.
     #[serde(default)]
     pub queue: u32,
+    /// The queues that get a receive socket: `"all"` (default) or a list.
+    #[serde(default)]
+    pub queues: Queues,
+    /// `"rss"` (default: flows land where the NIC hashes them) or `"ntuple"`.
+    #[serde(default)]
+    pub steer: Steering,
     /// CPU core the busy-polling datapath thread is pinned to.
     pub core: usize,
+    /// SCHED_FIFO priority (1..=99) for the datapath thread; unset: normal scheduling.
+    pub realtime_priority: Option<u8>,
+    /// Lock all of the daemon's memory (mlockall) so the hot path never faults.
+    #[serde(default)]
+    pub lock_memory: bool,
     /// The appliance's own IPv4 address (distinct from the host's: the kernel would
     /// reset connections it does not know about on a shared address).
     pub ip: Ipv4Addr,

@@ -10,6 +10,8 @@ use std::collections::HashSet;
 const CONNECTIONS_CEILING: u32 = 64;
 const FIRES_PER_ARM_CEILING: u32 = 64;
 const FIRES_PER_MINUTE_CEILING: u32 = 600;
+/// Slots in the XDP program's socket map (`STEER_MAX_QUEUES`).
+const MAX_QUEUES: u32 = 64;
 
 pub(crate) fn check(config: &Config) -> Vec<Problem> {
     let mut problems = Vec::new();
@@ -52,16 +54,7 @@ pub(crate) fn check(config: &Config) -> Vec<Problem> {
             );
         }
     }
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if a.core >= cores {
-        report(
-            "appliance.core".into(),
-            format!(
-                "core {} does not exist on this machine (it has {cores})",
-                a.core
-            ),
-        );
-    }
+    check_placement(a, &mut report);
 
     let w = &a.warming;
     if w.ramp_interval_us > w.frame_interval_us && w.frame_interval_us != 0 {
@@ -141,6 +134,66 @@ fn check_shared_addresses(config: &Config, report: &mut impl FnMut(String, Strin
                     t.address,
                     names.join(", ")
                 ),
+            );
+        }
+    }
+}
+
+/// Core, queues and scheduling. The core is checked against the CPUs the kernel has
+/// online, not this process's inherited mask (`taskset`, `isolcpus` shrink that).
+fn check_placement(a: &crate::Appliance, report: &mut impl FnMut(String, String)) {
+    let online = crate::cpus::CpuList::online().filter(|c| !c.is_empty());
+    match online {
+        Some(online) if !online.contains(a.core) => report(
+            "appliance.core".into(),
+            format!(
+                "core {} is not online (online: {:?})",
+                a.core,
+                online.cpus()
+            ),
+        ),
+        Some(_) => {}
+        None => {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            if a.core >= cores {
+                report(
+                    "appliance.core".into(),
+                    format!(
+                        "core {} does not exist on this machine (it has {cores})",
+                        a.core
+                    ),
+                );
+            }
+        }
+    }
+    if let crate::Queues::List(list) = &a.queues {
+        let mut seen = HashSet::new();
+        if list.is_empty() {
+            report(
+                "appliance.queues".into(),
+                "an empty list binds nothing: use \"all\" or name the queues".into(),
+            );
+        }
+        for q in list {
+            if *q >= MAX_QUEUES || !seen.insert(*q) {
+                report(
+                    "appliance.queues".into(),
+                    format!("queue {q} is repeated or not below {MAX_QUEUES}"),
+                );
+            }
+        }
+    }
+    if a.queue >= MAX_QUEUES {
+        report(
+            "appliance.queue".into(),
+            format!("queue {} is not below {MAX_QUEUES}", a.queue),
+        );
+    }
+    if let Some(p) = a.realtime_priority {
+        if !(1..=99).contains(&p) {
+            report(
+                "appliance.realtime_priority".into(),
+                format!("{p} is not a SCHED_FIFO priority in 1..=99"),
             );
         }
     }

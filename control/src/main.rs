@@ -7,6 +7,7 @@
 mod cli;
 mod client;
 mod daemon;
+mod doctor;
 mod journal;
 mod protocol;
 mod setup;
@@ -29,6 +30,8 @@ struct Args {
 enum Command {
     /// Validate a configuration file without starting anything.
     Check(cli::check::CheckArgs),
+    /// Preflight the host for a configuration: each check pass/warn/fail with its fix.
+    Doctor(cli::doctor::DoctorArgs),
     /// Run the appliance and its control daemon in the foreground.
     Up(cli::up::UpArgs),
     /// Show the backend, the warm pools and the open arms.
@@ -66,6 +69,7 @@ fn main() -> ExitCode {
         .init();
     let result = match &args.command {
         Command::Check(a) => cli::check::run(a),
+        Command::Doctor(a) => cli::doctor::run(a),
         Command::Up(a) => cli::up::run(a),
         Command::Status(a) => cli::status::run(a),
         Command::Arm(a) => cli::arm::run(a),

@@ -81,6 +81,10 @@ pub fn plan(config: &Config, overrides: Overrides) -> anyhow::Result<Plan> {
     let datapath = DatapathConfig {
         backend,
         core: (!overrides.no_pin).then_some(a.core),
+        scheduling: quickdraw_datapath::placement::Scheduling {
+            realtime_priority: a.realtime_priority,
+            lock_memory: a.lock_memory,
+        },
         targets: specs,
         max_arms: MAX_ARMS,
         queue_len: QUEUE_LEN,
@@ -93,12 +97,7 @@ pub fn plan(config: &Config, overrides: Overrides) -> anyhow::Result<Plan> {
 }
 
 fn target(t: &Target) -> anyhow::Result<(quickdraw_datapath::TargetSpec, TargetPlan)> {
-    let spec = setup::target_spec(t).map_err(|e| match &t.trust {
-        quickdraw_config::TrustAnchors::System => {
-            anyhow::Error::new(e).context("trust = \"system\": system roots not supported yet")
-        }
-        _ => anyhow::Error::new(e),
-    })?;
+    let spec = setup::target_spec(t)?;
     if t.max_fires_per_arm == 0 {
         bail!("max_fires_per_arm is 0: nothing could ever be fired");
     }
@@ -220,19 +219,11 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn missing_ca_and_system_roots_are_clear_errors() {
+    fn missing_ca_is_a_clear_error() {
         let config = lab_config(Path::new("/nonexistent/qd-ca.pem"));
         let err = format!("{:#}", plan(&config, Overrides::default()).unwrap_err());
         assert!(
             err.contains("target lab") && err.contains("/nonexistent/qd-ca.pem"),
-            "{err}"
-        );
-
-        let text = LAB.replace("\"/run/quickdraw-lab/ca.pem\"", "\"system\"");
-        let config = Config::from_toml(&text).unwrap();
-        let err = format!("{:#}", plan(&config, Overrides::default()).unwrap_err());
-        assert!(
-            err.contains("target lab") && err.contains("system roots not supported yet"),
             "{err}"
         );
     }

@@ -462,6 +462,9 @@ impl<L: Link> Appliance<L> {
                 }
                 self.emit(Event::Counters { link, counters });
             }
+            if let Some(counts) = self.links[link].queues() {
+                self.emit(Event::Queues { link, counts });
+            }
         }
     }
 

@@ -6,7 +6,8 @@
 mod prebuilt;
 
 use crate::clock::smoltcp_instant;
-use crate::device::{DeviceStats, Neighbours, Pin, XdpDevice};
+use crate::device::{DeviceStats, Neighbours, Pin, QueueRx, XdpDevice};
+use crate::ntuple::NtupleRule;
 use crate::poll::Work;
 use crate::stack::{Stack, StackConfig};
 use crate::xsk::{self, BindMode, Xsk, XskConfig};
@@ -20,7 +21,13 @@ use std::os::fd::AsFd;
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
     pub interface: String,
+    /// The queue of the socket that sends (and receives); its UMEM is shared.
     pub queue: u32,
+    /// Further queues to receive on, each with a socket on the same UMEM (RSS can put
+    /// a flow on any of them). `queue` itself may be listed; empty: `queue` only.
+    pub rx_queues: Vec<u32>,
+    /// With `Ntuple`, a NIC rule sends our TCP to `queue` while the engine runs.
+    pub steer: quickdraw_config::Steering,
     pub xdp_mode: AttachMode,
     pub ip: Ipv4Addr,
     pub prefix_len: u8,
@@ -42,6 +49,8 @@ impl EngineConfig {
         EngineConfig {
             interface: interface.into(),
             queue: 0,
+            rx_queues: Vec::new(),
+            steer: quickdraw_config::Steering::Rss,
             xdp_mode: AttachMode::Native,
             ip,
             prefix_len,
@@ -97,6 +106,8 @@ pub struct Engine {
     reaped_at: u64,
     /// The raw frame (the bench's floor), built ahead: its frame and length.
     raw: Option<(crate::device::FrameHandle, usize)>,
+    /// The ntuple rule of `steer = "ntuple"`, deleted with the engine.
+    _ntuple: Option<NtupleRule>,
 }
 
 impl Engine {
@@ -110,17 +121,36 @@ impl Engine {
             Some(mac) => mac,
             None => interface_mac(&config.interface)?,
         };
+        let ntuple = match config.steer {
+            quickdraw_config::Steering::Ntuple => Some(NtupleRule::install(
+                &config.interface,
+                config.ip,
+                config.queue,
+            )?),
+            quickdraw_config::Steering::Rss => None,
+        };
         let mut steer = Steer::load()?;
         steer.set_appliance_ip(config.ip)?;
-        let xsk = Xsk::bind(ifindex, config.queue, &config.xsk).map_err(Error::xsk(format!(
-            "AF_XDP socket on {} queue {}",
-            config.interface, config.queue
-        )))?;
+        let others: Vec<u32> = config
+            .rx_queues
+            .iter()
+            .copied()
+            .filter(|&q| q != config.queue)
+            .collect();
+        let xsk = Xsk::bind_queues(ifindex, config.queue, &others, &config.xsk).map_err(
+            Error::xsk(format!(
+                "AF_XDP socket on {} queue {}",
+                config.interface, config.queue
+            )),
+        )?;
         steer.set_xsk(config.queue, xsk.as_fd())?;
+        for shared in &xsk.shared {
+            steer.set_xsk(shared.queue(), shared.as_fd())?;
+        }
         steer.attach(ifindex, config.xdp_mode)?;
         tracing::info!(
-            interface = %config.interface, queue = config.queue, mode = xsk.mode().as_str(),
-            ip = %config.ip, "datapath attached"
+            interface = %config.interface, queue = config.queue, rx_queues = ?others,
+            mode = xsk.mode().as_str(), ip = %config.ip, "datapath attached"
         );
 
         let mut device = XdpDevice::new(xsk, mac);
@@ -152,6 +182,7 @@ impl Engine {
             now_ns,
             reaped_at: now_ns,
             raw: None,
+            _ntuple: ntuple,
         })
     }
 
@@ -353,6 +384,11 @@ impl Engine {
 
     pub fn device_stats(&self) -> DeviceStats {
         self.device.stats()
+    }
+
+    /// Receive counts per queue (the sending socket's queue first).
+    pub fn queues(&self) -> &[QueueRx] {
+        self.device.queues()
     }
 
     pub fn steer_counters(&self) -> Result<Counters, Error> {

@@ -2,7 +2,8 @@
 //! and TLS 1.3 (rustls handshakes, records sealed by us) over UMEM frames or the kernel's
 //! sockets, warm connection pools, pre-sealed requests and the fire path.
 //!
-//! `unsafe` is confined to `xsk/` (the kernel's shared rings and packet memory).
+//! `unsafe` is confined to `xsk/` (the kernel's shared rings and packet memory) and
+//! `placement/sched.rs` (one scheduler call).
 
 pub mod appliance;
 pub mod clock;
@@ -14,8 +15,11 @@ mod error;
 pub mod fuzz;
 pub mod http;
 pub mod link;
+mod ntuple;
 pub mod order;
+pub mod placement;
 pub mod poll;
+pub mod preflight;
 pub mod runner;
 pub mod setup;
 mod stack;

@@ -241,6 +241,12 @@ pub enum Event {
     /// A link's counters (see [`LinkCounters`]), reported about once a second while no
     /// order is armed.
     Counters { link: usize, counters: LinkCounters },
+    /// Frames received per NIC queue by an AF_XDP link, reported with its counters (an
+    /// event of its own: inside `Counters` it would double the size of every event).
+    Queues {
+        link: usize,
+        counts: crate::device::QueueCounts,
+    },
     /// A target's pool changed: connections warm (TLS up, idle or busy) of those wanted.
     Pool {
         target: usize,

@@ -70,9 +70,7 @@ pub fn run<T: Turn + ?Sized>(
 /// Pins the calling thread to `core`. False if the core does not exist or the kernel
 /// refused (the caller decides whether running unpinned is acceptable).
 pub fn pin_to_core(core: usize) -> bool {
-    core_affinity::get_core_ids()
-        .and_then(|ids| ids.into_iter().find(|c| c.id == core))
-        .is_some_and(core_affinity::set_for_current)
+    crate::placement::pin(core).is_ok()
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use crate::link::kernel::KernelLink;
 use crate::link::xdp::XdpLink;
 use crate::link::{AnyLink, Link};
 use crate::order::{Command, Event};
+use crate::placement::{Placement, Scheduling};
 use crate::poll::{self, Idle, LoopStats, Stop};
 use crate::target::TargetSpec;
 use crate::{Engine, EngineConfig, Error};
@@ -32,6 +33,8 @@ pub struct DatapathConfig {
     pub backend: BackendConfig,
     /// Core to pin to; `None` runs unpinned (tests on a busy machine).
     pub core: Option<usize>,
+    /// SCHED_FIFO and memory locking (see [`crate::placement`]).
+    pub scheduling: Scheduling,
     pub targets: Vec<TargetSpec>,
     /// Most arms held at once.
     pub max_arms: usize,
@@ -51,6 +54,8 @@ pub struct Started {
     pub backend: &'static str,
     pub bind_mode: &'static str,
     pub pinned: bool,
+    /// Core, isolation, scheduling and memory locking as they took effect.
+    pub placement: Placement,
 }
 
 /// The control plane's side of a running datapath thread.
@@ -111,10 +116,8 @@ pub fn spawn_links(
     let thread = std::thread::Builder::new()
         .name("quickdraw-datapath".into())
         .spawn(move || {
-            let pinned = config.core.is_some_and(poll::pin_to_core);
-            if let Some(core) = config.core.filter(|_| !pinned) {
-                tracing::warn!(core, "could not pin the datapath thread; running unpinned");
-            }
+            let placement = crate::placement::apply(config.core, config.scheduling);
+            let pinned = placement.core.is_some();
             let backends: Vec<BackendConfig> = std::iter::once(config.backend.clone())
                 .chain(more)
                 .collect();
@@ -132,6 +135,7 @@ pub fn spawn_links(
                 backend: links[0].backend(),
                 bind_mode: links[0].bind_mode(),
                 pinned,
+                placement,
             };
             let mut appliance = Appliance::with_links(
                 links,

@@ -92,6 +92,8 @@ pub fn engine_config(config: &Config, connections: usize) -> EngineConfig {
     let a = &config.appliance;
     EngineConfig {
         queue: a.queue,
+        rx_queues: a.queues.resolve(rx_queue_count(&a.interface)),
+        steer: a.steer,
         xdp_mode: match a.xdp_mode {
             XdpMode::Native => quickdraw_bpf::AttachMode::Native,
             XdpMode::Skb => quickdraw_bpf::AttachMode::Skb,
@@ -115,6 +117,24 @@ pub fn warming(config: &Config) -> crate::warming::Warming {
         ramp_interval_ns: us(w.ramp_interval_us),
         quiet_ns: us(w.quiet_us),
     }
+}
+
+/// How many receive queues `interface` has now (its `queues/rx-*` in sysfs: the channels
+/// a NIC is configured with, `numrxqueues` of a veth); 1 when it cannot be read (the
+/// bind then reports what is wrong with the interface).
+pub fn rx_queue_count(interface: &str) -> u32 {
+    let dir = std::path::Path::new("/sys/class/net")
+        .join(interface)
+        .join("queues");
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().starts_with("rx-"))
+                .count() as u32
+        })
+        .unwrap_or(0)
+        .max(1)
 }
 
 /// The next hops to pin: every target in the appliance's subnet and the gateway, with

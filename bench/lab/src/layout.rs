@@ -83,6 +83,9 @@ pub struct LabOptions {
     pub keepalive_requests: u32,
     /// The nginx binary (default Debian's `/usr/sbin/nginx`).
     pub nginx: PathBuf,
+    /// RX and TX queues on each end of the veth (default 1). With more, the peer spreads
+    /// its flows over them as RSS spreads a NIC's (see `queues.rs`).
+    pub queues: u32,
 }
 
 impl Default for LabOptions {
@@ -91,6 +94,7 @@ impl Default for LabOptions {
             keepalive_timeout: Duration::from_secs(75),
             keepalive_requests: 100_000,
             nginx: PathBuf::from("/usr/sbin/nginx"),
+            queues: 1,
         }
     }
 }

@@ -26,6 +26,7 @@ mod nginx;
 mod pki;
 pub mod probe;
 mod process;
+mod queues;
 mod session;
 mod setup;
 mod status;

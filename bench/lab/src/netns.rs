@@ -67,15 +67,17 @@ pub(crate) fn netns_inode() -> Option<u64> {
         .map(|m| m.ino())
 }
 
-/// Builds the namespace side of the lab. Expects nothing of it to exist yet.
-pub(crate) fn create() -> Result<(), Error> {
+/// Builds the namespace side of the lab with `queues` RX and TX queues on each end.
+/// Expects nothing of it to exist yet.
+pub(crate) fn create(queues: u32) -> Result<(), Error> {
     run("ip", &["netns", "add", NETNS])?;
-    // One RX and one TX queue on each end: AF_XDP binds to one queue, and with several the
-    // ARP replies landed on a queue without a socket (DESIGN.md, "Seen on this machine").
+    // One RX and one TX queue on each end by default. With several, the appliance needs a
+    // socket on every queue (ARP replies and flows land on any of them): see `queues.rs`.
+    let n = queues.max(1).to_string();
     #[rustfmt::skip]
     run("ip", &[
-        "link", "add", HOST_IF, "numtxqueues", "1", "numrxqueues", "1", "type", "veth",
-        "peer", "name", PEER_IF, "numtxqueues", "1", "numrxqueues", "1", "netns", NETNS,
+        "link", "add", HOST_IF, "numtxqueues", &n, "numrxqueues", &n, "type", "veth",
+        "peer", "name", PEER_IF, "numtxqueues", &n, "numrxqueues", &n, "netns", NETNS,
     ])?;
     // IPv6 off on both ends before they come up: otherwise each sends router solicitations
     // and DAD probes, stray frames that the AF_XDP datapath and the peer-side timestamps

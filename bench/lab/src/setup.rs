@@ -26,13 +26,13 @@ pub fn status() -> Result<LabStatus, Error> {
 
 /// Brings the lab up; the caller holds the lab lock.
 ///
-/// When the lab is up already, returns its status and changes nothing. Otherwise the remains
-/// of any earlier lab are torn down first. When any step fails, whatever was made is torn down
+/// When the lab is up already (with the queues asked for), returns its status and changes
+/// nothing. Otherwise the remains of any earlier lab are torn down first. When any step fails, whatever was made is torn down
 /// before the error is returned.
 pub fn up_locked(_lock: &LabLock, options: &LabOptions) -> Result<LabStatus, Error> {
     let paths = LabPaths::standard();
     let before = status_at(&paths)?;
-    if before.up {
+    if before.up && super::queues::host_rx_queues() == options.queues.max(1) {
         return Ok(before);
     }
     // Whatever is left of an earlier lab goes first, including what `status` cannot see
@@ -69,7 +69,10 @@ fn build(paths: &LabPaths, options: &LabOptions) -> Result<(), Error> {
         .map_err(|e| Error::file("chmod", &paths.state_dir, e))?;
     LabPki::generate(SERVER_NAME)?.write(paths)?;
     pki::write_file(&paths.nginx_conf, &nginx::config(paths, options), 0o644)?;
-    netns::create()?;
+    netns::create(options.queues)?;
+    if options.queues > 1 {
+        super::queues::spread_flows()?;
+    }
     nginx::start(paths, options)?;
     nginx::wait_ready(paths)
 }

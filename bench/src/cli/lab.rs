@@ -20,6 +20,10 @@ enum Action {
         /// nginx keepalive_timeout, seconds (applies when the lab is built).
         #[arg(long, default_value_t = 75, value_name = "SECONDS")]
         keepalive_timeout: u64,
+        /// RX/TX queues on each end of the veth; with more than one, the peer spreads its
+        /// flows over them by hash, as RSS does on a NIC.
+        #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
+        queues: u32,
     },
     /// Tear the lab down completely, even a half-made one.
     Down,
@@ -46,9 +50,13 @@ enum Action {
 
 pub(crate) fn run(args: LabArgs) -> anyhow::Result<()> {
     match args.action {
-        Action::Up { keepalive_timeout } => {
+        Action::Up {
+            keepalive_timeout,
+            queues,
+        } => {
             let options = LabOptions {
                 keepalive_timeout: Duration::from_secs(keepalive_timeout),
+                queues,
                 ..LabOptions::default()
             };
             let status = lab::up(&options).context("bench lab up")?;

@@ -190,6 +190,7 @@ fn measure(opts: &RunOptions, config: &Config) -> anyhow::Result<(Vec<Sample>, S
     let datapath = DatapathConfig {
         backend: BackendConfig::AfXdp(setup::engine_config(config, 2 * opts.burst)),
         core: (!opts.no_pin).then_some(config.appliance.core),
+        scheduling: Default::default(),
         targets: vec![spec.clone(), spec],
         max_arms: 8,
         queue_len: 4096,

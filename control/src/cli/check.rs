@@ -1,6 +1,9 @@
 //! `control check --config FILE`: validate a configuration and say what it describes,
-//! including each target's order request template and keep-warm path.
+//! including each target's order request template and keep-warm path; then run the full
+//! plan against this host (CA files read, interface and queues exist, a way to every
+//! target, the start-up plan built) unless `--offline`.
 
+use crate::doctor::{self, Host, Status};
 use crate::setup;
 use quickdraw_config::{Config, TrustAnchors};
 use quickdraw_datapath::http;
@@ -12,6 +15,9 @@ pub struct CheckArgs {
     /// The TOML configuration to validate.
     #[arg(long, short, value_name = "FILE", env = "QUICKDRAW_CONFIG")]
     config: PathBuf,
+    /// Only the file itself: skip what needs this host (CA files, interface, queues).
+    #[arg(long)]
+    offline: bool,
     /// Print the verdict as JSON: `{"config", "ok", "problems"}`.
     #[arg(long)]
     json: bool,
@@ -22,7 +28,11 @@ pub struct CheckArgs {
 pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     let (config, problems) = match Config::load(&args.config) {
         Ok(c) => {
-            let problems = request_problems(&c);
+            let mut problems = request_problems(&c);
+            // The host part of the plan only for a file that is right in itself.
+            if problems.is_empty() && !args.offline {
+                problems.extend(host_problems(&c));
+            }
             (Some(c), problems)
         }
         Err(err) => (None, vec![super::exit::message(&err.into())]),
@@ -87,6 +97,16 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         }
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// The full plan against this host (see `doctor::plan`): each failed check as
+/// `check: what (remedy)`.
+fn host_problems(config: &Config) -> Vec<String> {
+    doctor::plan::checks(&Host::live(), config)
+        .into_iter()
+        .filter(|c| c.status == Status::Fail)
+        .map(|c| format!("{}: {} ({})", c.check, c.detail, c.remedy))
+        .collect()
 }
 
 /// What the config crate cannot check without the datapath's HTTP rules: each target's

@@ -5,6 +5,7 @@ pub mod arm;
 pub mod arms;
 pub mod check;
 pub mod disarm;
+pub mod doctor;
 pub mod down;
 pub mod exit;
 pub mod fire;

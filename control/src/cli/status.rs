@@ -84,6 +84,17 @@ fn render(s: &StatusReply) -> String {
             );
         }
     }
+    if let Some(p) = &s.placement {
+        out += &p.line();
+        out += "\n";
+        for w in &p.warnings {
+            out += &format!("  warning: {w}\n");
+        }
+    }
+    if !s.queues.is_empty() {
+        out += &crate::protocol::queues_line(&s.queues);
+        out += "\n";
+    }
     if let Some(m) = &s.metrics {
         out += &format!("metrics on http://{m}/metrics\n");
     }
@@ -120,6 +131,8 @@ mod tests {
             }],
             journal: None,
             metrics: None,
+            queues: vec![],
+            placement: None,
             arms: vec![ArmStatus {
                 arm: 4,
                 sku: "1001".into(),
@@ -162,6 +175,8 @@ mod tests {
             }),
             metrics: None,
             arms: vec![],
+            queues: vec![],
+            placement: None,
         };
         let text = render(&s);
         assert!(

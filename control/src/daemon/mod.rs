@@ -17,6 +17,7 @@ mod context;
 mod error;
 mod lifecycle;
 mod metrics;
+mod notify;
 mod pump;
 mod recovery;
 mod render;
@@ -79,6 +80,7 @@ pub fn run(options: UpOptions) -> anyhow::Result<ExitCode> {
     );
 
     let mut state = State::new(started.backend, started.bind_mode, started.pinned, &names);
+    state.placement = Some((&started.placement).into());
     let min_lead_ns = Duration::from_millis(config.timing.min_lead_ms).as_nanos() as i64;
     let (rearm, mut journal_status) = recovery::load(
         &mut state,
@@ -153,8 +155,17 @@ pub fn run(options: UpOptions) -> anyhow::Result<ExitCode> {
         signal_hook::flag::register(signal, signalled.clone())
             .context("installing signal handlers")?;
     }
+    let mut notified = false;
     let datapath_died = loop {
         std::thread::sleep(WATCH);
+        if !notified && shared.lock().ready() {
+            notified = true;
+            match notify::notify("READY=1") {
+                Ok(true) => tracing::info!("pools warm: READY=1 sent to systemd"),
+                Ok(false) => {}
+                Err(e) => tracing::warn!("sd_notify READY=1: {e}"),
+            }
+        }
         if signalled.load(Ordering::Relaxed) || daemon.down.load(Ordering::Relaxed) {
             break false;
         }

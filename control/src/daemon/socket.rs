@@ -184,6 +184,8 @@ mod tests {
                 arms: vec![],
                 journal: None,
                 metrics: None,
+                queues: vec![],
+                placement: None,
             };
             (&stream)
                 .write_all(protocol::encode_ok(&status).as_bytes())

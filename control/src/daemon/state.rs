@@ -7,7 +7,10 @@
 
 pub use super::arm_record::{outcome_view, stamps_view, ArmRecord, ProbeAnswer};
 use super::lifecycle::Step;
-use crate::protocol::{ArmState, FireOutcome, JournalStatus, StatusReply, SyncReply, TargetStatus};
+use crate::protocol::{
+    ArmState, FireOutcome, JournalStatus, PlacementStatus, QueueStatus, StatusReply, SyncReply,
+    TargetStatus,
+};
 use crate::stats::prometheus::{Gauges, TargetGauges};
 use crate::stats::Stats;
 use quickdraw_datapath::order::{Accepted, ArmId, Event, Reject, RequestId, Stamps};
@@ -70,6 +73,10 @@ pub struct State {
     pub journal: Option<JournalStatus>,
     /// Where the metrics endpoint listens.
     pub metrics: Option<String>,
+    /// Receive frames per NIC queue, from the datapath's last counters.
+    pub queues: Vec<QueueStatus>,
+    /// Where the datapath thread runs.
+    pub placement: Option<PlacementStatus>,
     /// The last journal write reached the disk.
     pub journal_healthy: bool,
     pub probes: BTreeMap<u64, ProbeAnswer>,
@@ -110,6 +117,8 @@ impl State {
             stats: Stats::new(backend, targets),
             journal: None,
             metrics: None,
+            queues: Vec::new(),
+            placement: None,
             journal_healthy: true,
             probes: BTreeMap::new(),
             sends: VecDeque::new(),
@@ -341,6 +350,12 @@ impl State {
                 }
             }
             Event::Counters { counters, .. } => self.stats.link_counters(&counters),
+            Event::Queues { counts, .. } => {
+                self.queues = counts
+                    .iter()
+                    .map(|(queue, rx_frames)| QueueStatus { queue, rx_frames })
+                    .collect();
+            }
             Event::Probed {
                 req,
                 sent_ns,
@@ -444,6 +459,8 @@ impl State {
                 .collect(),
             journal: self.journal.clone(),
             metrics: self.metrics.clone(),
+            queues: self.queues.clone(),
+            placement: self.placement.clone(),
         }
     }
 }

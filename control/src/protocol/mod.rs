@@ -11,7 +11,9 @@ use serde_json::{Map, Value};
 
 #[cfg(any(test, fuzzing))]
 pub mod fuzz;
+mod placement;
 mod replies;
+pub use placement::*;
 pub use replies::*;
 
 /// The protocol version this build speaks.

@@ -24,6 +24,13 @@ pub struct StatusReply {
     /// Where the Prometheus endpoint listens, if it is on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics: Option<String>,
+    /// Frames received per NIC queue (AF_XDP), as last reported (about once a second
+    /// while nothing is armed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub queues: Vec<super::QueueStatus>,
+    /// Where the datapath thread runs, as it took effect.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement: Option<super::PlacementStatus>,
 }
 
 /// One target's pool as the datapath last reported it.

@@ -2,19 +2,25 @@
 //! place and go back to the Fill ring when their token is consumed or dropped; transmit
 //! tokens write straight into a free UMEM frame and push one Tx descriptor. The hot path
 //! neither allocates nor copies beyond what smoltcp writes.
+//!
+//! With receive sockets on more queues (`Xsk::shared`), `receive` takes from the queues
+//! in turn, starting after the one that delivered last; everything is sent through the
+//! first socket.
 
 mod check;
 pub mod fixup;
 pub mod frame;
 pub mod neighbours;
+mod queues;
 mod reserved;
 
 pub use check::{classify, FrameKind};
 pub use neighbours::{Admit, NeighbourStats, Neighbours, Pin};
+pub use queues::{QueueCounts, QueueRx};
 pub use reserved::FrameHandle;
 use reserved::{Completed, Reserved};
 
-use crate::xsk::{Desc, Fill, FramePool, Frames, Tx, Xsk};
+use crate::xsk::{Desc, Fill, FramePool, Frames, Rx, Tx, Xsk};
 use smoltcp::phy::{self, ChecksumCapabilities, DeviceCapabilities, Medium};
 use smoltcp::time::Instant;
 use smoltcp::wire::{IpAddress, TcpPacket};
@@ -79,8 +85,11 @@ pub struct XdpDevice {
     mtu: usize,
     /// Tx descriptors published since the last kick.
     unkicked: bool,
-    /// Fill entries pushed since the last flush.
-    refilled: bool,
+    /// Per receive queue (the first socket's, then `Xsk::shared` in order): Rx
+    /// descriptors taken, and whether Fill entries were pushed since the last flush.
+    queue_rx: Vec<QueueRx>,
+    /// The queue `receive` looks at first (round robin over the queues).
+    next_queue: usize,
     /// Transmit frames built ahead of their send, outside the pool.
     reserved: Reserved,
     /// Our MAC, for the self-addressed warm frame.
@@ -99,6 +108,13 @@ impl XdpDevice {
         // Receive data starts after the kernel's headroom and ours; send from offset 0.
         let rx_room = frame - XDP_PACKET_HEADROOM - xsk.umem_config().headroom as usize;
         let mtu = ETHERNET_FRAME_MAX.min(rx_room);
+        let queue_rx = std::iter::once(xsk.queue())
+            .chain(xsk.shared.iter().map(|s| s.queue()))
+            .map(|queue| QueueRx {
+                queue,
+                ..QueueRx::default()
+            })
+            .collect();
         XdpDevice {
             xsk,
             pool,
@@ -106,7 +122,8 @@ impl XdpDevice {
             stats: DeviceStats::default(),
             mtu,
             unkicked: false,
-            refilled: false,
+            queue_rx,
+            next_queue: 0,
             reserved: Reserved::with_capacity(RESERVED_FRAMES),
             mac,
             warm_frame: None,
@@ -150,12 +167,23 @@ impl XdpDevice {
             self.send_frame(&reply);
         }
         self.xsk.rx.release();
-        if self.refilled {
-            self.refilled = false;
+        if self.queue_rx[0].refilled {
+            self.queue_rx[0].refilled = false;
             self.xsk.fill.publish();
             if self.xsk.fill.needs_wakeup() {
                 self.stats.rx_wakeups += 1;
                 self.xsk.wake_rx()?;
+            }
+        }
+        for (shared, q) in self.xsk.shared.iter_mut().zip(&mut self.queue_rx[1..]) {
+            shared.rx.release();
+            if q.refilled {
+                q.refilled = false;
+                shared.fill.publish();
+                if shared.fill.needs_wakeup() {
+                    self.stats.rx_wakeups += 1;
+                    shared.wake_rx()?;
+                }
             }
         }
         self.kick_if_needed()
@@ -344,6 +372,57 @@ impl XdpDevice {
     pub fn xsk(&self) -> &Xsk {
         &self.xsk
     }
+
+    /// Receive counts per queue, the first socket's queue first.
+    pub fn queues(&self) -> &[QueueRx] {
+        &self.queue_rx
+    }
+}
+
+/// Takes descriptors from one queue's Rx ring until one carries a frame for smoltcp
+/// (returned); frames that are malformed, foreign or out of bounds go straight back to
+/// the Fill ring and are counted.
+fn next_deliverable(
+    (frames, rx, fill): (&Frames, &mut Rx, &mut Fill),
+    stats: &mut DeviceStats,
+    queue: &mut QueueRx,
+    neighbours: &mut Neighbours,
+    arp_reply: &mut Option<[u8; neighbours::ARP_FRAME_LEN]>,
+) -> Option<Desc> {
+    let refilled = &mut queue.refilled;
+    loop {
+        let desc = rx.pop()?;
+        stats.rx_frames += 1;
+        queue.rx_frames += 1;
+        let frame = match frames.get(desc.addr, desc.len) {
+            Ok(frame) => frame,
+            Err(_) => {
+                stats.rx_bad_desc += 1;
+                // A frame inside our area (just a bad length) can still go back.
+                if frames.get(frames.frame_of(desc.addr), 0).is_ok() {
+                    let _ = fill.push(frames.frame_of(desc.addr));
+                    *refilled = true;
+                }
+                continue;
+            }
+        };
+        // Well-formed frames still pass the pinned-neighbour filter: smoltcp learns MACs
+        // only from ARP it lets through, and answers for our address come from it.
+        match classify(frame) {
+            FrameKind::Deliver => match neighbours.admit(frame) {
+                Admit::Deliver => {
+                    stats.rx_delivered += 1;
+                    return Some(desc);
+                }
+                Admit::Answer(reply) => *arp_reply = Some(reply),
+                Admit::Drop => {}
+            },
+            FrameKind::Malformed => stats.rx_malformed += 1,
+            _ => stats.rx_foreign += 1,
+        }
+        let _ = fill.push(frames.frame_of(desc.addr));
+        *refilled = true;
+    }
 }
 
 /// A received frame lent to smoltcp. Dropping it, consumed or not, returns the frame to
@@ -453,61 +532,50 @@ impl phy::Device for XdpDevice {
 
     fn receive(&mut self, _timestamp: Instant) -> Option<(XdpRxToken<'_>, XdpTxToken<'_>)> {
         let xsk = &mut self.xsk;
-        loop {
-            let desc = xsk.rx.pop()?;
-            self.stats.rx_frames += 1;
-            let frame = match xsk.rx_frames.get(desc.addr, desc.len) {
-                Ok(frame) => frame,
-                Err(_) => {
-                    self.stats.rx_bad_desc += 1;
-                    // A frame inside our area (just a bad length) can still go back.
-                    if xsk
-                        .rx_frames
-                        .get(xsk.rx_frames.frame_of(desc.addr), 0)
-                        .is_ok()
-                    {
-                        let _ = xsk.fill.push(xsk.rx_frames.frame_of(desc.addr));
-                        self.refilled = true;
-                    }
-                    continue;
+        let queues = self.queue_rx.len();
+        // Find a frame first, then lend it: the tokens borrow the queue it came from.
+        let (q, desc) = (0..queues).find_map(|i| {
+            let q = (self.next_queue + i) % queues;
+            let (frames, rx, fill) = match q {
+                0 => (&xsk.rx_frames, &mut xsk.rx, &mut xsk.fill),
+                _ => {
+                    let s = &mut xsk.shared[q - 1];
+                    (&s.frames, &mut s.rx, &mut s.fill)
                 }
             };
-            let admit = match classify(frame) {
-                FrameKind::Deliver => self.neighbours.admit(frame),
-                verdict => {
-                    match verdict {
-                        FrameKind::Malformed => self.stats.rx_malformed += 1,
-                        _ => self.stats.rx_foreign += 1,
-                    }
-                    Admit::Drop
-                }
-            };
-            if admit != Admit::Deliver {
-                if let Admit::Answer(reply) = admit {
-                    self.arp_reply = Some(reply);
-                }
-                let _ = xsk.fill.push(xsk.rx_frames.frame_of(desc.addr));
-                self.refilled = true;
-                continue;
-            }
-            self.stats.rx_delivered += 1;
-            let rx = XdpRxToken {
-                frames: &xsk.rx_frames,
-                fill: &mut xsk.fill,
-                refilled: &mut self.refilled,
-                addr: desc.addr,
-                len: desc.len,
-            };
-            let tx = XdpTxToken::new(
-                &mut xsk.tx_frames,
-                &mut xsk.tx,
-                &mut self.pool,
-                &mut self.scratch,
+            next_deliverable(
+                (frames, rx, fill),
                 &mut self.stats,
-                &mut self.unkicked,
-            );
-            return Some((rx, tx));
-        }
+                &mut self.queue_rx[q],
+                &mut self.neighbours,
+                &mut self.arp_reply,
+            )
+            .map(|desc| (q, desc))
+        })?;
+        self.next_queue = (q + 1) % queues;
+        let (frames, fill) = match q {
+            0 => (&xsk.rx_frames, &mut xsk.fill),
+            _ => {
+                let s = &mut xsk.shared[q - 1];
+                (&s.frames, &mut s.fill)
+            }
+        };
+        let rx = XdpRxToken {
+            frames,
+            fill,
+            refilled: &mut self.queue_rx[q].refilled,
+            addr: desc.addr,
+            len: desc.len,
+        };
+        let tx = XdpTxToken::new(
+            &mut xsk.tx_frames,
+            &mut xsk.tx,
+            &mut self.pool,
+            &mut self.scratch,
+            &mut self.stats,
+            &mut self.unkicked,
+        );
+        Some((rx, tx))
     }
 
     fn transmit(&mut self, _timestamp: Instant) -> Option<XdpTxToken<'_>> {

@@ -132,6 +132,10 @@ pub trait Link {
     fn counters(&mut self) -> Option<crate::order::LinkCounters> {
         None
     }
+    /// Frames received per NIC queue (AF_XDP links), read with the counters.
+    fn queues(&mut self) -> Option<crate::device::QueueCounts> {
+        None
+    }
     /// Short name for reports: "af_xdp" or "kernel".
     fn backend(&self) -> &'static str;
     /// How frames reach the wire: "copy"/"zerocopy" for AF_XDP, "kernel" for sockets.
@@ -206,6 +210,9 @@ impl Link for AnyLink {
     }
     fn counters(&mut self) -> Option<crate::order::LinkCounters> {
         dispatch!(self, l => l.counters())
+    }
+    fn queues(&mut self) -> Option<crate::device::QueueCounts> {
+        dispatch!(self, l => l.queues())
     }
     fn send_raw(&mut self, frame: &[u8]) -> bool {
         dispatch!(self, l => l.send_raw(frame))

@@ -112,6 +112,10 @@ impl Link for XdpLink {
         })
     }
 
+    fn queues(&mut self) -> Option<crate::device::QueueCounts> {
+        Some(crate::device::QueueCounts::of(self.engine.queues()))
+    }
+
     fn send_raw(&mut self, frame: &[u8]) -> bool {
         self.engine.send_raw(frame)
     }

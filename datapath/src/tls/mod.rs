@@ -106,9 +106,15 @@ pub enum TlsError {
         #[source]
         source: rustls::Error,
     },
-    /// The system trust store is not supported yet: configure a CA file.
-    #[error("system trust store not supported yet; configure a CA file")]
-    SystemRootsUnsupported,
+    /// The operating system's trust store gave no usable root certificate (none
+    /// installed, unreadable, or `SSL_CERT_FILE`/`SSL_CERT_DIR` pointing nowhere useful).
+    #[error(
+        "system trust store: no usable root certificate{}",
+        .first_error.as_ref().map(|e| format!(" ({e})")).unwrap_or_default()
+    )]
+    NoSystemRoots {
+        first_error: Option<rustls_native_certs::Error>,
+    },
 }
 
 impl From<ring::error::Unspecified> for TlsError {

@@ -1,5 +1,6 @@
 //! AF_XDP, one module per kernel concept: system calls and mappings (`sys`), the shared
-//! rings (`ring`), packet memory (`umem`) and the bound socket (`socket`). The only
+//! rings (`ring`), packet memory (`umem`), the bound socket (`socket`) and the
+//! receive sockets of other queues on its UMEM (`shared`). The only
 //! modules of the datapath allowed `unsafe`.
 //!
 //! Written over `libc` rather than xdpilone so the rings and UMEM can be built over
@@ -7,11 +8,12 @@
 //! in release builds.
 
 pub mod ring;
+pub mod shared;
 pub mod socket;
 mod sys;
 pub mod umem;
 
-pub use ring::{Desc, Fill, Tx};
+pub use ring::{Desc, Fill, Rx, Tx};
 pub use socket::{BindMode, Xsk, XskConfig, XskStats, ZeroCopy};
 pub use sys::if_index;
 pub use umem::{FramePool, Frames, UmemConfig};

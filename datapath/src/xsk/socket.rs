@@ -1,7 +1,9 @@
 //! An AF_XDP socket bound to one queue of one interface: its UMEM, its four rings, the
-//! bind mode it got, and the kick.
+//! bind mode it got, and the kick; and, for the interface's other queues, the receive-only
+//! sockets sharing its UMEM ([`SharedRx`]).
 
 use super::ring::{Completion, ConsRing, Fill, Offsets, ProdRing, Rx, Tx};
+use super::shared::SharedRx;
 use super::sys::{self, Mmap};
 use super::umem::{Frames, Umem, UmemConfig};
 use std::io;
@@ -71,6 +73,8 @@ pub struct Xsk {
     mode: BindMode,
     ifindex: u32,
     queue: u32,
+    /// Receive-only sockets on the interface's other queues, on this UMEM.
+    pub shared: Vec<SharedRx>,
 }
 
 /// The kernel's counters for one socket (`XDP_STATISTICS`).
@@ -80,7 +84,29 @@ impl Xsk {
     /// Creates the UMEM and socket, maps the rings, binds to `(ifindex, queue)` with
     /// `XDP_USE_NEED_WAKEUP`, and hands every receive frame to the Fill ring.
     pub fn bind(ifindex: u32, queue: u32, config: &XskConfig) -> io::Result<Xsk> {
+        Self::bind_queues(ifindex, queue, &[], config)
+    }
+
+    /// As [`Xsk::bind`] on `queue`, plus one receive-only socket sharing this UMEM on each
+    /// of `others` (`XDP_SHARED_UMEM`). The receive frames are divided equally between
+    /// the queues; everything is sent through the socket on `queue`.
+    pub fn bind_queues(
+        ifindex: u32,
+        queue: u32,
+        others: &[u32],
+        config: &XskConfig,
+    ) -> io::Result<Xsk> {
         let ring = config.ring_size;
+        let queues = 1 + others.len() as u32;
+        if config.umem.rx_frames < queues || others.contains(&queue) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "{queues} distinct queues need as many receive frames (have {})",
+                    config.umem.rx_frames
+                ),
+            ));
+        }
         if !ring.is_power_of_two() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -88,14 +114,17 @@ impl Xsk {
             ));
         }
         let umem = Umem::new(config.umem)?;
+        let registration = umem.registration();
+        let (mut rx_areas, tx_frames) = umem.split_queues(queues);
+        let rx_frames = rx_areas.remove(0);
         // Fill and Completion each hold every frame of their side, so returning a frame
         // can never find its ring full.
-        let fill_size = config.umem.rx_frames.next_power_of_two();
+        let fill_size = rx_frames.frame_count().next_power_of_two();
         let comp_size = (config.umem.frame_count - config.umem.rx_frames).next_power_of_two();
 
         let fd = sys::xdp_socket()?;
         let s = fd.as_fd();
-        sys::set_option(s, libc::XDP_UMEM_REG, &umem.registration())
+        sys::set_option(s, libc::XDP_UMEM_REG, &registration)
             .map_err(ctx("registering the UMEM"))?;
         sys::set_option(s, libc::XDP_UMEM_FILL_RING, &fill_size)
             .map_err(ctx("sizing the Fill ring"))?;
@@ -133,7 +162,6 @@ impl Xsk {
             ring,
         );
 
-        let (rx_frames, tx_frames) = umem.split();
         for addr in rx_frames.frame_addrs() {
             fill.push(addr)
                 .map_err(|_| io::Error::other("Fill ring smaller than the receive frames"))?;
@@ -141,6 +169,11 @@ impl Xsk {
         fill.publish();
 
         let mode = bind_with_fallback(s, ifindex, queue, config.zero_copy)?;
+        let shared = others
+            .iter()
+            .zip(rx_areas)
+            .map(|(&q, frames)| SharedRx::bind(s, ifindex, q, frames, ring))
+            .collect::<io::Result<Vec<_>>>()?;
         Ok(Xsk {
             fd,
             fill,
@@ -153,6 +186,7 @@ impl Xsk {
             mode,
             ifindex,
             queue,
+            shared,
         })
     }
 
@@ -216,7 +250,7 @@ fn bind_with_fallback(
     Ok(BindMode::Copy)
 }
 
-fn map_ring(
+pub(super) fn map_ring(
     s: BorrowedFd<'_>,
     off: libc::xdp_ring_offset,
     size: u32,
@@ -227,7 +261,7 @@ fn map_ring(
     Ok(Arc::new(Mmap::ring(s, len, pgoff)?))
 }
 
-fn offsets(o: libc::xdp_ring_offset) -> Offsets {
+pub(super) fn offsets(o: libc::xdp_ring_offset) -> Offsets {
     Offsets {
         producer: o.producer,
         consumer: o.consumer,

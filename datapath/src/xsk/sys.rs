@@ -80,12 +80,40 @@ pub fn get_option<T: Copy>(fd: BorrowedFd<'_>, opt: libc::c_int) -> io::Result<T
 
 /// Binds an AF_XDP socket to `(ifindex, queue)` with `flags` (XDP_COPY, XDP_ZEROCOPY, ...).
 pub fn bind(fd: BorrowedFd<'_>, ifindex: u32, queue: u32, flags: u16) -> io::Result<()> {
+    bind_addr(fd, ifindex, queue, flags, 0)
+}
+
+/// Binds an AF_XDP socket to `(ifindex, queue)` on the UMEM of the bound socket `umem_of`
+/// (`XDP_SHARED_UMEM`). The socket must have its own Fill and Completion rings when the
+/// queue differs; the bind mode and need-wakeup are inherited from `umem_of`.
+pub fn bind_shared(
+    fd: BorrowedFd<'_>,
+    ifindex: u32,
+    queue: u32,
+    umem_of: BorrowedFd<'_>,
+) -> io::Result<()> {
+    bind_addr(
+        fd,
+        ifindex,
+        queue,
+        libc::XDP_SHARED_UMEM,
+        umem_of.as_raw_fd() as u32,
+    )
+}
+
+fn bind_addr(
+    fd: BorrowedFd<'_>,
+    ifindex: u32,
+    queue: u32,
+    flags: u16,
+    shared_umem_fd: u32,
+) -> io::Result<()> {
     let addr = libc::sockaddr_xdp {
         sxdp_family: libc::AF_XDP as u16,
         sxdp_flags: flags,
         sxdp_ifindex: ifindex,
         sxdp_queue_id: queue,
-        sxdp_shared_umem_fd: 0,
+        sxdp_shared_umem_fd: shared_umem_fd,
     };
     // SAFETY: `addr` is a valid sockaddr_xdp and its exact size is passed.
     unsafe {

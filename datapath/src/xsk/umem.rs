@@ -95,28 +95,33 @@ impl Umem {
     }
 
     /// Splits into the receive area (the first `rx_frames` frames) and the transmit area.
+    #[cfg(test)]
     pub fn split(self) -> (Frames, Frames) {
+        let (mut rx, tx) = self.split_queues(1);
+        (rx.remove(0), tx)
+    }
+
+    /// Splits the receive area into `queues` equal parts, one per receive queue (frames
+    /// left over by the division stay unused), and returns them with the transmit area.
+    /// `queues` must be at least 1 and at most `rx_frames`.
+    pub fn split_queues(self, queues: u32) -> (Vec<Frames>, Frames) {
         let c = self.config;
         let fs = u64::from(c.frame_size);
+        let per_queue = u64::from(c.rx_frames / queues.max(1)) * fs;
         let boundary = u64::from(c.rx_frames) * fs;
         let end = u64::from(c.frame_count) * fs;
         let base = self.map.as_ptr();
-        (
-            Frames {
-                base,
-                start: 0,
-                end: boundary,
-                frame_size: c.frame_size,
-                _map: self.map.clone(),
-            },
-            Frames {
-                base,
-                start: boundary,
-                end,
-                frame_size: c.frame_size,
-                _map: self.map,
-            },
-        )
+        let area = |start, end| Frames {
+            base,
+            start,
+            end,
+            frame_size: c.frame_size,
+            _map: self.map.clone(),
+        };
+        let rx = (0..u64::from(queues.max(1)))
+            .map(|q| area(q * per_queue, (q + 1) * per_queue))
+            .collect();
+        (rx, area(boundary, end))
     }
 }
 
@@ -301,6 +306,25 @@ mod tests {
         tx.get_mut(8192 + 10, 4).unwrap().copy_from_slice(b"abcd");
         assert_eq!(tx.get(8192 + 10, 4).unwrap(), b"abcd");
         assert_eq!(rx.frame_of(2048 + 300), 2048);
+    }
+
+    #[test]
+    fn receive_area_splits_per_queue() {
+        let config = UmemConfig {
+            frame_count: 12,
+            rx_frames: 7,
+            ..small()
+        };
+        let (rx, tx) = Umem::new(config).unwrap().split_queues(3);
+        let addrs: Vec<Vec<u64>> = rx.iter().map(|f| f.frame_addrs().collect()).collect();
+        assert_eq!(
+            addrs,
+            vec![vec![0, 2048], vec![4096, 6144], vec![8192, 10240]],
+            "two frames each; the seventh stays unused"
+        );
+        assert!(rx[0].get(4096, 1).is_err(), "queue 1's frame from queue 0");
+        assert_eq!(tx.frame_addrs().next(), Some(7 * 2048));
+        assert_eq!(tx.frame_count(), 5);
     }
 
     #[test]

@@ -46,6 +46,7 @@ pub fn config(backend: BackendConfig, target: TargetSpec) -> DatapathConfig {
     DatapathConfig {
         backend,
         core: None,
+        scheduling: Default::default(),
         targets: vec![target],
         max_arms: 16,
         queue_len: 1024,

@@ -1,0 +1,75 @@
+//! The parts of `status` that say where the datapath runs: its core and scheduling as they
+//! took effect, and what each NIC queue has received.
+
+use serde::{Deserialize, Serialize};
+
+/// Frames one NIC queue's AF_XDP socket has received (`status --json` → `queues`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueStatus {
+    pub queue: u32,
+    pub rx_frames: u64,
+}
+
+/// The datapath thread's placement, as it took effect.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct PlacementStatus {
+    /// The core it is pinned to (none: unpinned).
+    pub core: Option<usize>,
+    /// That core is in `isolcpus` / `nohz_full`.
+    pub isolated: bool,
+    pub nohz_full: bool,
+    /// SCHED_FIFO priority in effect (none: normal scheduling).
+    pub realtime_priority: Option<u8>,
+    /// The daemon's memory is locked (mlockall).
+    pub memory_locked: bool,
+    /// What was asked for and did not take effect.
+    #[serde(default)]
+    pub warnings: Vec<String>,
+}
+
+impl From<&quickdraw_datapath::placement::Placement> for PlacementStatus {
+    fn from(p: &quickdraw_datapath::placement::Placement) -> Self {
+        PlacementStatus {
+            core: p.core,
+            isolated: p.isolated,
+            nohz_full: p.nohz_full,
+            realtime_priority: p.realtime_priority,
+            memory_locked: p.memory_locked,
+            warnings: p.warnings.clone(),
+        }
+    }
+}
+
+impl PlacementStatus {
+    /// One line for `control status`.
+    pub fn line(&self) -> String {
+        let yes = |b: bool| if b { "yes" } else { "no" };
+        let core = match self.core {
+            Some(c) => format!(
+                "core {c} (isolated {}, nohz_full {})",
+                yes(self.isolated),
+                yes(self.nohz_full)
+            ),
+            None => "unpinned".to_owned(),
+        };
+        let sched = match self.realtime_priority {
+            Some(p) => format!("SCHED_FIFO {p}"),
+            None => "SCHED_OTHER".to_owned(),
+        };
+        let mem = if self.memory_locked {
+            "memory locked"
+        } else {
+            "memory not locked"
+        };
+        format!("datapath on {core}, {sched}, {mem}")
+    }
+}
+
+/// `queues: 0=12 1=30 ...` for `control status`.
+pub fn queues_line(queues: &[QueueStatus]) -> String {
+    let parts: Vec<String> = queues
+        .iter()
+        .map(|q| format!("{}={}", q.queue, q.rx_frames))
+        .collect();
+    format!("rx frames by queue: {}", parts.join(" "))
+}
