@@ -10,6 +10,7 @@ pub mod conn;
 pub mod device;
 pub mod engine;
 mod error;
+pub mod event;
 pub mod http;
 pub mod link;
 pub mod order;
