@@ -3,4 +3,6 @@
 //! language ([`predicate`]), compiled on the control side and evaluated here over an
 //! event's JSON data without allocating.
 
+pub mod json;
+pub mod predicate;
 pub mod sse;
