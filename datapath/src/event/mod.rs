@@ -3,6 +3,7 @@
 //! language ([`predicate`]), compiled on the control side and evaluated here over an
 //! event's JSON data without allocating.
 
+pub mod chunked;
 pub mod json;
 pub mod predicate;
 pub mod sse;
