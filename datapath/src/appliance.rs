@@ -75,6 +75,8 @@ pub struct Appliance<L: Link> {
     /// When send warming last ran, and which connection it warms next (round robin).
     warmed_at: u64,
     warm_next: usize,
+    /// Event sources and the arms their events fire (see `appliance/events.rs`).
+    feeds: events::Feeds,
 }
 
 /// How often link counters are reported (while nothing is armed).
@@ -144,6 +146,7 @@ impl<L: Link> Appliance<L> {
             warmings: 0,
             warmed_at: 0,
             warm_next: 0,
+            feeds: events::Feeds::new(max_arms),
         };
         for t in 0..appliance.targets.len() {
             appliance.emit(Event::Pool {
@@ -275,6 +278,8 @@ impl<L: Link> Appliance<L> {
         let id = spec.arm;
         let reject = if spec.target >= self.targets.len() {
             Some(Reject::UnknownTarget)
+        } else if !self.feeds.knows(&spec.trigger) {
+            Some(Reject::UnknownSource)
         } else if self.arm_slot(id).is_some() {
             Some(Reject::DuplicateArm)
         } else if spec.conns == 0 || spec.conns > self.targets[spec.target].connections {
@@ -539,6 +544,7 @@ impl<L: Link> Turn for Appliance<L> {
         for link in &mut self.links {
             link.poll(now);
         }
+        now = self.feed_events(now, &mut work);
         let mut events: [Option<ConnEvent>; 8] = Default::default();
         for c in 0..self.conns.len() {
             let t = self.conns[c].target;
@@ -602,5 +608,6 @@ impl<L: Link> Turn for Appliance<L> {
     }
 }
 
+mod events;
 #[cfg(test)]
 mod tests;

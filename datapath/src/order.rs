@@ -10,12 +10,18 @@ use std::sync::Arc;
 pub type ArmId = u64;
 
 /// When an arm fires.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Trigger {
     /// On a `Fire` command.
     Manual,
     /// When the loop's clock (CLOCK_MONOTONIC, ns) reaches this instant.
     At(u64),
+    /// When an event from the datapath's source number `source` matches: in the turn
+    /// its last byte arrives; the fire's trigger stamp is that turn's clock.
+    Event {
+        source: usize,
+        matcher: Arc<crate::event::predicate::Matcher>,
+    },
 }
 
 /// An order ready to go: the exact HTTP/1.1 bytes, rendered at arm time.
@@ -123,6 +129,8 @@ pub enum Reject {
     /// The datapath holds as many arms as it was sized for.
     TooManyArms,
     UnknownArm,
+    /// An event trigger names a source the datapath does not run.
+    UnknownSource,
 }
 
 /// Datapath → control plane.
@@ -177,6 +185,12 @@ pub enum Event {
         target: usize,
         warm: usize,
         wanted: usize,
+    },
+    /// An event source went live or down (`message` says why when it is not transient).
+    Source {
+        source: usize,
+        live: bool,
+        message: Option<Arc<str>>,
     },
     /// A connection failed in a way the operator must see (certificate not trusted,
     /// handshake failure); `message` names the target.

@@ -293,5 +293,6 @@ pub(super) fn describe(reason: Option<Reject>) -> String {
         Some(Reject::RequestTooLarge) => "the request does not fit one TLS record".into(),
         Some(Reject::TooManyArms) => "it holds as many arms as it can; fire or disarm some".into(),
         Some(Reject::UnknownArm) => "it does not hold that arm (already fired or disarmed)".into(),
+        Some(Reject::UnknownSource) => "it runs no such event source".into(),
     }
 }
