@@ -9,3 +9,4 @@ mod frame;
 mod program;
 mod stamp;
 mod stamp_live;
+mod udp;
