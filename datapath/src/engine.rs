@@ -3,6 +3,8 @@
 //! completions → RX → smoltcp → TX → kick → Fill refill, and keeps the steering map in
 //! step with the connections that exist.
 
+mod udp;
+
 use crate::clock::smoltcp_instant;
 use crate::device::{DeviceStats, XdpDevice};
 use crate::poll::{Turn, Work};

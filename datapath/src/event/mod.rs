@@ -5,7 +5,8 @@
 //! ([`predicate`]), compiled on the control side and evaluated here over an event's data
 //! without allocating. Sources ([`source`]) run on the datapath thread over its links:
 //! [`sse_source`] subscribes to a server-sent-events stream over its own TLS
-//! connection. The appliance fires matching arms in the turn an event completes
+//! connection, [`udp_source`] reads datagrams (steered to our stack by XDP, or from a
+//! kernel socket). The appliance fires matching arms in the turn an event completes
 //! (`appliance/events.rs`).
 
 pub mod chunked;
@@ -14,3 +15,4 @@ pub mod predicate;
 pub mod source;
 pub mod sse;
 pub mod sse_source;
+pub mod udp_source;

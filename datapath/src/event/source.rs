@@ -10,6 +10,7 @@
 //! sources (UDP) just read.
 
 use super::sse_source::{SseSource, SseSpec};
+use super::udp_source::{UdpSource, UdpSpec};
 use crate::link::Link;
 use std::sync::Arc;
 
@@ -45,6 +46,7 @@ pub trait Source {
 #[non_exhaustive]
 pub enum SourceSpec {
     Sse(SseSpec),
+    Udp(UdpSpec),
 }
 
 /// Any source; dispatch is one `match`.
@@ -52,12 +54,14 @@ pub enum SourceSpec {
 #[non_exhaustive]
 pub enum AnySource {
     Sse(Box<SseSource>),
+    Udp(Box<UdpSource>),
 }
 
 impl AnySource {
     pub fn new(spec: SourceSpec) -> AnySource {
         match spec {
             SourceSpec::Sse(s) => AnySource::Sse(Box::new(SseSource::new(s))),
+            SourceSpec::Udp(s) => AnySource::Udp(Box::new(UdpSource::new(s))),
         }
     }
 }
@@ -66,11 +70,13 @@ impl Source for AnySource {
     fn name(&self) -> &str {
         match self {
             AnySource::Sse(s) => s.name(),
+            AnySource::Udp(s) => s.name(),
         }
     }
     fn is_live(&self) -> bool {
         match self {
             AnySource::Sse(s) => s.is_live(),
+            AnySource::Udp(s) => s.is_live(),
         }
     }
     fn progress<L: Link>(
@@ -81,11 +87,13 @@ impl Source for AnySource {
     ) -> bool {
         match self {
             AnySource::Sse(s) => s.progress(link, now, on_event),
+            AnySource::Udp(s) => s.progress(link, now, on_event),
         }
     }
     fn take_change(&mut self) -> Option<SourceChange> {
         match self {
             AnySource::Sse(s) => s.take_change(),
+            AnySource::Udp(s) => s.take_change(),
         }
     }
 }
