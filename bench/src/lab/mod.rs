@@ -11,6 +11,7 @@
 //! including the remains of a half-failed `up`, and a failed `up` tears down what it made.
 
 mod command;
+pub mod events;
 mod lock;
 mod netns;
 mod nginx;
