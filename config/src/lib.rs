@@ -2,12 +2,14 @@
 //! every problem at its TOML key path at once.
 
 mod error;
+mod events;
 mod schema;
 mod sections;
 mod validate;
 mod validate_sections;
 
 pub use error::{ConfigError, Problem};
+pub use events::{EventKind, EventSource};
 pub use schema::{Appliance, Backend, Config, RequestSpec, Target, TrustAnchors, XdpMode};
 pub use sections::{Control, Journal, Limits, Metrics, Timing};
 pub use validate_sections::OPEN_ARMS_CEILING;

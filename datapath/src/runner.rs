@@ -40,6 +40,9 @@ pub struct DatapathConfig {
     pub idle: Idle,
     /// Step profiling of fires (two extra clock reads per fire): for the bench only.
     pub profile_steps: bool,
+    /// Event sources, each with the link that carries it (0 = `backend`); arms name
+    /// them by their position here.
+    pub sources: Vec<(crate::event::source::SourceSpec, usize)>,
 }
 
 /// What the running thread reports about itself at start.
@@ -139,6 +142,9 @@ pub fn spawn_links(
                 e,
             );
             appliance.profile = config.profile_steps;
+            for (source, link) in &config.sources {
+                appliance.add_source(source.clone(), *link);
+            }
             let _ = ready_tx.send(Ok(started));
             poll::run(
                 &mut appliance,

@@ -160,6 +160,7 @@ fn measure(opts: &RunOptions, config: &Config) -> anyhow::Result<(Vec<Sample>, S
         queue_len: 4096,
         idle: Idle::Spin,
         profile_steps: opts.profile_steps,
+        sources: Vec::new(),
     };
     let kernel = BackendConfig::Kernel {
         interface: Some(config.appliance.interface.clone()),

@@ -24,6 +24,7 @@ impl Daemon {
         let order =
             order::prepare(&self.targets, req, &key).map_err(|e: ArmError| e.to_string())?;
         let schedule = self.schedule(&req.trigger, req.arrive, order.target)?;
+        let event = self.event_trigger(&req.trigger)?;
         let target = &self.targets[order.target];
         let id = self.shared.update(|s| {
             let open = s.open_arms();
@@ -45,6 +46,7 @@ impl Daemon {
                 ArmRecord::new(id, &req.sku, req.qty, &key, (order.target, &target.name));
             record.conns = order.conns;
             record.schedule = schedule;
+            record.event = event.is_some();
             s.insert_arm(record);
             Ok(id)
         })?;
@@ -60,13 +62,14 @@ impl Daemon {
                 fire_ns: s.fire_ns,
                 correction_ns: s.correction_ns,
             }),
+            on: event.as_ref().map(|(text, _)| text.clone()),
         };
         // Durable before the datapath can fire it: a crash from here on finds it.
         if let Err(e) = self.journal(Record::Arm(entry)) {
             self.shared.update(|s| s.set_state(id, ArmState::Rejected));
             return Err(e);
         }
-        self.hand_over(id, order, schedule)?;
+        self.hand_over(id, order, schedule, event.map(|(_, t)| t))?;
         self.shared.update(|s| s.stats.counters.arms += 1);
         tracing::info!(arm = id, sku = %req.sku, qty = req.qty, conns = req.conns,
             target = %target.name, scheduled = schedule.is_some(), "armed");
@@ -94,10 +97,14 @@ impl Daemon {
             qty: entry.qty,
             conns: entry.conns,
             target: Some(entry.target.clone()),
-            trigger: TriggerSpec::Manual,
+            trigger: entry
+                .on
+                .clone()
+                .map_or(TriggerSpec::Manual, TriggerSpec::On),
             arrive: None,
         };
         let order = order::prepare(&self.targets, &req, &entry.key).map_err(|e| e.to_string())?;
+        let event = self.event_trigger(&req.trigger)?;
         let schedule = match entry.at {
             None => None,
             Some(at) => {
@@ -124,6 +131,7 @@ impl Daemon {
             );
             record.conns = order.conns;
             record.schedule = schedule;
+            record.event = event.is_some();
             record.recovered = Some("rearmed".into());
             s.reserve_ids_through(entry.arm);
             s.insert_arm(record);
@@ -132,18 +140,29 @@ impl Daemon {
             arm: entry.arm,
             how: "rearmed".into(),
         })?;
-        self.hand_over(entry.arm, order, schedule)?;
+        self.hand_over(entry.arm, order, schedule, event.map(|(_, t)| t))?;
         Ok(ArmState::Armed)
     }
 
     /// Gives the order to the datapath and waits for its answer.
-    fn hand_over(&self, id: ArmId, order: Order, schedule: Option<Schedule>) -> Result<(), String> {
+    fn hand_over(
+        &self,
+        id: ArmId,
+        order: Order,
+        schedule: Option<Schedule>,
+        event: Option<Trigger>,
+    ) -> Result<(), String> {
+        let trigger = match (schedule, event) {
+            (_, Some(event)) => event,
+            (Some(s), None) => Trigger::At(s.deadline_ns),
+            (None, None) => Trigger::Manual,
+        };
         let spec = ArmSpec {
             arm: id,
             target: order.target,
             request: order.request.into_boxed_slice(),
             conns: order.conns,
-            trigger: schedule.map_or(Trigger::Manual, |s| Trigger::At(s.deadline_ns)),
+            trigger,
         };
         if let Err(e) = self.push(Command::Arm(Box::new(spec))) {
             self.shared.update(|s| s.set_state(id, ArmState::Rejected));
@@ -187,10 +206,10 @@ impl Daemon {
             }
         };
         let at_ns = match trigger {
-            TriggerSpec::Manual if arrive_asked => {
+            TriggerSpec::Manual | TriggerSpec::On(_) if arrive_asked => {
                 return Err("--arrive applies to scheduled arms (--at or --in)".into())
             }
-            TriggerSpec::Manual => return Ok(None),
+            TriggerSpec::Manual | TriggerSpec::On(_) => return Ok(None),
             TriggerSpec::At(text) => parse_utc(text).map_err(|e| e.to_string())?,
             TriggerSpec::InNs(ns) => {
                 let ns = i64::try_from(*ns).map_err(|_| "--in is too long".to_owned())?;

@@ -11,6 +11,7 @@
 
 mod arm_record;
 mod arming;
+mod event_arm;
 mod metrics;
 mod order;
 mod pump;
@@ -51,6 +52,8 @@ pub struct Daemon {
     shared: Arc<Shared>,
     commands: Arc<ArrayQueue<Command>>,
     targets: Vec<TargetPlan>,
+    /// Event sources' names, by datapath source index.
+    sources: Vec<String>,
     rng: SystemRandom,
     /// A client asked for `down`.
     down: AtomicBool,
@@ -115,6 +118,7 @@ pub fn run(options: UpOptions) -> anyhow::Result<ExitCode> {
         shared: shared.clone(),
         commands: handle.commands.clone(),
         targets: plan.targets,
+        sources: plan.sources,
         rng: SystemRandom::new(),
         down: AtomicBool::new(false),
         journal: journal.clone(),

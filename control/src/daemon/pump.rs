@@ -214,6 +214,7 @@ mod tests {
                         target: "lab".into(),
                         conns: 1,
                         at: None,
+                        on: None,
                     }),
                 }],
                 lines,

@@ -216,6 +216,9 @@ impl State {
                 self.fire_seen(arm, &stamps);
                 if let Some(a) = self.arms.get(&arm) {
                     self.sends.push_back((stamps.trigger_ns, a.target));
+                    if a.event {
+                        self.stats.event_sent(stamps.trigger_ns, stamps.tx_ns);
+                    }
                 }
                 self.stats.counters.requests += 1;
                 self.update(arm, |a| {

@@ -8,11 +8,14 @@ use crate::protocol::{Counters, FireOutcome, LatencyView, StampsView, StatsReply
 use hdrhistogram::Histogram;
 
 /// The metrics, in the order they are reported.
-pub const METRICS: [&str; 4] = [
+pub const METRICS: [&str; 5] = [
     "trigger_to_tx",
     "trigger_to_first_byte",
     "trigger_to_complete",
     "schedule_error",
+    // Event-triggered fires only: the event's receive stamp (the turn its last byte
+    // was decrypted or its datagram read) to the kick.
+    "event_to_tx",
 ];
 
 /// Largest value recorded (ns): a response timeout is at most 10 min; larger values are
@@ -23,7 +26,7 @@ const HIGHEST_NS: u64 = 3_600_000_000_000;
 #[derive(Debug)]
 pub struct Stats {
     backend: String,
-    histograms: [Histogram<u64>; 4],
+    histograms: [Histogram<u64>; 5],
     pub counters: Counters,
     /// The datapath's last report of its steering and ring counters (AF_XDP only).
     xdp: Option<XdpCounters>,
@@ -34,7 +37,7 @@ impl Stats {
         let h = || Histogram::new_with_bounds(1, HIGHEST_NS, 3).expect("valid histogram bounds");
         Stats {
             backend: backend.to_owned(),
-            histograms: [h(), h(), h(), h()],
+            histograms: [h(), h(), h(), h(), h()],
             counters: Counters::default(),
             xdp: None,
         }
@@ -76,6 +79,11 @@ impl Stats {
             self.histograms[3]
                 .saturating_record(stamps.trigger_ns.saturating_sub(stamps.scheduled_ns).max(1));
         }
+    }
+
+    /// An event-triggered arm's request left (one per connection).
+    pub fn event_sent(&mut self, trigger_ns: u64, tx_ns: u64) {
+        self.record(4, trigger_ns, tx_ns);
     }
 
     /// One connection's share of a fire ended.
@@ -175,6 +183,14 @@ mod tests {
         let err = by("schedule_error");
         assert_eq!(err.count, 1);
         assert!((249..=251).contains(&err.max_ns), "{err:?}");
+        assert_eq!(by("event_to_tx").count, 0);
+        s.event_sent(1_000, 4_000);
+        let ev = s
+            .view()
+            .latency
+            .into_iter()
+            .find(|l| l.metric == "event_to_tx");
+        assert!(ev.is_some_and(|l| l.count == 1 && (2_990..=3_010).contains(&l.p50_ns)));
         assert_eq!(v.backend, "kernel");
         assert!(v.xdp.is_none());
     }

@@ -148,6 +148,7 @@ mod tests {
         assert!(
             text.contains("quickdraw_trigger_to_complete_seconds_count{backend=\"af_xdp\"} 0\n")
         );
+        assert!(text.contains("# TYPE quickdraw_event_to_tx_seconds summary\n"));
         // Every sample line is `name{labels} value`.
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let (series, value) = line.rsplit_once(' ').unwrap();

@@ -52,6 +52,7 @@ pub fn config(backend: BackendConfig, target: TargetSpec) -> DatapathConfig {
         // Tests share two cores with nginx: rest when idle rather than spin.
         idle: Idle::Sleep(Duration::from_micros(50)),
         profile_steps: false,
+        sources: Vec::new(),
     }
 }
 
