@@ -63,6 +63,9 @@ fn default_max_event() -> usize {
     4096
 }
 
+/// A field name and whether it is set.
+type Field<'a> = (&'a str, bool);
+
 /// Largest `max_event_bytes` accepted.
 const MAX_EVENT_CEILING: usize = 64 * 1024;
 
@@ -92,7 +95,7 @@ pub(crate) fn check(sources: &[EventSource], report: &mut impl FnMut(String, Str
                 format!("{} is not in 1..={MAX_EVENT_CEILING}", s.max_event_bytes),
             );
         }
-        let (needs, forbids): (&[(&str, bool)], &[(&str, bool)]) = match s.kind {
+        let (needs, forbids): (&[Field], &[Field]) = match s.kind {
             EventKind::Sse => (
                 &[
                     ("address", s.address.is_some()),
