@@ -47,6 +47,13 @@ pub(crate) struct RunArgs {
     /// Seed of the interleaving and gap jitter.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// What triggers each fire: a command (`manual`, the default) or an inbound `event`
+    /// (tick-to-trade, measured wire to wire; see run/event.rs).
+    #[arg(long, default_value = "manual", value_parser = ["manual", "event"])]
+    trigger: String,
+    /// The event source with `--trigger event`.
+    #[arg(long, default_value = "sse", value_parser = ["sse", "udp"])]
+    source: String,
 }
 
 pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
@@ -60,6 +67,9 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     if args.fires == 0 {
         bail!("--fires must be at least 1");
+    }
+    if args.trigger == "event" {
+        return run_event(&args);
     }
     let opts = RunOptions {
         config: args.config,
@@ -103,6 +113,39 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
         if let Some(p) = path {
             println!("{what}: {}", p.display());
         }
+    }
+    Ok(())
+}
+
+/// `--trigger event`: af_xdp and kernel, interleaved, each on its own event source.
+fn run_event(args: &RunArgs) -> anyhow::Result<()> {
+    use quickdraw_bench::run::event::{self, EventRunOptions, EventSource};
+    let opts = EventRunOptions {
+        config: args.config.clone(),
+        source: if args.source == "udp" {
+            EventSource::Udp
+        } else {
+            EventSource::Sse
+        },
+        fires: args.fires,
+        warm_up: args.warm_up.unwrap_or((args.fires / 10).clamp(5, 100)),
+        gap: args.gap,
+        json: args.json.clone(),
+        no_pin: args.no_pin,
+        seed: args.seed,
+    };
+    let report = event::run(&opts)?;
+    println!(
+        "{} event fires per backend ({}), gap {:?}; wire to wire = event frame leaving qd1 \
+         -> order frame arriving at qd1",
+        report.fires_per_backend, args.source, args.gap
+    );
+    print!("{}", report.table());
+    if report.stamps_lost > 0 {
+        println!("warning: {} wire stamps lost", report.stamps_lost);
+    }
+    if let Some(p) = &args.json {
+        println!("json: {}", p.display());
     }
     Ok(())
 }

@@ -34,7 +34,14 @@ pub const UDP_PORT: u16 = 9000;
 /// The port datagrams leave from.
 pub const UDP_SOURCE_PORT: u16 = 9001;
 
-type Subscriber = StreamOwned<ServerConnection, TcpStream>;
+type Stream = StreamOwned<ServerConnection, TcpStream>;
+
+/// One open stream and the address of its client.
+#[derive(Debug)]
+struct Subscriber {
+    peer: Ipv4Addr,
+    stream: Stream,
+}
 
 /// The running server; dropping it stops accepting and closes every stream.
 #[derive(Debug)]
@@ -112,6 +119,13 @@ impl EventServer {
         self.subscribers.lock().map_or(0, |s| s.len())
     }
 
+    /// Streams open now from client address `peer`.
+    pub fn subscribed(&self, peer: Ipv4Addr) -> usize {
+        self.subscribers
+            .lock()
+            .map_or(0, |s| s.iter().filter(|s| s.peer == peer).count())
+    }
+
     /// Waits (bounded) until `n` streams are open.
     pub fn wait_subscribers(&self, n: usize, limit: Duration) -> bool {
         let deadline = Instant::now() + limit;
@@ -129,6 +143,18 @@ impl EventServer {
     /// with `pause` between pieces so they leave as separate TCP segments. Streams that
     /// fail are dropped. Returns how many streams it reached.
     pub fn send_sse(&self, event: &[u8], splits: &[usize], pause: Duration) -> usize {
+        self.send_sse_to(None, event, splits, pause)
+    }
+
+    /// [`send_sse`](Self::send_sse) to the streams of client address `peer` only (all
+    /// when `None`): the bench sends each backend its own events.
+    pub fn send_sse_to(
+        &self,
+        peer: Option<Ipv4Addr>,
+        event: &[u8],
+        splits: &[usize],
+        pause: Duration,
+    ) -> usize {
         let Ok(mut subscribers) = self.subscribers.lock() else {
             return 0;
         };
@@ -147,8 +173,9 @@ impl EventServer {
             chunk.extend_from_slice(piece);
             chunk.extend_from_slice(b"\r\n");
             for (s, ok) in subscribers.iter_mut().zip(alive.iter_mut()) {
-                if *ok {
-                    *ok = s.write_all(&chunk).and_then(|()| s.flush()).is_ok();
+                if *ok && peer.is_none_or(|p| p == s.peer) {
+                    let w = &mut s.stream;
+                    *ok = w.write_all(&chunk).and_then(|()| w.flush()).is_ok();
                 }
             }
             if i + 1 < cuts.len() && !pause.is_zero() {
@@ -167,8 +194,8 @@ impl EventServer {
     pub fn close_streams(&self) {
         if let Ok(mut subscribers) = self.subscribers.lock() {
             for mut s in subscribers.drain(..) {
-                s.conn.send_close_notify();
-                let _ = s.flush();
+                s.stream.conn.send_close_notify();
+                let _ = s.stream.flush();
             }
         }
     }
@@ -206,9 +233,14 @@ fn accept_loop(
                 let _ = thread::Builder::new()
                     .name("lab-events-conn".into())
                     .spawn(move || {
-                        if let Ok(s) = subscribe(stream, config, peer) {
+                        if let (Ok(stream), SocketAddr::V4(peer)) =
+                            (subscribe(stream, config), peer)
+                        {
                             if let Ok(mut all) = subscribers.lock() {
-                                all.push(s);
+                                all.push(Subscriber {
+                                    peer: *peer.ip(),
+                                    stream,
+                                });
                             }
                         }
                     });
@@ -222,11 +254,7 @@ fn accept_loop(
 }
 
 /// TLS, the request head, and the stream's head; the stream is then written to only.
-fn subscribe(
-    stream: TcpStream,
-    config: Arc<ServerConfig>,
-    _peer: SocketAddr,
-) -> io::Result<Subscriber> {
+fn subscribe(stream: TcpStream, config: Arc<ServerConfig>) -> io::Result<Stream> {
     stream.set_nonblocking(false)?;
     stream.set_nodelay(true)?;
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;

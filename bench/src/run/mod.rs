@@ -6,6 +6,7 @@
 //! CLOCK_MONOTONIC.
 
 mod driver;
+pub mod event;
 mod floor;
 mod plan;
 mod report;
