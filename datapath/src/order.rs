@@ -17,7 +17,8 @@ pub enum Trigger {
     /// When the loop's clock (CLOCK_MONOTONIC, ns) reaches this instant.
     At(u64),
     /// When an event from the datapath's source number `source` matches: in the turn
-    /// its last byte arrives; the fire's trigger stamp is that turn's clock.
+    /// its last byte arrives; the fire's trigger stamp is the event's receive stamp (the
+    /// clock once it was read, decrypted, parsed and matched).
     Event {
         source: usize,
         matcher: Arc<crate::event::predicate::Matcher>,

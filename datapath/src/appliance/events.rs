@@ -1,6 +1,7 @@
 //! The event-trigger part of the appliance's turn: event sources run right after the
 //! links are polled, and each event fires every unfired arm whose predicate it matches,
-//! in that same turn, with the turn's clock (the event's receive stamp) as the trigger.
+//! in that same turn, with the event's receive stamp (the clock once it was read and
+//! matched) as the trigger.
 //! An arm fires at most once; nothing here allocates once the sources are up.
 
 use super::Appliance;
@@ -75,9 +76,18 @@ impl<L: Link> Appliance<L> {
             if progressed {
                 *work = Work::Busy;
             }
+            // The event's receive stamp: the clock once its last byte has been read,
+            // decrypted, parsed and matched (the turn's `now` can be older than the
+            // event: a kernel socket is read in the middle of the turn). One clock read,
+            // only when something fires.
+            let received_ns = if self.feeds.due.is_empty() {
+                now
+            } else {
+                self.links[self.feeds.link[s]].now_ns().max(now)
+            };
             for i in 0..self.feeds.due.len() {
                 let slot = self.feeds.due[i];
-                after = after.max(self.fire(slot, now, 0));
+                after = after.max(self.fire(slot, received_ns, 0));
             }
             self.feeds.due.clear();
             if let Some(change) = self.feeds.sources[s].take_change() {
