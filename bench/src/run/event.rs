@@ -141,6 +141,7 @@ pub fn run(opts: &EventRunOptions) -> anyhow::Result<EventRunReport> {
     let mut stamper = Stamper::load()?;
     stamper.set_filter(StampFilter {
         data_only: true,
+        udp: opts.source == EventSource::Udp,
         ..StampFilter::network(TARGET_IP, 24)
     })?;
     stamper
