@@ -34,14 +34,12 @@ fn event_runs_fire_once_per_matching_event_on_both_backends() {
             assert_eq!(b.fires, fires, "{name}");
             assert_eq!(b.ok, fires, "{name}: every fire answered");
             assert_eq!(b.false_fires, 0, "{name}: a non-matching event fired");
-            if source == EventSource::Sse {
-                assert_eq!(
-                    b.matched,
-                    fires,
-                    "{name}: found on the wire\n{}",
-                    report.table()
-                );
-            }
+            assert_eq!(
+                b.matched,
+                fires,
+                "{name}: found on the wire\n{}",
+                report.table()
+            );
         }
     }
 }

@@ -389,7 +389,8 @@ fn wait(
             bail!("timed out; events: {events:?}");
         }
         drain(handle, events);
-        std::hint::spin_loop();
+        // Not a spin: on a small machine this thread would take the datapath's core.
+        std::thread::sleep(Duration::from_micros(200));
     }
 }
 
