@@ -12,6 +12,7 @@
 
 mod command;
 pub mod events;
+pub mod events_daemon;
 mod lock;
 mod netns;
 mod nginx;
@@ -191,6 +192,9 @@ fn build(paths: &LabPaths, options: &LabOptions) -> Result<(), Error> {
 }
 
 fn down_at(paths: &LabPaths) -> Result<(), Error> {
+    // The event server first, if `bench lab up` started one: its sockets live in the
+    // namespace and would keep it alive.
+    events_daemon::stop(paths)?;
     // nginx first: while a process lives in the namespace, deleting its name leaves the
     // namespace (and nginx on 198.18.0.2) alive and anonymous.
     nginx::stop(paths)?;
