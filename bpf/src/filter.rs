@@ -21,6 +21,9 @@ pub struct StampFilter {
     pub port: Option<u16>,
     /// Only frames that carry TCP payload (no bare ACK, SYN or FIN).
     pub data_only: bool,
+    /// IPv4/UDP datagrams too (event feeds), with `seq`, `ack` and flags 0 and the
+    /// UDP payload's length; the same address, port and `data_only` rules apply.
+    pub udp: bool,
 }
 
 impl Default for StampFilter {
@@ -36,6 +39,7 @@ impl StampFilter {
         prefix_len: 0,
         port: None,
         data_only: false,
+        udp: false,
     };
 
     /// Frames from or to `network`/`prefix_len`, any port, with or without
@@ -62,6 +66,7 @@ impl StampFilter {
         config[4..8].copy_from_slice(&mask.to_be_bytes());
         config[8..10].copy_from_slice(&self.port.unwrap_or(0).to_be_bytes());
         config[10] = u8::from(self.data_only);
+        config[11] = u8::from(self.udp);
         Some(config)
     }
 }
@@ -77,11 +82,17 @@ mod tests {
             prefix_len: 24,
             port: Some(443),
             data_only: true,
+            udp: false,
         };
         assert_eq!(
             filter.config().unwrap(),
             [198, 18, 0, 0, 255, 255, 255, 0, 0x01, 0xbb, 1, 0]
         );
+        let udp = StampFilter {
+            udp: true,
+            ..filter
+        };
+        assert_eq!(udp.config().unwrap()[11], 1);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! [`Steer`]: the loaded XDP program, its maps and its attachment.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use libbpf_rs::libbpf_sys::{XDP_FLAGS_DRV_MODE, XDP_FLAGS_SKB_MODE};
@@ -64,6 +64,7 @@ pub struct Steer {
     attachment: Option<Attachment>,
     object: Object,
     flows: MapHandle,
+    udp_ports: MapHandle,
     xsks: MapHandle,
     config: MapHandle,
     counters: MapHandle,
@@ -89,6 +90,7 @@ impl Steer {
         Ok(Steer {
             attachment: None,
             flows: map("flows", flow::KEY_LEN as u32, 1, None)?,
+            udp_ports: map("udp_ports", UDP_KEY_LEN as u32, 1, None)?,
             xsks: map("xsks", 4, 4, None)?,
             config: map("config", 4, 4, Some(1))?,
             counters: map("counters", 4, 8, Some(index::COUNT))?,
@@ -155,6 +157,25 @@ impl Steer {
         match self.flows.delete(&flow.key()) {
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
             other => other.map_err(map_error("flows", "delete")),
+        }
+    }
+
+    /// Steers IPv4/UDP datagrams to `local` (the appliance's address, or a
+    /// multicast group the interface has joined) from now on: an event feed.
+    /// Adding one twice is not an error. Fails when the map is full
+    /// (`STEER_MAX_UDP_PORTS`).
+    pub fn add_udp_port(&self, local: SocketAddrV4) -> Result<(), Error> {
+        self.udp_ports
+            .update(&udp_key(local), &[1], MapFlags::ANY)
+            .map_err(map_error("udp_ports", "update"))
+    }
+
+    /// Stops steering datagrams to `local`; removing one that is not there is
+    /// not an error.
+    pub fn remove_udp_port(&self, local: SocketAddrV4) -> Result<(), Error> {
+        match self.udp_ports.delete(&udp_key(local)) {
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+            other => other.map_err(map_error("udp_ports", "delete")),
         }
     }
 
@@ -240,6 +261,18 @@ impl Steer {
     fn counter(&self, index: u32) -> Result<u64, Error> {
         maps::percpu_sum(&self.counters, "counters", index)
     }
+}
+
+/// Size of `struct udp_key` in `steer.h`.
+const UDP_KEY_LEN: usize = 8;
+
+/// The `struct udp_key` bytes: destination address and port in network byte
+/// order, then two zero bytes.
+fn udp_key(local: SocketAddrV4) -> [u8; UDP_KEY_LEN] {
+    let mut key = [0; UDP_KEY_LEN];
+    key[0..4].copy_from_slice(&local.ip().octets());
+    key[4..6].copy_from_slice(&local.port().to_be_bytes());
+    key
 }
 
 /// The index of the interface called `name` in the calling thread's network

@@ -3,6 +3,7 @@
 
 pub mod cpus;
 mod error;
+mod events;
 #[cfg(any(test, fuzzing))]
 pub mod fuzz;
 mod neighbour;
@@ -13,6 +14,7 @@ mod validate;
 mod validate_sections;
 
 pub use error::{ConfigError, Problem};
+pub use events::{EventKind, EventSource};
 pub use queues::{Queues, Steering};
 pub use schema::{
     Appliance, Backend, Config, MacAddr, Neighbour, RequestSpec, Target, TrustAnchors, XdpMode,

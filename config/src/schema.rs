@@ -33,6 +33,9 @@ pub struct Config {
     /// The Prometheus text endpoint.
     #[serde(default)]
     pub metrics: Metrics,
+    /// Where event-triggered arms get their events (see `events.rs`).
+    #[serde(default)]
+    pub event_sources: Vec<crate::events::EventSource>,
 }
 
 /// Which path puts requests on the wire.

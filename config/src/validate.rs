@@ -17,6 +17,7 @@ pub(crate) fn check(config: &Config) -> Vec<Problem> {
     let mut problems = Vec::new();
     let mut report = |path: String, message: String| problems.push(Problem { path, message });
     crate::validate_sections::check(config, &mut report);
+    crate::events::check(&config.event_sources, &mut report);
 
     let a = &config.appliance;
     if a.interface.is_empty() || a.interface.len() > 15 || a.interface.contains('/') {

@@ -51,6 +51,8 @@ pub struct TargetPlan {
 pub struct Plan {
     pub datapath: DatapathConfig,
     pub targets: Vec<TargetPlan>,
+    /// The configured event sources' names, by datapath source index.
+    pub sources: Vec<String>,
 }
 
 /// The request template of a configured target.
@@ -63,7 +65,18 @@ pub fn plan(config: &Config, overrides: Overrides) -> anyhow::Result<Plan> {
     let a = &config.appliance;
     let backend = match overrides.backend.unwrap_or(a.backend) {
         Backend::AfXdp => {
-            let connections = config.targets.iter().map(|t| t.connections as usize).sum();
+            // Each SSE event source holds a connection of its own.
+            let streams = config
+                .event_sources
+                .iter()
+                .filter(|s| s.kind == quickdraw_config::EventKind::Sse)
+                .count();
+            let connections = config
+                .targets
+                .iter()
+                .map(|t| t.connections as usize)
+                .sum::<usize>()
+                + streams;
             BackendConfig::AfXdp(setup::engine_config(config, connections))
         }
         // Bound to the appliance's interface so the baseline leaves by the same wire.
@@ -92,8 +105,22 @@ pub fn plan(config: &Config, overrides: Overrides) -> anyhow::Result<Plan> {
         idle: Idle::Spin,
         profile_steps: false,
         warming: quickdraw_datapath::setup::warming(config),
+        sources: config
+            .event_sources
+            .iter()
+            .map(|s| setup::event_source(s).map(|spec| (spec, 0)))
+            .collect::<Result<_, _>>()?,
     };
-    Ok(Plan { datapath, targets })
+    let sources = config
+        .event_sources
+        .iter()
+        .map(|s| s.name.clone())
+        .collect();
+    Ok(Plan {
+        datapath,
+        targets,
+        sources,
+    })
 }
 
 fn target(t: &Target) -> anyhow::Result<(quickdraw_datapath::TargetSpec, TargetPlan)> {

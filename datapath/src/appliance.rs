@@ -69,6 +69,8 @@ pub struct Appliance<L: Link> {
     wired_at: u64,
     /// A raw frame is prepared and waits for its `Raw` command (warmed like an order).
     raw_armed: bool,
+    /// Event sources and the arms their events fire (see `appliance/events.rs`).
+    feeds: events::Feeds,
 }
 
 /// How often link counters are reported (while nothing is armed).
@@ -138,6 +140,7 @@ impl<L: Link> Appliance<L> {
             warm_next: 0,
             wired_at: 0,
             raw_armed: false,
+            feeds: events::Feeds::new(max_arms),
         };
         for t in 0..appliance.targets.len() {
             appliance.emit(Event::Pool {
@@ -291,6 +294,8 @@ impl<L: Link> Appliance<L> {
     fn arm(&mut self, spec: Box<ArmSpec>, now: u64) -> Result<Accepted, Reject> {
         let reject = if spec.target >= self.targets.len() {
             Some(Reject::UnknownTarget)
+        } else if !self.feeds.knows(&spec.trigger) {
+            Some(Reject::UnknownSource)
         } else if self.arm_slot(spec.arm).is_some() {
             Some(Reject::DuplicateArm)
         } else if spec.conns == 0 || spec.conns > self.targets[spec.target].connections {
@@ -554,6 +559,7 @@ impl<L: Link> Turn for Appliance<L> {
         for link in &mut self.links {
             link.poll(now);
         }
+        now = self.feed_events(now, &mut work);
         let mut events: [Option<Event>; 8] = Default::default();
         for c in 0..self.conns.len() {
             let t = self.conns[c].target;
@@ -617,5 +623,6 @@ impl<L: Link> Turn for Appliance<L> {
     }
 }
 
+mod events;
 #[cfg(test)]
 mod tests;

@@ -20,8 +20,9 @@ const OUT_CAPACITY: usize = 2 * (MAX_REQUEST + 512);
 const RESPONSE_CAPACITY: usize = 64 * 1024;
 /// Requests in flight on one connection at once (a warm request and an order).
 const MAX_PENDING: usize = 4;
-const BACKOFF_MIN_NS: u64 = 1_000_000;
-const BACKOFF_MAX_NS: u64 = 1_000_000_000;
+/// Reconnect backoff, doubling from min to max (event sources share it).
+pub(crate) const BACKOFF_MIN_NS: u64 = 1_000_000;
+pub(crate) const BACKOFF_MAX_NS: u64 = 1_000_000_000;
 /// Early retransmission: a request unacknowledged for max(2·SRTT, this) is resent as it
 /// was (same sequence number, same bytes), a few times, each wait doubled; then the
 /// stack's own timer takes over. SRTT here is request → response, as measured on this

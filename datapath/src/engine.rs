@@ -4,6 +4,7 @@
 //! step with the connections that exist.
 
 mod prebuilt;
+mod udp;
 
 use crate::clock::smoltcp_instant;
 use crate::device::{DeviceStats, Neighbours, Pin, QueueRx, XdpDevice};

@@ -22,6 +22,12 @@ pub enum Error {
     /// The datapath thread could not be started.
     #[error("starting the datapath thread: {0}")]
     Thread(String),
+    /// An event feed's UDP socket could not be bound.
+    #[error("UDP feed on {local}: {why}")]
+    Udp {
+        local: std::net::SocketAddrV4,
+        why: String,
+    },
     /// The interface is unusable (missing, no MAC).
     #[error("interface {name}: {reason}")]
     Interface { name: String, reason: String },

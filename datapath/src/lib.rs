@@ -11,6 +11,7 @@ mod conn;
 pub mod device;
 mod engine;
 mod error;
+pub mod event;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzz;
 pub mod http;

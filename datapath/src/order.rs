@@ -10,12 +10,19 @@ use std::sync::Arc;
 pub type ArmId = u64;
 
 /// When an arm fires.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Trigger {
     /// On a `Fire` command.
     Manual,
     /// When the loop's clock (CLOCK_MONOTONIC, ns) reaches this instant.
     At(u64),
+    /// When an event from the datapath's source number `source` matches: in the turn
+    /// its last byte arrives; the fire's trigger stamp is the event's receive stamp (the
+    /// clock once it was read, decrypted, parsed and matched).
+    Event {
+        source: usize,
+        matcher: Arc<crate::event::predicate::Matcher>,
+    },
 }
 
 /// An order ready to go: the exact HTTP/1.1 bytes, rendered at arm time.
@@ -185,6 +192,8 @@ pub enum Reject {
     NoReadyConnection,
     /// No link of this datapath can send raw frames.
     NoRawPath,
+    /// An event trigger names a source the datapath does not run.
+    UnknownSource,
 }
 
 impl std::fmt::Display for Reject {
@@ -205,6 +214,7 @@ impl std::fmt::Display for Reject {
             Reject::AlreadyFired => f.write_str("the arm has fired already"),
             Reject::NoReadyConnection => f.write_str("no idle ready connection to the target"),
             Reject::NoRawPath => f.write_str("no link can send raw frames"),
+            Reject::UnknownSource => f.write_str("it runs no such event source"),
         }
     }
 }
@@ -252,6 +262,12 @@ pub enum Event {
         target: usize,
         warm: usize,
         wanted: usize,
+    },
+    /// An event source went live or down (`message` says why when it is not transient).
+    Source {
+        source: usize,
+        live: bool,
+        message: Option<Arc<str>>,
     },
     /// A connection failed in a way the operator must see (certificate not trusted,
     /// handshake failure); `message` names the target.

@@ -46,6 +46,9 @@ pub struct DatapathConfig {
     pub profile_steps: bool,
     /// How the send path is kept warm while an order is armed.
     pub warming: crate::warming::Warming,
+    /// Event sources, each with the link that carries it (0 = `backend`); arms name
+    /// them by their position here.
+    pub sources: Vec<(crate::event::source::SourceSpec, usize)>,
 }
 
 /// What the running thread reports about itself at start.
@@ -147,6 +150,9 @@ pub fn spawn_links(
             );
             appliance.profile = config.profile_steps;
             appliance.warming = config.warming;
+            for (source, link) in &config.sources {
+                appliance.add_source(source.clone(), *link);
+            }
             let _ = ready_tx.send(Ok(started));
             poll::run(
                 &mut appliance,

@@ -2,6 +2,9 @@
 //! shape and each target's TLS client, warm request and timers. Shared by the control
 //! daemon and the bench, so both start exactly the same datapath from the same file.
 
+mod events;
+pub use events::{event_source, SourceSetupError};
+
 use crate::device::Pin;
 use crate::http::{self, RequestTemplate};
 use crate::target::TargetSpec;

@@ -2,6 +2,8 @@
 //! (it answers ARP itself; the XDP program steers ARP for that address to us), and a
 //! fixed set of TCP sockets whose buffers are all sized at start-up.
 
+mod udp;
+
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet, SocketStorage};
 use smoltcp::phy::Device;
 use smoltcp::socket::tcp;

@@ -77,6 +77,14 @@ pub enum Error {
         /// The parts that are missing.
         missing: String,
     },
+    /// The lab's event server could not start or send.
+    #[error("lab event server: {what}: {source}")]
+    EventServer {
+        /// What it was doing.
+        what: &'static str,
+        /// The OS error.
+        source: io::Error,
+    },
     /// A CA certificate file could not be read or parsed as PEM.
     #[error("CA certificates {path}: {source}")]
     CaPem {

@@ -18,6 +18,8 @@
 
 mod command;
 mod error;
+pub mod events;
+pub mod events_daemon;
 mod layout;
 mod lock;
 pub mod loss;

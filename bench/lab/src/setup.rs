@@ -78,6 +78,9 @@ fn build(paths: &LabPaths, options: &LabOptions) -> Result<(), Error> {
 }
 
 fn down_at(paths: &LabPaths) -> Result<(), Error> {
+    // The event server first, if `bench lab up` started one: its sockets live in the
+    // namespace and would keep it alive.
+    crate::events_daemon::stop(paths)?;
     // nginx first: while a process lives in the namespace, deleting its name leaves the
     // namespace (and nginx on 198.18.0.2) alive and anonymous.
     nginx::stop(paths)?;

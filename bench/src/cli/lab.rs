@@ -1,4 +1,4 @@
-//! `bench lab up | down | status [--json] | probe [--json] | loss PCT`.
+//! `bench lab up | down | status [--json] | probe [--json] | loss PCT | emit`.
 
 use std::time::Duration;
 
@@ -34,6 +34,28 @@ enum Action {
         #[arg(value_parser = clap::value_parser!(u8).range(0..=100))]
         pct: u8,
     },
+    /// Make the lab's event server emit: an SSE event to every stream and/or a UDP
+    /// datagram (to the appliance's feed, 198.18.0.10:9000, unless --to).
+    Emit {
+        /// SSE event data (each line becomes a `data:` line).
+        #[arg(long)]
+        sse: Option<String>,
+        /// The SSE event's type.
+        #[arg(long)]
+        event: Option<String>,
+        /// Cut the SSE event at these byte offsets (separate TLS records and segments).
+        #[arg(long, value_delimiter = ',')]
+        split: Vec<usize>,
+        /// A datagram payload.
+        #[arg(long)]
+        udp: Option<String>,
+        /// The datagram's destination.
+        #[arg(long)]
+        to: Option<std::net::SocketAddrV4>,
+    },
+    /// The event server itself (started by `up`; runs until `down`).
+    #[command(hide = true)]
+    EventsServe,
     /// Show the lab's addresses, files and whether it is up.
     Status {
         /// Print JSON.
@@ -61,6 +83,48 @@ pub(crate) fn run(args: LabArgs) -> anyhow::Result<()> {
             };
             let status = lab::up(&options).context("bench lab up")?;
             print!("{status}");
+            let paths = lab::LabPaths::standard();
+            lab::events_daemon::spawn(&paths, &std::env::current_exe()?)
+                .context("starting the lab event server")?;
+            println!(
+                "events: https://{}:{}{} (SSE) and UDP to the feeds on port {}; \
+                 `bench lab emit --sse DATA | --udp DATA`",
+                lab::TARGET_IP,
+                lab::events::EVENTS_PORT,
+                lab::events::EVENTS_PATH,
+                lab::events::UDP_PORT
+            );
+        }
+        Action::Emit {
+            sse,
+            event,
+            split,
+            udp,
+            to,
+        } => {
+            if sse.is_none() && udp.is_none() {
+                bail!("say what to emit: --sse DATA and/or --udp DATA");
+            }
+            let command = lab::events_daemon::Emit {
+                sse,
+                event,
+                split,
+                udp,
+                to,
+            };
+            let done = lab::events_daemon::emit(&lab::LabPaths::standard(), &command)
+                .context("bench lab emit (is the lab up?)")?;
+            if let Some(e) = done.error {
+                bail!("the event server: {e}");
+            }
+            println!(
+                "emitted: {} SSE stream(s), {} datagram(s)",
+                done.streams, done.datagrams
+            );
+        }
+        Action::EventsServe => {
+            lab::events_daemon::serve(&lab::LabPaths::standard())
+                .context("bench lab events-serve")?;
         }
         Action::Down => {
             lab::down().context("bench lab down")?;

@@ -73,6 +73,13 @@ pub(crate) struct RunArgs {
     /// Seed of the interleaving and gap jitter.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// What triggers each fire: a command (`manual`, the default) or an inbound `event`
+    /// (tick-to-trade, measured wire to wire; see run/event.rs).
+    #[arg(long, default_value = "manual", value_parser = ["manual", "event"])]
+    trigger: String,
+    /// The event source with `--trigger event`.
+    #[arg(long, default_value = "sse", value_parser = ["sse", "udp"])]
+    source: String,
 }
 
 /// A backend as the command line names it.
@@ -129,6 +136,9 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
         )));
     }
     let fires_at = |i: usize| args.fires[i.min(args.fires.len() - 1)];
+    if args.trigger == "event" {
+        return run_event(&args, fires_at(0), gaps[0]);
+    }
     let opts = RunOptions {
         config: args.config,
         fires: fires_at(0),
@@ -197,4 +207,37 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     // A run that cannot be trusted (fires unmatched, stamps lost) fails after its report.
     report.check()
+}
+
+/// `--trigger event`: af_xdp and kernel, interleaved, each on its own event source.
+fn run_event(args: &RunArgs, fires: usize, gap: Duration) -> anyhow::Result<()> {
+    use quickdraw_bench::run::event::{self, EventRunOptions, EventSource};
+    let opts = EventRunOptions {
+        config: args.config.clone(),
+        source: if args.source == "udp" {
+            EventSource::Udp
+        } else {
+            EventSource::Sse
+        },
+        fires,
+        warm_up: args.warm_up.unwrap_or((fires / 10).clamp(5, 100)),
+        gap,
+        json: args.out.clone(),
+        no_pin: args.no_pin,
+        seed: args.seed,
+    };
+    let report = event::run(&opts)?;
+    println!(
+        "{} event fires per backend ({}), gap {:?}; wire to wire = event frame leaving qd1 \
+         -> order frame arriving at qd1",
+        report.fires_per_backend, args.source, gap
+    );
+    print!("{}", report.table());
+    if report.stamps_lost > 0 {
+        println!("warning: {} wire stamps lost", report.stamps_lost);
+    }
+    if let Some(p) = &args.out {
+        println!("json: {}", p.display());
+    }
+    Ok(())
 }

@@ -7,6 +7,7 @@
 
 mod analyse;
 mod driver;
+pub mod event;
 mod floor;
 mod gaps;
 mod per_fire;
@@ -197,6 +198,7 @@ fn measure(opts: &RunOptions, config: &Config) -> anyhow::Result<(Vec<Sample>, S
         idle: Idle::Spin,
         profile_steps: opts.profile_steps,
         warming: opts.warming,
+        sources: Vec::new(),
     };
     let kernel = BackendConfig::Kernel {
         interface: Some(config.appliance.interface.clone()),

@@ -32,6 +32,7 @@
 #include <linux/ip.h>
 #include <linux/pkt_cls.h>
 #include <linux/tcp.h>
+#include <linux/udp.h>
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
@@ -97,6 +98,42 @@ static __always_inline int linear(struct __sk_buff *skb, __u32 len)
 	return bpf_skb_pull_data(skb, len) ? -1 : 0;
 }
 
+/* An IPv4/UDP datagram (the IPv4 header checked by the caller): stamped only
+ * when the config asks for UDP. */
+static __always_inline int parse_udp(struct __sk_buff *skb,
+				     struct wire_stamp *rec, __u32 ihl_len,
+				     __u32 tot_len)
+{
+	struct stamp_config *cfg;
+	struct udphdr *udp;
+	struct iphdr *ip;
+	void *data, *data_end;
+	__u32 zero = 0, len;
+
+	cfg = bpf_map_lookup_elem(&stamp_config, &zero);
+	if (!cfg || !cfg->udp)
+		return CLASS_SKIP;
+	if (tot_len < ihl_len + sizeof(*udp))
+		return CLASS_MALFORMED;
+	if (linear(skb, sizeof(struct ethhdr) + ihl_len + sizeof(*udp)))
+		return CLASS_MALFORMED;
+	data = (void *)(long)skb->data;
+	data_end = (void *)(long)skb->data_end;
+	ip = data + sizeof(struct ethhdr);
+	udp = data + sizeof(struct ethhdr) + ihl_len;
+	if ((void *)(ip + 1) > data_end || (void *)(udp + 1) > data_end)
+		return CLASS_MALFORMED;
+	len = bpf_ntohs(udp->len);
+	if (len < sizeof(*udp) || len > tot_len - ihl_len)
+		return CLASS_MALFORMED;
+	rec->saddr = ip->saddr;
+	rec->daddr = ip->daddr;
+	rec->sport = udp->source;
+	rec->dport = udp->dest;
+	rec->payload_len = len - sizeof(*udp);
+	return CLASS_STAMP;
+}
+
 /* Fills rec (all but ns, direction) from the frame, or says why not. */
 static __always_inline int parse(struct __sk_buff *skb, struct wire_stamp *rec)
 {
@@ -135,6 +172,8 @@ static __always_inline int parse(struct __sk_buff *skb, struct wire_stamp *rec)
 	/* Only first fragments carry a TCP header, and we reassemble none. */
 	if (ip->frag_off & bpf_htons(IP_MF | IP_OFFSET))
 		return CLASS_SKIP;
+	if (ip->protocol == IPPROTO_UDP)
+		return parse_udp(skb, rec, ihl_len, tot_len);
 	if (ip->protocol != IPPROTO_TCP)
 		return CLASS_SKIP;
 	if (tot_len < ihl_len + sizeof(*tcp))

@@ -82,7 +82,7 @@ struct wire_stamp {
 /*
  * Value of the stamp_config map's only entry. 12 bytes.
  *
- * A frame is stamped when it is IPv4/TCP and
+ * A frame is stamped when it is IPv4/TCP (or IPv4/UDP with udp set) and
  *   ((saddr & mask) == net || (daddr & mask) == net)   (mask 0: any address)
  *   && (port == 0 || sport == port || dport == port)
  *   && (!data_only || payload_len > 0).
@@ -95,7 +95,10 @@ struct stamp_config {
 	__be16 port;
 	/* 1 = only frames that carry TCP payload. */
 	__u8 data_only;
-	__u8 reserved;
+	/* 1 = IPv4/UDP datagrams too (event feeds): recorded with seq = ack =
+	 * tcp_flags = 0 and payload_len = the UDP payload; the same address,
+	 * port and data_only rules apply. 0 (after load) = TCP only. */
+	__u8 udp;
 };
 
 /* Indices of the stamp_counters map. */

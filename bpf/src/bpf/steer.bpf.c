@@ -7,9 +7,11 @@
  * XDP_PASS as the fallback when that slot is empty):
  *   - IPv4/TCP frames whose 4-tuple is in the flows map (exact match), IPv4
  *     options allowed;
+ *   - unfragmented IPv4/UDP datagrams whose destination
+ *     address:port is in the udp_ports map (event feeds);
  *   - Ethernet/IPv4 ARP requests and replies whose target protocol address
  *     is the appliance's own address (config map).
- * Everything else is XDP_PASS: other TCP, UDP, IPv6, IPv4 fragments,
+ * Everything else is XDP_PASS: other TCP and UDP, IPv6, IPv4 fragments,
  * VLAN-tagged frames (we own none), and malformed or truncated headers
  * (also counted as malformed). This program never drops a frame.
  *
@@ -20,6 +22,7 @@
 #include <linux/in.h>
 #include <linux/ip.h>
 #include <linux/tcp.h>
+#include <linux/udp.h>
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
@@ -35,6 +38,13 @@ struct {
 	__type(key, struct flow_key);
 	__type(value, __u8);
 } flows SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, STEER_MAX_UDP_PORTS);
+	__type(key, struct udp_key);
+	__type(value, __u8);
+} udp_ports SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_XSKMAP);
@@ -126,6 +136,26 @@ static __always_inline int classify_arp(void *l3, void *data_end)
 	return tpa == cfg->appliance_ip ? CLASS_OWNED : CLASS_NOT_OURS;
 }
 
+/* A UDP datagram whose header starts at l4 and whose IP payload is l4_len
+ * bytes: ours when its destination is in udp_ports. */
+static __always_inline int classify_udp(struct iphdr *ip, void *l4,
+					void *data_end, __u32 l4_len)
+{
+	struct udphdr *udp = l4;
+	struct udp_key key;
+	__u32 len;
+
+	if ((void *)(udp + 1) > data_end)
+		return CLASS_MALFORMED;
+	len = bpf_ntohs(udp->len);
+	if (len < sizeof(*udp) || len > l4_len)
+		return CLASS_MALFORMED;
+	key.local_ip = ip->daddr;
+	key.local_port = udp->dest;
+	key.zero = 0;
+	return bpf_map_lookup_elem(&udp_ports, &key) ? CLASS_OWNED : CLASS_NOT_OURS;
+}
+
 /* l3_len: bytes from the start of the IPv4 header to the end of the frame. */
 static __always_inline int classify_ipv4(void *l3, void *data_end, __u32 l3_len)
 {
@@ -147,6 +177,8 @@ static __always_inline int classify_ipv4(void *l3, void *data_end, __u32 l3_len)
 	/* Only first fragments carry a TCP header, and we reassemble none. */
 	if (ip->frag_off & bpf_htons(IP_MF | IP_OFFSET))
 		return CLASS_NOT_OURS;
+	if (ip->protocol == IPPROTO_UDP)
+		return classify_udp(ip, l3 + ihl_len, data_end, tot_len - ihl_len);
 	if (ip->protocol != IPPROTO_TCP)
 		return CLASS_NOT_OURS;
 

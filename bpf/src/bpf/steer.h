@@ -11,6 +11,10 @@
  *
  *   flows     HASH, STEER_MAX_FLOWS entries, key struct flow_key, value __u8
  *             (1 = owned). The TCP flows the appliance owns.
+ *   udp_ports HASH, STEER_MAX_UDP_PORTS entries, key struct udp_key, value
+ *             __u8 (1 = owned). Event feeds: IPv4/UDP datagrams to these
+ *             destination address:port pairs (the appliance's address, or a
+ *             multicast group) are steered.
  *   xsks      XSKMAP, STEER_MAX_QUEUES entries, key __u32 rx queue index,
  *             value the AF_XDP socket fd bound to that queue.
  *   config    ARRAY, 1 entry (key 0), value struct steer_config. Written by
@@ -27,7 +31,7 @@
  *             to XDP_PASS and is counted as passed, not steered.
  *   passed    frames returned XDP_PASS to the kernel stack.
  *   malformed subset of passed: truncated or inconsistent Ethernet, IPv4,
- *             TCP or ARP headers. Malformed frames are never dropped; the
+ *             TCP, UDP or ARP headers. Malformed frames are never dropped; the
  *             kernel stack decides what to do with them.
  */
 #ifndef QUICKDRAW_STEER_H
@@ -38,6 +42,7 @@
 /* Map sizes. */
 #define STEER_MAX_FLOWS 4096
 #define STEER_MAX_QUEUES 64
+#define STEER_MAX_UDP_PORTS 64
 
 /*
  * Key of the flows map: an IPv4/TCP 4-tuple as seen on ingress, every field
@@ -49,6 +54,17 @@ struct flow_key {
 	__be32 local_ip;
 	__be16 remote_port;
 	__be16 local_port;
+};
+
+/*
+ * Key of the udp_ports map: an IPv4/UDP destination as seen on ingress, in
+ * network byte order, and two zero bytes of padding (set them to 0: they are
+ * part of the hashed key). 8 bytes.
+ */
+struct udp_key {
+	__be32 local_ip;
+	__be16 local_port;
+	__u16 zero;
 };
 
 /* Value of the config map's only entry. 4 bytes. */

@@ -12,3 +12,4 @@ mod program;
 mod random;
 mod stamp;
 mod stamp_live;
+mod udp;

@@ -380,3 +380,43 @@ fn poll_waits_for_at_most_its_timeout() {
     assert_eq!(stamper.poll(Duration::from_secs(5), |_| {}).unwrap(), 1);
     assert!(start.elapsed() < Duration::from_secs(1));
 }
+
+#[test]
+fn udp_datagrams_are_stamped_only_when_asked_for() {
+    let mut stamper = Stamper::load().unwrap();
+    let datagram =
+        |payload: &[u8]| Ipv4::new(SERVER, CLIENT, IPPROTO_UDP).frame(&udp(9001, 9000, payload));
+    let lab = StampFilter {
+        data_only: true,
+        ..StampFilter::network(SERVER, 24)
+    };
+    stamper.set_filter(lab).unwrap();
+    run(&stamper, Direction::Egress, &datagram(b"event"));
+    assert!(drain(&mut stamper).is_empty(), "TCP only by default");
+
+    stamper
+        .set_filter(StampFilter { udp: true, ..lab })
+        .unwrap();
+    let before = monotonic_ns();
+    run(&stamper, Direction::Egress, &datagram(br#"{"sku":"1001"}"#));
+    run(&stamper, Direction::Egress, &datagram(b"")); // no payload: data_only
+    let mut short = udp(9001, 9000, b"abc");
+    short[4..6].copy_from_slice(&100u16.to_be_bytes()); // longer than the packet
+    run(
+        &stamper,
+        Direction::Egress,
+        &Ipv4::new(SERVER, CLIENT, IPPROTO_UDP).frame(&short),
+    );
+    let stamps = drain(&mut stamper);
+    assert_eq!(stamps.len(), 1, "{stamps:?}");
+    let s = stamps[0];
+    assert_eq!(s.src, SocketAddrV4::new(SERVER, 9001));
+    assert_eq!(s.dst, SocketAddrV4::new(CLIENT, 9000));
+    assert_eq!(
+        (s.payload_len, s.seq, s.ack, s.flags),
+        (14, 0, 0, TcpFlags(0))
+    );
+    assert_eq!(s.direction, Direction::Egress);
+    assert!(s.ns >= before);
+    assert_eq!(stamper.counters().unwrap().malformed, 1);
+}

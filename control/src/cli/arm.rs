@@ -1,4 +1,4 @@
-//! `control arm --sku SKU (--manual | --at UTC | --in DURATION)`: have the daemon render
+//! `control arm --sku SKU (--manual | --at UTC | --in DURATION | --on SOURCE:PREDICATE)`: have the daemon render
 //! an order and hold it ready on warm connections. `--at` takes an RFC 3339 UTC instant
 //! with µs (`2026-11-27T08:00:00.000000Z`), `--in` a delay (`2s`, `150ms`); the daemon
 //! turns either into a monotonic deadline when it receives the arm, and refuses an
@@ -21,8 +21,12 @@ pub struct ArmArgs {
     #[arg(long, default_value_t = 1)]
     qty: u32,
     /// Fire on `control fire`.
-    #[arg(long, conflicts_with_all = ["at", "after"])]
+    #[arg(long, conflicts_with_all = ["at", "after", "on"])]
     manual: bool,
+    /// Fire when an event matches: SOURCE:PREDICATE, e.g.
+    /// `lab-sse:sku == "1001" && stock > 0` or `lab-udp:bytes:"restock"`.
+    #[arg(long, value_name = "SOURCE:PREDICATE", conflicts_with_all = ["at", "after"])]
+    on: Option<String>,
     /// Fire at this UTC instant (RFC 3339, e.g. 2026-11-27T08:00:00.000000Z).
     #[arg(long, value_name = "UTC", conflicts_with = "after")]
     at: Option<String>,
@@ -50,15 +54,17 @@ pub struct ArmArgs {
 }
 
 pub fn run(args: &ArmArgs) -> anyhow::Result<ExitCode> {
-    let trigger = match (&args.at, &args.after, args.manual) {
-        (Some(at), None, false) => TriggerSpec::At(at.clone()),
-        (None, Some(after), false) => TriggerSpec::InNs(
+    let trigger = match (&args.at, &args.after, args.manual, &args.on) {
+        (Some(at), None, false, None) => TriggerSpec::At(at.clone()),
+        (None, Some(after), false, None) => TriggerSpec::InNs(
             u64::try_from(after.as_nanos()).map_err(|_| exit::usage("--in is too long"))?,
         ),
-        (None, None, true) => TriggerSpec::Manual,
+        (None, None, true, None) => TriggerSpec::Manual,
+        (None, None, false, Some(on)) => TriggerSpec::On(on.clone()),
         _ => {
             return Err(exit::usage(
-                "say when to fire: --manual (then `control fire`), --at UTC or --in DURATION",
+                "say when to fire: --manual (then `control fire`), --at UTC, --in DURATION \
+                 or --on SOURCE:PREDICATE",
             ))
         }
     };
@@ -85,6 +91,10 @@ pub fn run(args: &ArmArgs) -> anyhow::Result<ExitCode> {
         reply.arm, args.sku, args.qty, reply.target, reply.conns
     );
     match &reply.scheduled {
+        None if args.on.is_some() => println!(
+            "{what}; fires when an event matches; `control wait {}` shows it",
+            reply.arm
+        ),
         None => println!("{what}; fire with `control fire {}`", reply.arm),
         Some(s) if s.correction_ns != 0 => println!(
             "{what}; fires at {} to arrive at {} (server clock); `control wait {}` shows it",

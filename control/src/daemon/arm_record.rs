@@ -32,6 +32,8 @@ pub struct ArmRecord {
     pub error_ns: Option<i64>,
     /// The fire was counted (first Sent or Done seen).
     pub fire_counted: bool,
+    /// Fires on an event (`--on`): its trigger stamp is the event's receive stamp.
+    pub event: bool,
 }
 
 impl ArmRecord {
@@ -57,6 +59,7 @@ impl ArmRecord {
             recovered: None,
             error_ns: None,
             fire_counted: false,
+            event: false,
         }
     }
 

@@ -23,6 +23,7 @@ impl Daemon {
         let key = render::new_key(&self.rng)?;
         let order = render::prepare(&self.targets, req, &key)?;
         let schedule = self.schedule(&req.trigger, req.arrive, order.target)?;
+        let event = self.event_trigger(&req.trigger)?;
         let target = &self.targets[order.target];
         let order_target = order.target;
         let id = self.shared.update(|s| {
@@ -42,6 +43,7 @@ impl Daemon {
                 order.conns,
             );
             record.schedule = schedule;
+            record.event = event.is_some();
             s.insert_arm(record);
             Ok::<_, DaemonError>(id)
         })?;
@@ -57,13 +59,14 @@ impl Daemon {
                 fire_ns: s.fire_ns,
                 correction_ns: s.correction_ns,
             }),
+            on: event.as_ref().map(|(text, _)| text.clone()),
         };
         // Durable before the datapath can fire it: a crash from here on finds it.
         if let Err(e) = self.journal(Record::Arm(entry)) {
             self.shared.update(|s| s.step(id, Step::Refused));
             return Err(e);
         }
-        self.hand_over(id, order, schedule)?;
+        self.hand_over(id, order, schedule, event.map(|(_, t)| t))?;
         self.shared
             .update(|s| s.stats.count(order_target, |c| c.arms += 1));
         tracing::info!(arm = id, sku = %req.sku, qty = req.qty, conns = req.conns,
@@ -92,10 +95,14 @@ impl Daemon {
             qty: entry.qty,
             conns: entry.conns,
             target: Some(entry.target.clone()),
-            trigger: TriggerSpec::Manual,
+            trigger: entry
+                .on
+                .clone()
+                .map_or(TriggerSpec::Manual, TriggerSpec::On),
             arrive: None,
         };
         let order = render::prepare(&self.targets, &req, &entry.key)?;
+        let event = self.event_trigger(&req.trigger)?;
         let schedule = match entry.at {
             None => None,
             Some(at) => {
@@ -137,6 +144,7 @@ impl Daemon {
                 order.conns,
             );
             record.schedule = schedule;
+            record.event = event.is_some();
             record.recovered = Some("rearmed".into());
             s.reserve_ids_through(entry.arm);
             s.insert_arm(record);
@@ -146,7 +154,7 @@ impl Daemon {
             arm: entry.arm,
             how: "rearmed".into(),
         })?;
-        self.hand_over(entry.arm, order, schedule)?;
+        self.hand_over(entry.arm, order, schedule, event.map(|(_, t)| t))?;
         Ok(ArmState::Armed)
     }
 
@@ -156,13 +164,19 @@ impl Daemon {
         id: ArmId,
         order: Order,
         schedule: Option<Schedule>,
+        event: Option<Trigger>,
     ) -> Result<(), DaemonError> {
+        let trigger = match (schedule, event) {
+            (_, Some(event)) => event,
+            (Some(s), None) => Trigger::At(s.deadline_ns),
+            (None, None) => Trigger::Manual,
+        };
         let spec = ArmSpec {
             arm: id,
             target: order.target,
             request: order.request.into_boxed_slice(),
             conns: order.conns,
-            trigger: schedule.map_or(Trigger::Manual, |s| Trigger::At(s.deadline_ns)),
+            trigger,
         };
         let spec = Box::new(spec);
         let deadline = Instant::now() + ACK_WAIT;
@@ -208,8 +222,10 @@ impl Daemon {
             }
         };
         let at_ns = match trigger {
-            TriggerSpec::Manual if arrive_asked => return Err(DaemonError::ArriveUnscheduled),
-            TriggerSpec::Manual => return Ok(None),
+            TriggerSpec::Manual | TriggerSpec::On(_) if arrive_asked => {
+                return Err(DaemonError::ArriveUnscheduled)
+            }
+            TriggerSpec::Manual | TriggerSpec::On(_) => return Ok(None),
             TriggerSpec::At(text) => parse_utc(text)?,
             TriggerSpec::InNs(ns) => {
                 let ns = i64::try_from(*ns).map_err(|_| DaemonError::InTooLong)?;

@@ -144,6 +144,7 @@ mod tests {
             target: "lab".into(),
             conns: 1,
             at: None,
+            on: None,
         };
         let sent = |arm: u64, ago_s: i64| Line {
             t: now.real_ns - ago_s * 1_000_000_000,

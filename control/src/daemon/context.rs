@@ -18,6 +18,8 @@ pub struct Daemon {
     pub(super) shared: Arc<Shared>,
     pub(super) commands: Arc<ArrayQueue<Command>>,
     pub(super) targets: Vec<TargetPlan>,
+    /// Event sources' names, by datapath source index.
+    pub(super) sources: Vec<String>,
     pub(super) rng: SystemRandom,
     /// A client asked for `down`.
     pub(super) down: AtomicBool,

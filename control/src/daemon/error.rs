@@ -8,6 +8,7 @@ use crate::protocol::ArmState;
 use crate::timing::schedule::ScheduleError;
 use crate::timing::sync::SyncError;
 use crate::timing::text::TimeTextError;
+use quickdraw_datapath::event::predicate::PredicateError;
 use quickdraw_datapath::order::{ArmId, Reject};
 use std::io;
 use std::path::PathBuf;
@@ -127,6 +128,22 @@ pub enum DaemonError {
     DownTimeout(Duration),
     #[error(transparent)]
     Lifecycle(#[from] IllegalStep),
+    /// `--on`'s text does not parse: shown with a caret under the column.
+    #[error("--on: {}", .source.show(.text))]
+    Predicate {
+        text: String,
+        source: PredicateError,
+    },
+    /// `--on` names a source that is not configured.
+    #[error("--on: no event source {name:?} ({})", known_sources(.known))]
+    UnknownSource { name: String, known: Vec<String> },
+}
+
+fn known_sources(known: &[String]) -> String {
+    match known {
+        [] => "none is configured ([[event_sources]])".to_owned(),
+        names => format!("configured: {}", names.join(", ")),
+    }
 }
 
 fn list(ids: &[ArmId]) -> String {

@@ -15,6 +15,7 @@ mod caps;
 mod command;
 mod context;
 mod error;
+mod event_arm;
 mod lifecycle;
 mod metrics;
 mod notify;
@@ -104,6 +105,7 @@ pub fn run(options: UpOptions) -> anyhow::Result<ExitCode> {
         shared: shared.clone(),
         commands: handle.commands.clone(),
         targets: plan.targets,
+        sources: plan.sources,
         rng: SystemRandom::new(),
         down: AtomicBool::new(false),
         journal: journal.clone(),

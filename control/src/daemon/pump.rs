@@ -231,6 +231,7 @@ mod tests {
                         target: "lab".into(),
                         conns: 1,
                         at: None,
+                        on: None,
                     }),
                 }],
                 lines,

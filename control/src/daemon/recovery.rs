@@ -34,6 +34,7 @@ pub fn load(
         r.restore(a.state, a.outcomes.clone());
         r.recovered = a.recovered.clone();
         r.fire_counted = true;
+        r.event = e.on.is_some();
         r.error_ns = a.outcomes.iter().find_map(|o| o.stamps.error_ns());
         r.schedule = e.at.map(|at| Schedule {
             at_ns: at.at_ns,

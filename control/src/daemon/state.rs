@@ -311,7 +311,12 @@ impl State {
                 if let Some(a) = self.arms.get(&arm) {
                     self.sends.push_back((stamps.trigger_ns, a.target));
                     let target = a.target;
+                    let event = a.event;
                     self.stats.count(target, |c| c.requests += 1);
+                    if event {
+                        self.stats
+                            .event_sent(target, stamps.trigger_ns, stamps.tx_ns);
+                    }
                 }
                 self.step(arm, Step::Sent);
             }

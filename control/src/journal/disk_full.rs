@@ -73,6 +73,7 @@ fn arm(id: u64) -> Record {
         target: "lab".into(),
         conns: 1,
         at: None,
+        on: None,
     })
 }
 

@@ -63,6 +63,9 @@ pub struct ArmEntry {
     /// Scheduled arms: when.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at: Option<ScheduledEntry>,
+    /// Event arms: `SOURCE:PREDICATE`, as given (a restart compiles it again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on: Option<String>,
 }
 
 /// A scheduled arm's instants, on the realtime clock (a restart may be after a reboot,

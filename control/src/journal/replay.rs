@@ -199,6 +199,7 @@ mod tests {
                 fire_ns: at_ns,
                 correction_ns: 0,
             }),
+            on: None,
         }))
     }
 

@@ -88,8 +88,8 @@ fn one_usize() -> usize {
     1
 }
 
-/// When an arm fires: `"manual"`, `{"at":"2026-11-27T08:00:00.000000Z"}` or
-/// `{"in_ns":2000000000}`. The daemon turns `at` and `in_ns` into a monotonic deadline
+/// When an arm fires: `"manual"`, `{"at":"2026-11-27T08:00:00.000000Z"}`,
+/// `{"in_ns":2000000000}` or `{"on":"SOURCE:PREDICATE"}`. The daemon turns `at` and `in_ns` into a monotonic deadline
 /// when it receives the arm.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -100,6 +100,9 @@ pub enum TriggerSpec {
     At(String),
     /// This many nanoseconds after the daemon receives the arm.
     InNs(u64),
+    /// When an event matches: `SOURCE:PREDICATE` (`{"on":"stock:sku == \"1001\""}`),
+    /// parsed and checked by the daemon (see `daemon/event_arm.rs`).
+    On(String),
 }
 
 /// Why a line could not be understood or a reply came back negative.

@@ -8,11 +8,14 @@ use crate::protocol::{Counters, FireOutcome, LatencyView, StampsView, StatsReply
 use hdrhistogram::Histogram;
 
 /// The metrics, in the order they are reported.
-pub const METRICS: [&str; 4] = [
+pub const METRICS: [&str; 5] = [
     "trigger_to_tx",
     "trigger_to_first_byte",
     "trigger_to_complete",
     "schedule_error",
+    // Event-triggered fires only: the event's receive stamp (the turn its last byte
+    // was decrypted or its datagram read) to the kick.
+    "event_to_tx",
 ];
 
 /// Largest value recorded (ns): a response timeout is at most 10 min; larger values are
@@ -48,7 +51,7 @@ pub struct TargetStats {
     pub name: String,
     pub counters: Counters,
     /// In the order of [`METRICS`].
-    pub latency: [Latency; 4],
+    pub latency: [Latency; 5],
 }
 
 /// Histograms and counters of one daemon (one backend), per target.
@@ -69,12 +72,7 @@ impl Stats {
                 .map(|name| TargetStats {
                     name: name.clone(),
                     counters: Counters::default(),
-                    latency: [
-                        Latency::new(),
-                        Latency::new(),
-                        Latency::new(),
-                        Latency::new(),
-                    ],
+                    latency: std::array::from_fn(|_| Latency::new()),
                 })
                 .collect(),
             xdp: None,
@@ -139,6 +137,16 @@ impl Stats {
         if stamps.scheduled_ns > 0 {
             target.counters.scheduled_fires += 1;
             target.latency[3].record(stamps.trigger_ns.saturating_sub(stamps.scheduled_ns));
+        }
+    }
+
+    /// An event-triggered arm of target `t` sent its request (one per connection): the
+    /// event's receive stamp to the kick.
+    pub fn event_sent(&mut self, t: usize, trigger_ns: u64, tx_ns: u64) {
+        if let Some(target) = self.targets.get_mut(t) {
+            if trigger_ns > 0 && tx_ns >= trigger_ns {
+                target.latency[4].record(tx_ns - trigger_ns);
+            }
         }
     }
 
@@ -284,6 +292,14 @@ mod tests {
         let err = by("schedule_error");
         assert_eq!(err.count, 1);
         assert!((249..=251).contains(&err.max_ns), "{err:?}");
+        assert_eq!(by("event_to_tx").count, 0);
+        s.event_sent(1, 1_000, 4_000);
+        let ev = s
+            .view()
+            .latency
+            .into_iter()
+            .find(|l| l.metric == "event_to_tx");
+        assert!(ev.is_some_and(|l| l.count == 1 && (2_990..=3_010).contains(&l.p50_ns)));
         assert_eq!(v.backend, "kernel");
         assert!(v.xdp.is_none());
         let per: Vec<u64> = s.targets().iter().map(|t| t.counters.ok).collect();

@@ -287,6 +287,7 @@ fn latency_help(metric: &str) -> String {
         "trigger_to_first_byte" => "From the trigger to the first byte of the response.",
         "trigger_to_complete" => "From the trigger to the complete response.",
         "schedule_error" => "Scheduled fires: the trigger minus its deadline.",
+        "event_to_tx" => "Event-triggered fires: the event's receive stamp to the Tx kick.",
         _ => "Latency.",
     }
     .to_owned()
@@ -395,6 +396,7 @@ mod tests {
             "quickdraw_trigger_to_tx_seconds_bucket{target=\"lab \\\"1\\\"\",le=\"0.000002\"} 0\n",
             "quickdraw_trigger_to_tx_seconds_bucket{target=\"lab \\\"1\\\"\",le=\"0.000005\"} 1\n",
             "quickdraw_trigger_to_tx_seconds_sum{target=\"lab \\\"1\\\"\"} 0.000003\n",
+            "# TYPE quickdraw_event_to_tx_seconds histogram\n",
         ] {
             assert!(text.contains(want), "missing {want:?} in\n{text}");
         }

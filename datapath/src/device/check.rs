@@ -4,12 +4,14 @@
 
 use smoltcp::wire::{
     ArpPacket, EthernetFrame, EthernetProtocol, IpAddress, IpProtocol, Ipv4Packet, TcpPacket,
+    UdpPacket,
 };
 
 /// What to do with a received frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FrameKind {
-    /// Well-formed IPv4/TCP with valid checksums, or a well-formed ARP packet.
+    /// Well-formed IPv4/TCP or IPv4/UDP (event feeds) with valid checksums, or a
+    /// well-formed ARP packet.
     Deliver,
     /// Truncated, inconsistent lengths, or a bad checksum.
     Malformed,
@@ -39,7 +41,13 @@ fn ipv4(bytes: &[u8]) -> FrameKind {
     if !ip.verify_checksum() {
         return FrameKind::Malformed;
     }
-    if ip.next_header() != IpProtocol::Tcp || ip.more_frags() || ip.frag_offset() != 0 {
+    if ip.more_frags() || ip.frag_offset() != 0 {
+        return FrameKind::Foreign;
+    }
+    if ip.next_header() == IpProtocol::Udp {
+        return udp(&ip);
+    }
+    if ip.next_header() != IpProtocol::Tcp {
         return FrameKind::Foreign;
     }
     let Ok(tcp) = TcpPacket::new_checked(ip.payload()) else {
@@ -50,6 +58,22 @@ fn ipv4(bytes: &[u8]) -> FrameKind {
         IpAddress::Ipv4(ip.dst_addr()),
     );
     if !tcp.verify_checksum(&src, &dst) {
+        return FrameKind::Malformed;
+    }
+    FrameKind::Deliver
+}
+
+/// An event feed's datagram (the XDP program steers only owned UDP destinations here).
+fn udp(ip: &Ipv4Packet<&[u8]>) -> FrameKind {
+    let Ok(udp) = UdpPacket::new_checked(ip.payload()) else {
+        return FrameKind::Malformed;
+    };
+    let (src, dst) = (
+        IpAddress::Ipv4(ip.src_addr()),
+        IpAddress::Ipv4(ip.dst_addr()),
+    );
+    // A zero checksum is "none" in IPv4 (RFC 768), which smoltcp's check accepts.
+    if !udp.verify_checksum(&src, &dst) {
         return FrameKind::Malformed;
     }
     FrameKind::Deliver
@@ -113,7 +137,47 @@ mod tests {
     }
 
     #[test]
-    fn ipv6_and_udp_are_foreign() {
+    fn udp_is_delivered_when_its_checksum_holds() {
+        use smoltcp::phy::ChecksumCapabilities;
+        use smoltcp::wire::{IpProtocol, Ipv4Packet, Ipv4Repr, UdpPacket, UdpRepr};
+        let (src, dst) = (Ipv4Addr::new(198, 18, 0, 2), Ipv4Addr::new(198, 18, 0, 10));
+        let payload = br#"{"sku":"1001"}"#;
+        let udp = UdpRepr {
+            src_port: 9001,
+            dst_port: 9000,
+        };
+        let ip = Ipv4Repr {
+            src_addr: src,
+            dst_addr: dst,
+            next_header: IpProtocol::Udp,
+            payload_len: udp.header_len() + payload.len(),
+            hop_limit: 64,
+        };
+        let mut frame = vec![0u8; 14 + ip.buffer_len() + ip.payload_len];
+        frame[12] = 0x08;
+        let caps = ChecksumCapabilities::default();
+        let mut packet = Ipv4Packet::new_unchecked(&mut frame[14..]);
+        ip.emit(&mut packet, &caps);
+        let mut datagram = UdpPacket::new_unchecked(packet.payload_mut());
+        udp.emit(
+            &mut datagram,
+            &src.into(),
+            &dst.into(),
+            payload.len(),
+            |b| b.copy_from_slice(payload),
+            &caps,
+        );
+        assert_eq!(classify(&frame), FrameKind::Deliver);
+        let last = frame.len() - 1;
+        frame[last] ^= 1;
+        assert_eq!(classify(&frame), FrameKind::Malformed);
+        frame[14 + 20 + 6] = 0; // no checksum at all: allowed in IPv4
+        frame[14 + 20 + 7] = 0;
+        assert_eq!(classify(&frame), FrameKind::Deliver);
+    }
+
+    #[test]
+    fn ipv6_is_foreign() {
         let mut v6 = tcp_frame(b"");
         v6[12] = 0x86;
         v6[13] = 0xdd;

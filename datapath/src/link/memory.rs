@@ -47,6 +47,11 @@ pub(crate) struct Behavior {
     pub(crate) lose_sends: usize,
     /// Retransmissions are lost too (a blackhole toward the server).
     pub(crate) lose_retransmits: bool,
+    /// `GET /events` (an event stream, see `event::sse_source`): answered with this
+    /// status and a `text/event-stream` head, chunked or not; the test writes the events
+    /// with [`Server::inject_plaintext`].
+    pub(crate) events_status: u16,
+    pub(crate) events_chunked: bool,
 }
 
 impl Default for Behavior {
@@ -66,6 +71,8 @@ impl Default for Behavior {
             warm_close_header: false,
             lose_sends: 0,
             lose_retransmits: false,
+            events_status: 200,
+            events_chunked: true,
         }
     }
 }
@@ -340,6 +347,19 @@ impl Pipe {
                 .into_bytes();
                 r.extend_from_slice(body);
                 Some(r)
+            } else if request.method == "GET" && request.path == "/events" {
+                let coding = if behavior.events_chunked {
+                    "Transfer-Encoding: chunked\r\n"
+                } else {
+                    ""
+                };
+                Some(
+                    format!(
+                        "HTTP/1.1 {} X\r\nContent-Type: text/event-stream\r\n{coding}\r\n",
+                        behavior.events_status
+                    )
+                    .into_bytes(),
+                )
             } else if request.is_warm() && behavior.warm_close_header {
                 Some(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n".to_vec())
             } else if request.is_warm() {

@@ -3,6 +3,7 @@
 //! through std sockets (the baseline and fallback). Everything above a link (TLS, HTTP,
 //! pools, fires) is written once, against this trait.
 
+pub mod datagram;
 pub mod kernel;
 #[cfg(test)]
 pub(crate) mod memory;
@@ -136,6 +137,28 @@ pub trait Link {
     fn queues(&mut self) -> Option<crate::device::QueueCounts> {
         None
     }
+    /// Starts receiving UDP datagrams to `addr:port` for an event feed, payloads up to
+    /// `max_payload` bytes. By default a kernel socket (the kernel backend's way); the
+    /// AF_XDP link binds a socket of its own stack on its own address instead and steers
+    /// the port to itself.
+    fn bind_udp(
+        &mut self,
+        addr: std::net::Ipv4Addr,
+        port: u16,
+        max_payload: usize,
+    ) -> Result<datagram::Datagrams, LinkError> {
+        let _ = max_payload;
+        datagram::kernel_socket(addr, port).map(datagram::Datagrams::Kernel)
+    }
+    /// The next datagram of a [`datagram::Datagrams::Stack`] socket, into `buf`.
+    fn recv_datagram(
+        &mut self,
+        handle: smoltcp::iface::SocketHandle,
+        buf: &mut [u8],
+    ) -> Option<usize> {
+        let _ = (handle, buf);
+        None
+    }
     /// Short name for reports: "af_xdp" or "kernel".
     fn backend(&self) -> &'static str;
     /// How frames reach the wire: "copy"/"zerocopy" for AF_XDP, "kernel" for sockets.
@@ -222,6 +245,21 @@ impl Link for AnyLink {
     }
     fn send_prepared_raw(&mut self) -> bool {
         dispatch!(self, l => l.send_prepared_raw())
+    }
+    fn bind_udp(
+        &mut self,
+        addr: std::net::Ipv4Addr,
+        port: u16,
+        max_payload: usize,
+    ) -> Result<datagram::Datagrams, LinkError> {
+        dispatch!(self, l => l.bind_udp(addr, port, max_payload))
+    }
+    fn recv_datagram(
+        &mut self,
+        handle: smoltcp::iface::SocketHandle,
+        buf: &mut [u8],
+    ) -> Option<usize> {
+        dispatch!(self, l => l.recv_datagram(handle, buf))
     }
     fn backend(&self) -> &'static str {
         dispatch!(self, l => l.backend())

@@ -128,6 +128,26 @@ impl Link for XdpLink {
         self.engine.send_prepared_raw()
     }
 
+    fn bind_udp(
+        &mut self,
+        _addr: std::net::Ipv4Addr,
+        port: u16,
+        max_payload: usize,
+    ) -> Result<super::datagram::Datagrams, LinkError> {
+        self.engine
+            .bind_udp(port, max_payload)
+            .map(super::datagram::Datagrams::Stack)
+            .map_err(|e| LinkError::Datapath(Box::new(e)))
+    }
+
+    fn recv_datagram(
+        &mut self,
+        handle: smoltcp::iface::SocketHandle,
+        buf: &mut [u8],
+    ) -> Option<usize> {
+        self.engine.recv_datagram(handle, buf)
+    }
+
     fn backend(&self) -> &'static str {
         "af_xdp"
     }

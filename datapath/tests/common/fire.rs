@@ -54,6 +54,7 @@ pub fn config(backend: BackendConfig, target: TargetSpec) -> DatapathConfig {
         idle: Idle::Sleep(Duration::from_micros(50)),
         profile_steps: false,
         warming: quickdraw_datapath::warming::Warming::default(),
+        sources: Vec::new(),
     }
 }
 

@@ -3,6 +3,7 @@
 //! path, the XDP program passing that foreign traffic, then `control up` on each backend
 //! firing real orders with their per-fire timings.
 
+mod event;
 mod orders;
 
 use anyhow::{ensure, Context};
@@ -55,6 +56,8 @@ pub(crate) fn run(config: &std::path::Path) -> anyhow::Result<()> {
         println!("\n== orders through control up, {backend} backend");
         orders::run(config, backend)?;
     }
+    println!("\n== an event-triggered order (the lab's SSE event server), af_xdp backend");
+    event::run(config, "af_xdp")?;
     ensure!(!xdp_attached()?, "the datapath left an XDP program behind");
 
     println!("\n== measured run: af_xdp vs kernel vs the raw-frame floor, interleaved");

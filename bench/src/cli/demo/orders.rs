@@ -11,7 +11,7 @@ const SINGLES: usize = 3;
 const BURST: usize = 8;
 
 /// The `control` binary built beside this one.
-fn control_bin() -> anyhow::Result<PathBuf> {
+pub(super) fn control_bin() -> anyhow::Result<PathBuf> {
     let me = std::env::current_exe()?;
     let bin = me.with_file_name("control");
     ensure!(
@@ -23,14 +23,19 @@ fn control_bin() -> anyhow::Result<PathBuf> {
 }
 
 /// A `control up` daemon, stopped (and killed if need be) when dropped.
-struct Daemon {
+pub(super) struct Daemon {
     child: Child,
     socket: PathBuf,
     bin: PathBuf,
 }
 
 impl Daemon {
-    fn start(bin: &Path, config: &Path, backend: &str, socket: &Path) -> anyhow::Result<Daemon> {
+    pub(super) fn start(
+        bin: &Path,
+        config: &Path,
+        backend: &str,
+        socket: &Path,
+    ) -> anyhow::Result<Daemon> {
         let child = Command::new(bin)
             .args(["up", "--config"])
             .arg(config)
@@ -47,7 +52,7 @@ impl Daemon {
         })
     }
 
-    fn control(&self, args: &[&str]) -> anyhow::Result<String> {
+    pub(super) fn control(&self, args: &[&str]) -> anyhow::Result<String> {
         let out = Command::new(&self.bin)
             .args(args)
             .arg("--socket")
@@ -64,7 +69,7 @@ impl Daemon {
         Ok(text)
     }
 
-    fn wait_ready(&mut self, limit: Duration) -> anyhow::Result<serde_json::Value> {
+    pub(super) fn wait_ready(&mut self, limit: Duration) -> anyhow::Result<serde_json::Value> {
         let deadline = Instant::now() + limit;
         loop {
             if let Some(status) = self.child.try_wait()? {

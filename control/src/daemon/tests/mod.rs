@@ -96,6 +96,7 @@ impl Rig {
             shared,
             commands,
             targets: vec![lab_target()],
+            sources: vec!["lab-sse".into()],
             rng: SystemRandom::new(),
             down: AtomicBool::new(false),
             journal,
