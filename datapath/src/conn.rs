@@ -60,7 +60,7 @@ struct Preseal {
 
 /// One connection of a target's pool.
 #[derive(Debug)]
-pub struct Conn {
+pub struct WarmConn {
     pub target: usize,
     /// Position within the target's pool (what reports call the connection id).
     pub index: usize,
@@ -86,9 +86,9 @@ pub struct Conn {
     warm_due: bool,
 }
 
-impl Conn {
-    pub fn new(target: usize, index: usize) -> Conn {
-        Conn {
+impl WarmConn {
+    pub fn new(target: usize, index: usize) -> WarmConn {
+        WarmConn {
             target,
             index,
             link: None,

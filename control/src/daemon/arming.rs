@@ -5,7 +5,7 @@
 use super::command::ACK_WAIT;
 use super::context::Daemon;
 use super::error::{Asked, DaemonError};
-use super::lifecycle::Step;
+use super::lifecycle::ArmStep;
 use super::render::{self, Order};
 use super::state::{ArmRecord, Ask};
 use crate::journal::record::{ArmEntry, Record, ScheduledEntry};
@@ -64,7 +64,7 @@ impl Daemon {
         };
         // Durable before the datapath can fire it: a crash from here on finds it.
         if let Err(e) = self.journal(Record::Arm(entry)) {
-            self.shared.update(|s| s.step(id, Step::Refused));
+            self.shared.update(|s| s.step(id, ArmStep::Refused));
             return Err(e);
         }
         self.hand_over(id, order, schedule)?;
@@ -155,7 +155,7 @@ impl Daemon {
         let answer = self.command(Ask::Arm(id), deadline, |req| Command::Arm { req, spec });
         match answer {
             Err(e) => {
-                self.shared.update(|s| s.step(id, Step::Refused));
+                self.shared.update(|s| s.step(id, ArmStep::Refused));
                 let _ = self.journal(Record::Rejected {
                     arm: id,
                     reason: e.to_string(),

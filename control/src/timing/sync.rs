@@ -44,7 +44,7 @@ const FIRST_PROBES: u32 = 3;
 
 /// One probe's answer, on our realtime clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Sample {
+pub struct DateSample {
     /// When the request left.
     pub sent_ns: UnixNs,
     /// When the first byte of the answer came.
@@ -65,7 +65,7 @@ pub trait Prober {
     fn send(&mut self, at: UnixNs) -> Option<Ticket>;
     /// Answers that came in, waiting until `until` for at least one if none has yet. An
     /// answer is `None` when the probe was lost (no answer, no `Date`, an error).
-    fn collect(&mut self, until: UnixNs) -> Vec<(Ticket, Option<Sample>)>;
+    fn collect(&mut self, until: UnixNs) -> Vec<(Ticket, Option<DateSample>)>;
 }
 
 /// Bounds on one estimation.
@@ -147,7 +147,7 @@ struct Search {
 }
 
 impl Search {
-    fn add(&mut self, s: Sample) {
+    fn add(&mut self, s: DateSample) {
         let rtt = s.first_byte_ns - s.sent_ns;
         let d = s.date_s.saturating_mul(SEC);
         self.strict.cut(d - s.first_byte_ns, d + SEC - s.sent_ns);
@@ -198,7 +198,7 @@ impl Search {
 
     /// Takes in the answers that came (waiting until `until` for one if none has);
     /// returns the usable ones.
-    fn collect(&mut self, prober: &mut impl Prober, until: UnixNs) -> Vec<Sample> {
+    fn collect(&mut self, prober: &mut impl Prober, until: UnixNs) -> Vec<DateSample> {
         let mut got = Vec::new();
         for (_, answer) in prober.collect(until) {
             self.in_flight = self.in_flight.saturating_sub(1);
@@ -214,7 +214,7 @@ impl Search {
     }
 
     /// Waits out every probe still in flight (or gives them up as lost).
-    fn drain(&mut self, prober: &mut impl Prober) -> Vec<Sample> {
+    fn drain(&mut self, prober: &mut impl Prober) -> Vec<DateSample> {
         let until = prober.now() + ANSWER_WAIT_NS;
         let mut got = Vec::new();
         while self.in_flight > 0 && prober.now() < until {
@@ -318,7 +318,7 @@ pub fn estimate(prober: &mut impl Prober, limits: SyncLimits) -> Result<Estimate
         if last + search.rtt_min + ROUND_SLACK_NS > end || search.probes >= limits.max_probes {
             break;
         }
-        let passed = |got: Vec<Sample>| got.iter().any(|s| s.date_s >= round.tick);
+        let passed = |got: Vec<DateSample>| got.iter().any(|s| s.date_s >= round.tick);
         for &point in &round.points {
             // Answers that came meanwhile may show the tick passed: then the rest of the
             // round's points are behind it and teach nothing.
