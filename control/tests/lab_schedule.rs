@@ -259,7 +259,7 @@ fn kill9_then_restart_fires_once(backend: &str) {
         "{status}"
     );
     let (code, out, _) = third.control(&["status"]);
-    assert_eq!(code, Some(0));
+    assert!(matches!(code, Some(0 | 3)), "{out}");
     assert!(
         out.contains("a torn last line was dropped at start"),
         "{out}"
@@ -347,7 +347,7 @@ fn the_control_socket_refuses_strangers_and_survives_garbage() {
     reader.read_line(&mut line).unwrap();
     assert!(line.contains("request longer than"), "{line}");
     // The daemon serves on.
-    let status = daemon.json(&["status", "--json"]);
+    let (_, status) = daemon.status_until(Duration::ZERO, |_| true);
     assert_eq!(status["running"], true);
     daemon.down(); // and removes the directory
 }

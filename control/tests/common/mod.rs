@@ -85,8 +85,9 @@ impl Daemon {
             if let Some(exit) = self.child.try_wait().unwrap() {
                 panic!("the daemon exited early ({exit}); last status {last}");
             }
+            // 0: ready; 3: up but not ready (the exit-code contract).
             let (code, stdout, _) = self.control(&["status", "--json"]);
-            if code == Some(0) {
+            if matches!(code, Some(0 | 3)) {
                 last = serde_json::from_str(&stdout).unwrap();
                 if done(&last) {
                     return (true, last);
