@@ -39,6 +39,8 @@ const FINEST_NS: i64 = 2_000;
 const ANSWER_WAIT_NS: i64 = 1_000_000_000;
 /// Room left after a round's last answer is due, for it to reach the estimator.
 const ROUND_SLACK_NS: i64 = 5_000_000;
+/// An answer whose round trip is at most this much longer than the best one is clean.
+const CLEAN_SLACK_NS: i64 = 50_000;
 /// Probes sent back to back first, to learn the round trip.
 const FIRST_PROBES: u32 = 3;
 
@@ -151,12 +153,17 @@ impl Search {
         let rtt = s.first_byte_ns - s.sent_ns;
         let d = s.date_s.saturating_mul(SEC);
         self.strict.cut(d - s.first_byte_ns, d + SEC - s.sent_ns);
-        let m = s.sent_ns + rtt / 2;
-        self.working.cut(d - m, d + SEC - m);
-        if self.working.is_empty() {
-            self.working_broken = true;
-        }
         self.rtt_min = self.rtt_min.min(rtt);
+        // Only a clean answer places probes: one that took much longer than the best
+        // round trip waited somewhere (a busy server, a descheduled thread), and where in
+        // that wait its stamp fell is anyone's guess. It still bounds the strict interval.
+        if rtt <= self.rtt_min + CLEAN_SLACK_NS {
+            let m = s.sent_ns + rtt / 2;
+            self.working.cut(d - m, d + SEC - m);
+            if self.working.is_empty() {
+                self.working_broken = true;
+            }
+        }
     }
 
     /// Where the tick is still looked for: the working bounds, within the strict ones.
@@ -202,6 +209,7 @@ impl Search {
         let mut got = Vec::new();
         for (_, answer) in prober.collect(until) {
             self.in_flight = self.in_flight.saturating_sub(1);
+            tracing::trace!(?answer, "sync answer");
             match answer {
                 Some(s) if s.first_byte_ns >= s.sent_ns => {
                     self.add(s);
@@ -318,6 +326,15 @@ pub fn estimate(prober: &mut impl Prober, limits: SyncLimits) -> Result<Estimate
         if last + search.rtt_min + ROUND_SLACK_NS > end || search.probes >= limits.max_probes {
             break;
         }
+        tracing::debug!(
+            window_ns = search.window().width(),
+            strict_ns = search.strict.width(),
+            points = round.points.len(),
+            step_ns = round.points.get(1).map_or(0, |p| p - round.points[0]),
+            starts_in_ns = round.points[0] - one_way - prober.now(),
+            probes = search.probes,
+            "sync round"
+        );
         let passed = |got: Vec<DateSample>| got.iter().any(|s| s.date_s >= round.tick);
         for &point in &round.points {
             // Answers that came meanwhile may show the tick passed: then the rest of the
@@ -339,6 +356,11 @@ pub fn estimate(prober: &mut impl Prober, limits: SyncLimits) -> Result<Estimate
             // A probe that could not be sent is a point lost, not the round.
             search.send(prober, point - one_way, &limits);
         }
+        tracing::debug!(
+            probes = search.probes,
+            in_flight = search.in_flight,
+            "sync round sent"
+        );
         search.drain(prober);
     }
     if search.strict.is_empty() {
