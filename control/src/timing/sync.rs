@@ -336,6 +336,7 @@ pub fn estimate(prober: &mut impl Prober, limits: SyncLimits) -> Result<Estimate
             "sync round"
         );
         let passed = |got: Vec<DateSample>| got.iter().any(|s| s.date_s >= round.tick);
+        let step = round.points.get(1).map_or(0, |p| p - round.points[0]);
         for &point in &round.points {
             // Answers that came meanwhile may show the tick passed: then the rest of the
             // round's points are behind it and teach nothing.
@@ -352,6 +353,11 @@ pub fn estimate(prober: &mut impl Prober, limits: SyncLimits) -> Result<Estimate
             }
             if done || search.probes >= limits.max_probes {
                 break;
+            }
+            // A point we are already late for by half a step would land on the next one:
+            // skipped, not sent in a burst with it (a loaded machine wakes us late).
+            if prober.now() > point - one_way + step / 2 {
+                continue;
             }
             // A probe that could not be sent is a point lost, not the round.
             search.send(prober, point - one_way, &limits);
