@@ -165,12 +165,15 @@ fn scheduled_fire_sync_and_stats(backend: &str) {
             vec!["arm", "--sku", "1", "--in", "2s", "--conns", "9"],
             "max_fires_per_arm",
         ),
-        (vec!["arm", "--sku", "1", "--in", "soon"], "not a duration"),
     ] {
         let (code, out, err) = daemon.control(&args);
         assert_eq!(code, Some(1), "{args:?}: {out}{err}");
         assert!(err.contains(want), "{args:?}: {err}");
     }
+    // A duration that does not parse is a usage error, refused before the daemon is asked.
+    let (code, _, err) = daemon.control(&["arm", "--sku", "1", "--in", "soon"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("invalid value 'soon'"), "{err}");
     daemon.down();
     drop(lab);
 }
