@@ -101,7 +101,7 @@ impl Daemon {
             Some(at) => {
                 let now = ClockPair::now();
                 let lead = Duration::from_millis(self.timing.min_lead_ms).as_nanos() as i64;
-                if at.fire_ns - now.real_ns < lead {
+                if at.fire_ns.saturating_sub(now.real_ns) < lead {
                     return Ok(ArmState::Missed);
                 }
                 Some(Schedule {
