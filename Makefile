@@ -3,7 +3,7 @@
 
 CARGO ?= cargo
 
-.PHONY: all deps build demo test completions clean install
+.PHONY: all deps build demo test completions fuzz clean install
 
 # `make install`: the binaries, the systemd unit, the example configuration and the
 # README, under $(DESTDIR)$(PREFIX) (the configuration under $(DESTDIR)$(SYSCONFDIR)).
@@ -38,6 +38,30 @@ test: deps
 completions: build
 	./target/release/control generate --out out
 	./target/release/bench generate --out out
+# Every fuzz target for FUZZ_SECONDS each (one process, one job: the machine is shared),
+# or only FUZZ_TARGETS. Needs the nightly toolchain; installs cargo-fuzz when missing.
+# Seeds come from <crate>/fuzz/corpus/<target> (committed, read only); what the fuzzer
+# adds goes to target/fuzz-corpus/<target>, crashes to <crate>/fuzz/artifacts/<target>.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= datapath/http_response datapath/tls_record datapath/session_receive \
+	datapath/rx_gate control/journal_replay control/control_decode config/config_load
+# No sanitizer by default: the fuzzed code has no `unsafe` of its own (debug assertions
+# and overflow checks stay on); FUZZ_FLAGS="-s address" for ASan at about half the speed.
+FUZZ_FLAGS ?= -s none
+# More libFuzzer flags, e.g. FUZZ_ARGS=-runs=10000000 to stop at an execution count.
+FUZZ_ARGS ?=
+
+fuzz:
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	@for t in $(FUZZ_TARGETS); do \
+		crate=$${t%%/*}; name=$${t##*/}; \
+		mkdir -p target/fuzz-corpus/$$name; \
+		echo "== fuzz $$crate $$name for $(FUZZ_SECONDS) s"; \
+		( cd $$crate && CARGO_TARGET_DIR=$(CURDIR)/target/fuzz \
+			$(CARGO) +nightly fuzz run $(FUZZ_FLAGS) --fuzz-dir fuzz $$name \
+			$(CURDIR)/target/fuzz-corpus/$$name fuzz/corpus/$$name -- \
+			-max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(FUZZ_ARGS) ) || exit 1; \
+	done
 
 clean:
 	$(CARGO) clean

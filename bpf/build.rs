@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use libbpf_cargo::SkeletonBuilder;
 
 /// The programs: `src/bpf/<name>.bpf.c`, each with its `src/bpf/<name>.h`.
-const PROGRAMS: [&str; 2] = ["steer", "stamp"];
+const PROGRAMS: [&str; 3] = ["steer", "stamp", "loss"];
 
 fn main() {
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));

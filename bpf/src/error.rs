@@ -108,6 +108,30 @@ pub enum Error {
     /// Setting up or polling the ring buffer failed.
     #[error("stamps ring buffer")]
     Ring(#[source] libbpf_rs::Error),
+    /// Attaching or detaching an XDP program through netlink (the loss
+    /// program, which outlives its process) failed.
+    #[error("XDP {op} on ifindex {ifindex} failed")]
+    Xdp {
+        /// `"attach"` or `"detach"`.
+        op: &'static str,
+        /// Interface index.
+        ifindex: u32,
+        /// What libbpf reported.
+        #[source]
+        source: libbpf_rs::Error,
+    },
+    /// A loss share above 100 percent.
+    #[error("a loss is 0 to 100 percent, not {0}")]
+    LossPct(u8),
+    /// The interface has an XDP program that is not the loss program: the
+    /// loss program will not replace it.
+    #[error("ifindex {ifindex} has another XDP program ({name:?}); not replacing it")]
+    ForeignXdp {
+        /// Interface index.
+        ifindex: u32,
+        /// The other program's name.
+        name: String,
+    },
     /// `BPF_PROG_TEST_RUN` failed (a frame shorter than 14 bytes, or an rx
     /// queue the ingress device does not have, is `EINVAL`).
     #[error("BPF test run failed")]

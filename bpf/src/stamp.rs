@@ -28,8 +28,13 @@ const RING: &str = "stamps";
 const CONFIG: &str = "stamp_config";
 const COUNTERS: &str = "stamp_counters";
 
-/// `TC_ACT_OK`: what the programs return for every frame (go on as usual).
+/// `TC_ACT_OK`: end the filter chain, the frame goes on.
 pub const TC_ACT_OK: i32 = 0;
+
+/// `TC_ACT_UNSPEC`: what the stamping programs return for every frame: no
+/// verdict, the next filter on the hook runs (the lab's loss program, say)
+/// and the frame goes on. `TC_ACT_OK` would end the chain at the stamper.
+pub const TC_ACT_UNSPEC: i32 = -1;
 
 /// The stamps ring's size after [`Stamper::load`]: 1 MiB, about 21,000
 /// records (`STAMP_RING_BYTES`).
@@ -81,7 +86,7 @@ impl Drop for Attachment {
 /// Unlike the XDP [`Steer`](crate::Steer), which uses a BPF link, tc
 /// filters added through netlink outlive a process that dies attached: they
 /// go on stamping into a ring nobody reads (harmless: they return
-/// `TC_ACT_OK`), until the interface goes or the next attach replaces them.
+/// `TC_ACT_UNSPEC`), until the interface goes or the next attach replaces them.
 #[derive(Debug)]
 pub struct Stamper {
     // Declared first so that it drops (detaches) before the programs close,
@@ -298,7 +303,7 @@ impl Stamper {
     }
 
     /// Runs the `direction` program once on `frame` with the kernel's
-    /// `BPF_PROG_TEST_RUN` and returns its tc action ([`TC_ACT_OK`]). A
+    /// `BPF_PROG_TEST_RUN` and returns its tc action ([`TC_ACT_UNSPEC`]). A
     /// diagnostic for tests: the frame goes nowhere, but it is stamped (a
     /// record in the ring) and counted like a real one. The frame must be
     /// at least 14 bytes.

@@ -3,6 +3,9 @@
 
 pub mod cpus;
 mod error;
+#[cfg(any(test, fuzzing))]
+pub mod fuzz;
+mod neighbour;
 mod queues;
 mod schema;
 mod sections;
@@ -11,7 +14,9 @@ mod validate_sections;
 
 pub use error::{ConfigError, Problem};
 pub use queues::{Queues, Steering};
-pub use schema::{Appliance, Backend, Config, RequestSpec, Target, TrustAnchors, XdpMode};
+pub use schema::{
+    Appliance, Backend, Config, MacAddr, Neighbour, RequestSpec, Target, TrustAnchors, XdpMode,
+};
 pub use sections::{Control, Journal, Limits, Metrics, Timing, Warming};
 pub use validate_sections::OPEN_ARMS_CEILING;
 
@@ -78,6 +83,20 @@ mod tests {
     }
 
     #[test]
+    fn two_names_for_one_address_share_its_connections() {
+        let alias = LAB.replace("name = \"lab\"", "name = \"alias\"");
+        let start = alias.find("[[targets]]").unwrap();
+        let end = alias.find("[timing]").unwrap();
+        let twice = format!("{LAB}\n{}", &alias[start..end]);
+        let Err(ConfigError::Invalid(problems)) = Config::from_toml(&twice) else {
+            panic!("16 connections to one address with max_connections = 8 must be refused");
+        };
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].path, "targets[0].address");
+        assert!(problems[0].message.contains("lab, alias"), "{problems:?}");
+    }
+
+    #[test]
     fn every_semantic_problem_is_reported_at_its_key() {
         let bad = LAB
             .replace("ip = \"198.18.0.10\"", "ip = \"127.0.0.1\"")
@@ -114,7 +133,11 @@ mod tests {
         );
         let (appliance, target) = (&LAB[..targets_at], &LAB[targets_at..control_at]);
         let two = format!("{appliance}{target}{target}");
-        assert_eq!(problems(&two), vec!["targets[1].name"]);
+        // Twice the lab target is also twice its connections to one address.
+        assert_eq!(
+            problems(&two),
+            vec!["targets[1].name", "targets[0].address"]
+        );
         assert_eq!(problems(appliance), vec!["targets"]);
     }
 

@@ -2,6 +2,7 @@
 //! Unknown keys are errors, so a typo never silently falls back to a default. The
 //! daemon's own sections (timing, limits, control, journal, metrics) are in `sections.rs`.
 
+pub use crate::neighbour::{MacAddr, Neighbour};
 pub use crate::queues::{Queues, Steering};
 pub use crate::sections::{Control, Journal, Limits, Metrics, Timing, Warming};
 use serde::Deserialize;
@@ -91,6 +92,11 @@ pub struct Appliance {
     /// Keeping the send path warm while armed.
     #[serde(default)]
     pub warming: Warming,
+    /// Next hops whose MAC is known in advance (AF_XDP backend). Every target in the
+    /// subnet and the gateway are pinned either way: those not listed, from their first
+    /// ARP reply. ARP that would change a pinned MAC is dropped and counted.
+    #[serde(default)]
+    pub neighbours: Vec<Neighbour>,
 }
 
 fn default_prefix() -> u8 {

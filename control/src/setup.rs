@@ -9,6 +9,7 @@ use quickdraw_datapath::http::RequestTemplate;
 use quickdraw_datapath::poll::Idle;
 use quickdraw_datapath::runner::{BackendConfig, DatapathConfig};
 use quickdraw_datapath::setup;
+use std::net::SocketAddrV4;
 use std::time::Duration;
 
 /// Arms the datapath holds at once: the ceiling of `limits.max_open_arms`, which the
@@ -34,6 +35,8 @@ pub struct TargetPlan {
     /// Host header value (the TLS server name).
     pub host: String,
     pub port: u16,
+    /// The server's address: caps are per address, whatever the target is called.
+    pub address: SocketAddrV4,
     pub template: RequestTemplate,
     /// Connections in the warm pool: a burst cannot be wider.
     pub connections: usize,
@@ -105,6 +108,7 @@ fn target(t: &Target) -> anyhow::Result<(quickdraw_datapath::TargetSpec, TargetP
         name: t.name.clone(),
         host: t.server_name.clone(),
         port,
+        address: t.address,
         template,
         connections: t.connections as usize,
         max_fires_per_arm: t.max_fires_per_arm as usize,

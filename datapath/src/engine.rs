@@ -6,7 +6,7 @@
 mod prebuilt;
 
 use crate::clock::smoltcp_instant;
-use crate::device::{DeviceStats, QueueRx, XdpDevice};
+use crate::device::{DeviceStats, Neighbours, Pin, QueueRx, XdpDevice};
 use crate::ntuple::NtupleRule;
 use crate::poll::Work;
 use crate::stack::{Stack, StackConfig};
@@ -38,6 +38,8 @@ pub struct EngineConfig {
     pub xsk: XskConfig,
     pub sockets: usize,
     pub socket_buffer: usize,
+    /// Next hops whose MAC is pinned (see `device::neighbours`); empty pins nothing.
+    pub neighbours: Vec<Pin>,
 }
 
 impl EngineConfig {
@@ -57,6 +59,7 @@ impl EngineConfig {
             xsk: XskConfig::default(),
             sockets: 16,
             socket_buffer: 64 * 1024,
+            neighbours: Vec::new(),
         }
     }
 }
@@ -151,6 +154,12 @@ impl Engine {
         );
 
         let mut device = XdpDevice::new(xsk, mac);
+        device.set_neighbours(Neighbours::new(
+            config.ip,
+            config.prefix_len,
+            mac,
+            &config.neighbours,
+        ));
         let stack_config = StackConfig {
             mac,
             ip: config.ip,

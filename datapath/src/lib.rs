@@ -11,6 +11,8 @@ mod conn;
 pub mod device;
 mod engine;
 mod error;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzz;
 pub mod http;
 pub mod link;
 mod ntuple;

@@ -2,11 +2,13 @@
 //! shape and each target's TLS client, warm request and timers. Shared by the control
 //! daemon and the bench, so both start exactly the same datapath from the same file.
 
+use crate::device::Pin;
 use crate::http::{self, RequestTemplate};
 use crate::target::TargetSpec;
 use crate::{tls, EngineConfig};
 use quickdraw_config::{Config, Target, TrustAnchors, XdpMode};
 use rustls::pki_types::ServerName;
+use std::net::Ipv4Addr;
 use std::time::Duration;
 
 /// What order connections negotiate: the requests are HTTP/1.1.
@@ -98,6 +100,7 @@ pub fn engine_config(config: &Config, connections: usize) -> EngineConfig {
         },
         gateway: a.gateway,
         sockets: (connections * 2).max(MIN_SOCKETS),
+        neighbours: neighbours(config),
         ..EngineConfig::new(&a.interface, a.ip, a.prefix_len)
     }
 }
@@ -132,4 +135,79 @@ pub fn rx_queue_count(interface: &str) -> u32 {
         })
         .unwrap_or(0)
         .max(1)
+}
+
+/// The next hops to pin: every target in the appliance's subnet and the gateway, with
+/// the MACs the configuration gives (the rest are learned from their first ARP reply),
+/// and any other neighbour the configuration names.
+pub fn neighbours(config: &Config) -> Vec<Pin> {
+    let a = &config.appliance;
+    let mask = match a.prefix_len.min(32) {
+        0 => 0,
+        n => u32::MAX << (32 - u32::from(n)),
+    };
+    let local = |ip: Ipv4Addr| u32::from(ip) & mask == u32::from(a.ip) & mask;
+    let given = |ip: Ipv4Addr| a.neighbours.iter().find(|n| n.ip == ip).map(|n| n.mac.0);
+    let hops = config
+        .targets
+        .iter()
+        .map(|t| *t.address.ip())
+        .filter(|ip| local(*ip))
+        .chain(a.gateway)
+        .chain(a.neighbours.iter().map(|n| n.ip));
+    let mut pins: Vec<Pin> = Vec::new();
+    for ip in hops {
+        if !pins.iter().any(|p| p.ip == ip) {
+            pins.push(Pin { ip, mac: given(ip) });
+        }
+    }
+    pins
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_hops_are_pinned_with_the_macs_config_gives() {
+        let text = r#"
+            [appliance]
+            backend = "af_xdp"
+            interface = "qd0"
+            core = 1
+            ip = "198.18.0.10"
+            gateway = "198.18.0.1"
+            neighbours = [{ ip = "198.18.0.2", mac = "02:00:00:00:00:02" }]
+
+            [[targets]]
+            name = "lab"
+            address = "198.18.0.2:443"
+            server_name = "target.lab"
+            trust = "system"
+            [targets.request]
+            path = "/api/order"
+
+            [[targets]]
+            name = "far"
+            address = "203.0.113.7:443"
+            server_name = "far.example"
+            trust = "system"
+            [targets.request]
+            path = "/api/order"
+        "#;
+        let config = Config::from_toml(text).expect("valid");
+        assert_eq!(
+            neighbours(&config),
+            vec![
+                Pin {
+                    ip: Ipv4Addr::new(198, 18, 0, 2),
+                    mac: Some([2, 0, 0, 0, 0, 2]),
+                },
+                Pin {
+                    ip: Ipv4Addr::new(198, 18, 0, 1),
+                    mac: None,
+                },
+            ]
+        );
+    }
 }

@@ -99,6 +99,9 @@ pub enum Error {
     /// (`rustls::Error::InvalidCertificate`).
     #[error("TLS: {0}")]
     Tls(#[from] rustls::Error),
+    /// Loading, installing or reading the lab's BPF loss programs failed.
+    #[error("lab loss: {0}")]
+    Loss(#[from] quickdraw_bpf::Error),
     /// A request the probe refuses to send (a control character in its head), or a response
     /// it cannot parse.
     #[error("HTTP: {0}")]

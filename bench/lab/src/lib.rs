@@ -20,6 +20,7 @@ mod command;
 mod error;
 mod layout;
 mod lock;
+pub mod loss;
 mod netns;
 mod nginx;
 mod pki;

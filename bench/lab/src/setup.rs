@@ -108,5 +108,9 @@ fn status_at(paths: &LabPaths) -> Result<LabStatus, Error> {
         .iter()
         .all(|p| p.is_file()),
     };
-    Ok(LabStatus::new(paths, parts, nginx_pid))
+    let mut status = LabStatus::new(paths, parts, nginx_pid);
+    if parts.peer_if {
+        status.loss_pct = crate::loss::current()?;
+    }
+    Ok(status)
 }

@@ -96,6 +96,10 @@ pub struct LabStatus {
     pub parts: LabParts,
     /// All parts exist and nginx is alive.
     pub up: bool,
+    /// The frame loss set on the peer interface (`bench lab loss`), percent of IPv4/TCP
+    /// frames each way; 0 when none.
+    #[serde(default)]
+    pub loss_pct: u8,
 }
 
 impl LabStatus {
@@ -118,6 +122,7 @@ impl LabStatus {
             nginx_pid,
             up: parts.all(),
             parts,
+            loss_pct: 0,
         }
     }
 }
@@ -146,6 +151,11 @@ impl fmt::Display for LabStatus {
         writeln!(f, "  target: https://{}/ at {}:{} (nginx {pid})",
             self.server_name, self.target_ip, self.target_port)?;
         writeln!(f, "  ca: {}", self.ca_cert.display())?;
+        if self.loss_pct > 0 {
+            #[rustfmt::skip]
+            writeln!(f, "  loss: {}% of TCP frames each way on {} (`bench lab loss 0` removes it)",
+                self.loss_pct, self.peer_if)?;
+        }
         writeln!(f, "  access log: {}", self.access_log.display())
     }
 }
@@ -177,7 +187,7 @@ mod tests {
             "target_ip": "198.18.0.2", "target_port": 443, "server_name": "target.lab",
             "ca_cert": "/run/quickdraw-lab/ca.pem",
             "access_log": "/run/quickdraw-lab/access.log",
-            "up": true,
+            "up": true, "loss_pct": 0,
         });
         for (key, want) in expected.as_object().unwrap() {
             assert_eq!(&v[key], want, "field {key}");

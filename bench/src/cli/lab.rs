@@ -1,4 +1,4 @@
-//! `bench lab up | down | status [--json] | probe [--json]`.
+//! `bench lab up | down | status [--json] | probe [--json] | loss PCT`.
 
 use std::time::Duration;
 
@@ -27,6 +27,13 @@ enum Action {
     },
     /// Tear the lab down completely, even a half-made one.
     Down,
+    /// Drop PCT % of TCP frames each way on the peer (qd1): 0 removes it, 100 is a
+    /// blackhole. ARP and non-TCP always pass. Stays set after this command exits.
+    Loss {
+        /// Percent of IPv4/TCP frames dropped in each direction, 0..=100.
+        #[arg(value_parser = clap::value_parser!(u8).range(0..=100))]
+        pct: u8,
+    },
     /// Show the lab's addresses, files and whether it is up.
     Status {
         /// Print JSON.
@@ -58,6 +65,17 @@ pub(crate) fn run(args: LabArgs) -> anyhow::Result<()> {
         Action::Down => {
             lab::down().context("bench lab down")?;
             println!("lab: down");
+        }
+        Action::Loss { pct } => {
+            if !lab::status().context("bench lab loss")?.up {
+                bail!("the lab is not up; run `bench lab up`");
+            }
+            lab::loss::set(pct).context("bench lab loss")?;
+            let now = lab::loss::current().context("bench lab loss")?;
+            println!(
+                "lab loss: {now}% of TCP frames each way on {}",
+                lab::PEER_IF
+            );
         }
         Action::Status { json } => {
             let status = lab::status().context("bench lab status")?;

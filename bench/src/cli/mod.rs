@@ -21,7 +21,7 @@ enum Command {
     /// The lab: nginx behind TLS 1.3 in network namespace qdlab, reached over veth qd0/qd1.
     Lab(lab::LabArgs),
     /// A measured end-to-end run: af_xdp vs kernel vs the raw-frame floor, side by side.
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
     /// The Quick start's main job: the whole path shown end to end in the lab.
     Demo {
         /// The appliance configuration the orders use.
@@ -42,7 +42,7 @@ enum Command {
 pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Lab(args) => lab::run(args),
-        Command::Run(args) => run::run(args),
+        Command::Run(args) => run::run(*args),
         Command::Demo { config } => demo::run(&config),
         Command::Generate(args) => generate::run::<Cli>(&args, "bench").map(drop),
     }
@@ -67,10 +67,29 @@ mod tests {
             &["bench", "lab", "status"],
             &["bench", "lab", "status", "--json"],
             &["bench", "lab", "probe", "--json"],
+            &["bench", "lab", "loss", "5"],
+            &["bench", "lab", "loss", "0"],
+            &["bench", "lab", "loss", "100"],
         ] {
             Cli::try_parse_from(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
         }
         assert!(Cli::try_parse_from(["bench", "lab", "sideways"]).is_err());
+        assert!(Cli::try_parse_from(["bench", "lab", "loss", "101"]).is_err());
+    }
+
+    #[test]
+    fn run_takes_several_gaps_and_fire_counts() {
+        let args = [
+            "bench",
+            "run",
+            "--gaps",
+            "2ms,20ms,1s",
+            "--fires",
+            "300,300,40",
+            "--per-fire",
+            "f.jsonl",
+        ];
+        Cli::try_parse_from(args).unwrap_or_else(|e| panic!("{e}"));
     }
 
     #[test]

@@ -18,9 +18,9 @@ pub(crate) struct RunArgs {
         default_value = "config/lab.toml"
     )]
     config: PathBuf,
-    /// Counted fires per backend.
-    #[arg(long, default_value_t = 1000)]
-    fires: usize,
+    /// Counted fires per backend; with --gaps, one count per gap (the last one repeats).
+    #[arg(long, value_delimiter = ',', default_value = "1000")]
+    fires: Vec<usize>,
     /// Backends to compare, interleaved fire by fire.
     #[arg(
         long,
@@ -35,6 +35,13 @@ pub(crate) struct RunArgs {
     /// Idle time before each fire (jittered ±20%), e.g. 20ms, 2ms, 1s.
     #[arg(long, default_value = "20ms", value_parser = humantime::parse_duration)]
     gap: Duration,
+    /// Several gaps in one run, one after the other (backends interleaved within each),
+    /// then a cold/hot table, e.g. 2ms,20ms,1s. Replaces --gap.
+    #[arg(long, value_delimiter = ',', value_parser = humantime::parse_duration)]
+    gaps: Vec<Duration>,
+    /// Write one JSON line per fire here (warm-up fires included, flagged).
+    #[arg(long, value_name = "FILE")]
+    per_fire: Option<PathBuf>,
     /// Fires per backend made first and not counted (default: a tenth of --fires, 5..=100).
     #[arg(long)]
     warm_up: Option<usize>,
@@ -106,16 +113,31 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
             )))
         }
     };
-    if args.fires == 0 {
+    if args.fires.is_empty() || args.fires.contains(&0) {
         return Err(super::exit::usage("--fires must be at least 1"));
     }
+    let gaps = if args.gaps.is_empty() {
+        vec![args.gap]
+    } else {
+        args.gaps.clone()
+    };
+    if args.fires.len() > gaps.len() {
+        return Err(super::exit::usage(format!(
+            "--fires has {} counts for {} gap(s)",
+            args.fires.len(),
+            gaps.len()
+        )));
+    }
+    let fires_at = |i: usize| args.fires[i.min(args.fires.len() - 1)];
     let opts = RunOptions {
         config: args.config,
-        fires: args.fires,
-        warm_up: args.warm_up.unwrap_or((args.fires / 10).clamp(5, 100)),
+        fires: fires_at(0),
+        warm_up: args.warm_up.unwrap_or((fires_at(0) / 10).clamp(5, 100)),
         backends,
         burst: args.burst,
-        gap: args.gap,
+        gap: gaps[0],
+        more_gaps: (1..gaps.len()).map(|i| (gaps[i], fires_at(i))).collect(),
+        per_fire: args.per_fire.clone(),
         scheduled: args.scheduled,
         json: args.out.clone(),
         plot: args.plot.clone(),
@@ -132,13 +154,22 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
         true => Box::new(std::io::stderr()),
         false => Box::new(std::io::stdout()),
     };
+    let plan: Vec<String> = opts
+        .gap_plan()
+        .iter()
+        .map(|(gap, n)| format!("{n} at gap {}", humantime::format_duration(*gap)))
+        .collect();
     writeln!(
         human,
-        "{} fires per backend, burst {}, gap {:?}{}; lab on kernel {} ({} CPUs), AF_XDP {} mode",
-        report.fires_per_backend,
+        "fires per backend: {}; burst {}{}{}; lab on kernel {} ({} CPUs), AF_XDP {} mode",
+        plan.join(", "),
         report.burst,
-        args.gap,
         if report.scheduled { ", scheduled" } else { "" },
+        if report.loss_pct > 0 {
+            format!(", lab loss {}% each way", report.loss_pct)
+        } else {
+            String::new()
+        },
         report.host.kernel,
         report.host.cpus,
         report.host.bind_mode
@@ -155,6 +186,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
         ("json", &args.out),
         ("plot", &args.plot),
         ("hdr logs", &args.hdr_dir),
+        ("per fire", &args.per_fire),
     ] {
         if let Some(p) = path {
             writeln!(human, "{what}: {}", p.display())?;
@@ -163,5 +195,6 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     }
-    Ok(())
+    // A run that cannot be trusted (fires unmatched, stamps lost) fails after its report.
+    report.check()
 }

@@ -5,27 +5,39 @@
 //! [`quickdraw_bpf::Stamper`] on the lab peer, the fires from the appliance,
 //! both on `CLOCK_MONOTONIC`.
 //!
-//! Rules, per fire, on the fire's connection:
+//! Rules, per fire, on the fire's connection, within the fire's *window*: from its
+//! trigger to the next fire's trigger on the same connection (the last fire's window
+//! never closes). A frame after the next trigger is never this fire's.
 //! - **request**: the first *new* data-bearing frame arriving at the peer
-//!   (ingress, appliance → server) with `ns >= trigger_ns` that no earlier
-//!   fire of the connection claimed. When the request's wire length is
-//!   known, the frames that carry the rest of it are passed over too, so the
-//!   next fire cannot claim them.
+//!   (ingress, appliance → server) in the window that no earlier fire of the
+//!   connection claimed. When the request's wire length is known, the frames
+//!   that carry the rest of it are passed over too, so the next fire cannot
+//!   claim them.
+//! - **expected sequence number**: the end of the previous new data frame of
+//!   the connection in that direction (its seq + payload). A request frame
+//!   that starts elsewhere is still matched but flagged ([`FireMatch::seq_gap`]):
+//!   a data frame between them was not stamped (a lost stamp, or a frame lost
+//!   before the peer whose retransmission comes later).
 //! - **response**: the first new data-bearing frame leaving the peer
-//!   (egress, server → appliance) with `ns >=` the request's and an ACK that
-//!   covers the whole request (its known length, else its first frame), that
-//!   no earlier fire claimed. The ACK rule keeps a response to an earlier
-//!   request (a keep-warm one, say) that is still leaving from counting.
+//!   (egress, server → appliance) in the window, not before the request, with
+//!   an ACK that covers the whole request (its known length, else its first
+//!   frame), that no earlier fire claimed. The ACK rule keeps a response to an
+//!   earlier request (a keep-warm one, say) that is still leaving from counting.
 //! - *new* data: a frame whose sequence number is not below the highest
 //!   sequence end already seen in its direction of its connection. The
-//!   others are retransmissions (the first copy counts) and match nothing.
-//!   Frames are never reordered on the lab's veth; elsewhere a late frame
-//!   would be taken for a retransmission too.
+//!   others are retransmissions (the first copy counts) and match nothing;
+//!   those in a fire's window are counted for it: copies of its request's
+//!   bytes arriving, and server frames leaving again. A copy lost before the
+//!   peer (on the appliance's side, or dropped by the lab's loss program on
+//!   arrival, which runs before the stamper) is never seen: only what reached
+//!   the peer counts. Frames are never reordered on the lab's veth; elsewhere
+//!   a late frame would be taken for a retransmission too.
 //!
 //! Each stamp matches at most one fire. A fire without a request frame is
 //! unmatched; one with a request but no response has no trigger→response:
 //! both are counted in the [`MatchSummary`], and every fire has its entry,
-//! matched or not, in [`MatchReport::outcomes`].
+//! matched or not, in [`MatchReport::outcomes`], with every data frame of its
+//! window arriving at the peer in [`MatchReport::request_frames`].
 //!
 //! Assumes one request in flight per connection (HTTP/1.1 without
 //! pipelining), which is how the appliance sends.
@@ -68,11 +80,21 @@ pub struct FireMatch {
     pub request_seq: u32,
     /// That frame's payload bytes.
     pub request_payload: u16,
+    /// The sequence number the request should start at: the end of the
+    /// previous new data frame of the connection arriving at the peer; `None`
+    /// when there was none.
+    pub expected_seq: Option<u32>,
     /// The frame that completed the request, when its length is known and
     /// that frame was stamped (`== request_ns` for a one-frame request).
     pub request_end_ns: Option<u64>,
     /// The first frame of the response at the peer's egress, ns.
     pub response_ns: Option<u64>,
+    /// Copies of the request's bytes that arrived again in the window
+    /// (retransmissions by the appliance that reached the peer).
+    pub request_retransmissions: u32,
+    /// Server frames that left again in the window, from the request on
+    /// (retransmissions by the server).
+    pub response_retransmissions: u32,
 }
 
 impl FireMatch {
@@ -85,6 +107,30 @@ impl FireMatch {
     pub fn trigger_to_response_ns(&self) -> Option<u64> {
         Some(self.response_ns?.saturating_sub(self.trigger_ns))
     }
+
+    /// The request did not start where the connection's previous data ended.
+    pub fn seq_gap(&self) -> bool {
+        self.expected_seq.is_some_and(|e| e != self.request_seq)
+    }
+
+    /// Retransmissions seen at the peer in the fire's window, both ways.
+    pub fn retransmissions(&self) -> u32 {
+        self.request_retransmissions + self.response_retransmissions
+    }
+}
+
+/// A data-bearing frame arriving at the peer (appliance → server), as
+/// stamped there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct WireFrame {
+    /// When it arrived, ns.
+    pub ns: u64,
+    /// Its sequence number.
+    pub seq: u32,
+    /// Its payload bytes.
+    pub len: u16,
+    /// It repeats bytes already seen (its seq is below the highest end seen).
+    pub retransmission: bool,
 }
 
 /// The counts of a match, for reports.
@@ -100,6 +146,9 @@ pub struct MatchSummary {
     pub with_response: usize,
     /// Matched fires whose response was not found.
     pub without_response: usize,
+    /// Matched fires whose request did not start at the expected sequence
+    /// number.
+    pub seq_gaps: usize,
     /// Data-bearing frames taken for retransmissions (on any connection,
     /// fired on or not).
     pub retransmissions: usize,
@@ -110,6 +159,10 @@ pub struct MatchSummary {
 pub struct MatchReport {
     /// One entry per fire, in the order given: `None` for an unmatched fire.
     pub outcomes: Vec<Option<FireMatch>>,
+    /// One entry per fire, in the order given: every data frame of its
+    /// connection that arrived at the peer in its window, in time order,
+    /// retransmissions included.
+    pub request_frames: Vec<Vec<WireFrame>>,
     /// The counts.
     pub summary: MatchSummary,
 }
@@ -130,13 +183,15 @@ impl MatchReport {
     }
 }
 
-/// A new data-bearing frame of one direction of one connection.
+/// A data-bearing frame of one direction of one connection.
 #[derive(Debug, Clone, Copy)]
 struct Segment {
     ns: u64,
     seq: u32,
     len: u32,
     ack: u32,
+    /// Repeats bytes already seen.
+    retransmission: bool,
 }
 
 impl Segment {
@@ -151,32 +206,59 @@ type Key = (Direction, SocketAddrV4, SocketAddrV4);
 /// Matches `fires` to `stamps` (in any order; both are sorted here) by the
 /// rules in the module documentation.
 pub fn match_fires(fires: &[Fire], stamps: &[WireStamp]) -> MatchReport {
-    let (segments, retransmissions) = new_segments(stamps);
+    let (frames, retransmissions) = data_frames(stamps);
     let mut by_conn: HashMap<Conn, Vec<usize>> = HashMap::new();
     for (i, fire) in fires.iter().enumerate() {
         by_conn.entry(fire.conn).or_default().push(i);
     }
     let mut outcomes = vec![None; fires.len()];
+    let mut request_frames = vec![Vec::new(); fires.len()];
     let none: &[Segment] = &[];
     for (conn, mut order) in by_conn {
         order.sort_by_key(|&i| (fires[i].trigger_ns, i));
         let key = (Direction::Ingress, conn.local, conn.remote);
-        let requests = segments.get(&key).map_or(none, Vec::as_slice);
+        let arriving = frames.get(&key).map_or(none, Vec::as_slice);
+        let requests: Vec<Segment> = arriving
+            .iter()
+            .filter(|s| !s.retransmission)
+            .copied()
+            .collect();
         let key = (Direction::Egress, conn.remote, conn.local);
-        let responses = segments.get(&key).map_or(none, Vec::as_slice);
+        let leaving = frames.get(&key).map_or(none, Vec::as_slice);
+        let responses: Vec<Segment> = leaving
+            .iter()
+            .filter(|s| !s.retransmission)
+            .copied()
+            .collect();
         let (mut next_request, mut next_response) = (0, 0);
-        for i in order {
+        for (k, &i) in order.iter().enumerate() {
             let fire = &fires[i];
-            let Some(found) = requests[next_request..]
+            let window_end = order
+                .get(k + 1)
+                .map_or(u64::MAX, |&next| fires[next].trigger_ns);
+            let in_window = |s: &&Segment| s.ns >= fire.trigger_ns && s.ns < window_end;
+            request_frames[i] = arriving
                 .iter()
-                .position(|s| s.ns >= fire.trigger_ns)
-            else {
-                // Later fires on this connection trigger later still.
-                break;
+                .filter(in_window)
+                .map(|s| WireFrame {
+                    ns: s.ns,
+                    seq: s.seq,
+                    len: s.len as u16,
+                    retransmission: s.retransmission,
+                })
+                .collect();
+            // Claimed frames stay claimed: skip what earlier fires took or passed.
+            while requests
+                .get(next_request)
+                .is_some_and(|s| s.ns < fire.trigger_ns)
+            {
+                next_request += 1;
+            }
+            let Some(&request) = requests.get(next_request).filter(|s| s.ns < window_end) else {
+                continue;
             };
-            let at = next_request + found;
-            let request = requests[at];
-            next_request = at + 1;
+            let expected_seq = next_request.checked_sub(1).map(|prev| requests[prev].end());
+            next_request += 1;
             // Everything up to this ACK is the request.
             let mut covered = request.end();
             let mut request_end_ns = None;
@@ -201,17 +283,31 @@ pub fn match_fires(fires: &[Fire], stamps: &[WireStamp]) -> MatchReport {
             let response = responses[next_response..]
                 .iter()
                 .position(|s| s.ns >= request.ns && seq_le(covered, s.ack))
-                .map(|found| next_response + found);
+                .map(|found| next_response + found)
+                .filter(|&at| responses[at].ns < window_end);
             if let Some(at) = response {
                 next_response = at + 1;
             }
+            let request_retransmissions = request_frames[i]
+                .iter()
+                .filter(|f| {
+                    f.retransmission && seq_le(request.seq, f.seq) && seq_lt(f.seq, covered)
+                })
+                .count() as u32;
+            let response_retransmissions = leaving
+                .iter()
+                .filter(|s| s.retransmission && s.ns >= request.ns && s.ns < window_end)
+                .count() as u32;
             outcomes[i] = Some(FireMatch {
                 trigger_ns: fire.trigger_ns,
                 request_ns: request.ns,
                 request_seq: request.seq,
                 request_payload: request.len as u16,
+                expected_seq,
                 request_end_ns,
                 response_ns: response.map(|at| responses[at].ns),
+                request_retransmissions,
+                response_retransmissions,
             });
         }
     }
@@ -221,6 +317,7 @@ pub fn match_fires(fires: &[Fire], stamps: &[WireStamp]) -> MatchReport {
         .flatten()
         .filter(|m| m.response_ns.is_some())
         .count();
+    let seq_gaps = outcomes.iter().flatten().filter(|m| m.seq_gap()).count();
     MatchReport {
         summary: MatchSummary {
             fires: fires.len(),
@@ -228,48 +325,50 @@ pub fn match_fires(fires: &[Fire], stamps: &[WireStamp]) -> MatchReport {
             unmatched: fires.len() - matched,
             with_response,
             without_response: matched - with_response,
+            seq_gaps,
             retransmissions,
         },
         outcomes,
+        request_frames,
     }
 }
 
-/// The new data-bearing frames of each direction of each connection, in
-/// `ns` order, and how many data-bearing frames were retransmissions.
-fn new_segments(stamps: &[WireStamp]) -> (HashMap<Key, Vec<Segment>>, usize) {
+/// The data-bearing frames of each direction of each connection, in `ns`
+/// order, each marked new or retransmission, and how many were
+/// retransmissions.
+fn data_frames(stamps: &[WireStamp]) -> (HashMap<Key, Vec<Segment>>, usize) {
     let mut data: Vec<&WireStamp> = stamps.iter().filter(|s| s.has_data()).collect();
     // Stable: frames with equal timestamps keep the order they came in.
     data.sort_by_key(|s| s.ns);
-    let mut segments: HashMap<Key, Vec<Segment>> = HashMap::new();
+    let mut frames: HashMap<Key, Vec<Segment>> = HashMap::new();
     let mut highest: HashMap<Key, u32> = HashMap::new();
     let mut retransmissions = 0;
     for s in data {
         let key = (s.direction, s.src, s.dst);
-        let segment = Segment {
+        let mut segment = Segment {
             ns: s.ns,
             seq: s.seq,
             len: u32::from(s.payload_len),
             ack: s.ack,
+            retransmission: false,
         };
         let end = segment.end();
         match highest.get_mut(&key) {
             Some(high) if seq_lt(segment.seq, *high) => {
                 retransmissions += 1;
+                segment.retransmission = true;
                 if seq_lt(*high, end) {
                     *high = end;
                 }
             }
-            Some(high) => {
-                *high = end;
-                segments.entry(key).or_default().push(segment);
-            }
+            Some(high) => *high = end,
             None => {
                 highest.insert(key, end);
-                segments.entry(key).or_default().push(segment);
             }
         }
+        frames.entry(key).or_default().push(segment);
     }
-    (segments, retransmissions)
+    (frames, retransmissions)
 }
 
 /// `a < b` in TCP sequence space (RFC 1982 serial arithmetic).

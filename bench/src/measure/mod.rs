@@ -9,7 +9,7 @@
 mod matcher;
 mod stats;
 
-pub use matcher::{match_fires, Conn, Fire, FireMatch, MatchReport, MatchSummary};
+pub use matcher::{match_fires, Conn, Fire, FireMatch, MatchReport, MatchSummary, WireFrame};
 pub use stats::{ratio, Percentiles, Ratios, Series};
 
 impl MatchReport {

@@ -5,16 +5,69 @@
 use super::plan::{Backend, Step};
 use anyhow::{bail, Context};
 use quickdraw_datapath::http::{Placeholders, RequestTemplate};
-use quickdraw_datapath::order::{Accepted, ArmSpec, Command, Event, Outcome, Stamps, Trigger};
+use quickdraw_datapath::order::{
+    Accepted, ArmSpec, Command, Event, Outcome, Stamps, Trigger, Unknown,
+};
 use quickdraw_datapath::runner::Handle;
 use std::net::SocketAddrV4;
 use std::time::{Duration, Instant};
+
+/// How a fire ended, as the datapath saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FireOutcome {
+    /// A complete HTTP response with this status.
+    Status(u16),
+    /// The request left; no complete response within the response timeout.
+    Timeout,
+    /// The request left; the connection closed or reset before the response completed.
+    ConnectionLost,
+    /// The request left; the response could not be parsed, or TLS failed.
+    BadResponse,
+    /// Nothing was sent.
+    NotSent,
+    /// The floor's frame was pushed.
+    Sent,
+}
+
+impl FireOutcome {
+    /// The outcome's name in reports: `status_201`, `timeout`, `connection_lost`,
+    /// `bad_response`, `not_sent`, `sent`.
+    pub fn name(self) -> String {
+        match self {
+            FireOutcome::Status(code) => format!("status_{code}"),
+            FireOutcome::Timeout => "timeout".into(),
+            FireOutcome::ConnectionLost => "connection_lost".into(),
+            FireOutcome::BadResponse => "bad_response".into(),
+            FireOutcome::NotSent => "not_sent".into(),
+            FireOutcome::Sent => "sent".into(),
+        }
+    }
+}
+
+impl From<Outcome> for FireOutcome {
+    fn from(outcome: Outcome) -> Self {
+        match outcome {
+            Outcome::Status(code) => FireOutcome::Status(code),
+            Outcome::Unknown(Unknown::Timeout) => FireOutcome::Timeout,
+            Outcome::Unknown(Unknown::ConnectionLost) => FireOutcome::ConnectionLost,
+            Outcome::Unknown(Unknown::BadResponse) => FireOutcome::BadResponse,
+            Outcome::NotSent => FireOutcome::NotSent,
+        }
+    }
+}
 
 /// One fire over one connection, as the datapath saw it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Sample {
     pub backend: Backend,
     pub warm_up: bool,
+    /// Which of the run's gaps (`--gaps`) the fire belongs to, and the gap it actually
+    /// waited (jittered).
+    pub gap_index: usize,
+    pub gap: Duration,
+    /// The arm (orders; its Idempotency-Key is `bench-<run id>-<arm>`) or raw frame id.
+    pub arm: u64,
+    pub outcome: FireOutcome,
     /// Our end and the server's end of the connection (the floor: of its frame).
     pub local: Option<SocketAddrV4>,
     pub remote: SocketAddrV4,
@@ -26,6 +79,8 @@ pub struct Sample {
     /// Step profiling (0 unless on): request handed to the stack; Tx descriptor pushed.
     pub queued_ns: u64,
     pub pushed_ns: u64,
+    /// Early retransmissions the appliance made of this request.
+    pub retransmits: u32,
     /// HTTP status; `None` = unknown or not sent (the floor: `Some(0)` when it went out).
     pub status: Option<u16>,
 }
@@ -81,6 +136,16 @@ impl<'a> Driver<'a> {
         }
     }
 
+    /// The Idempotency-Key of order `arm` in this run.
+    pub fn idempotency_key(run_id: u64, arm: u64) -> String {
+        format!("bench-{run_id:x}-{arm}")
+    }
+
+    /// This run's id (in every Idempotency-Key).
+    pub fn run_id(&self) -> u64 {
+        self.run_id
+    }
+
     /// Waits until every target's pool is fully warm.
     pub fn wait_warm(&self, targets: usize, limit: Duration) -> anyhow::Result<()> {
         let mut warm = vec![false; targets];
@@ -117,7 +182,7 @@ impl<'a> Driver<'a> {
     fn order(&mut self, step: &Step, target: usize, mode: Mode) -> anyhow::Result<Vec<Sample>> {
         let arm = self.next_id;
         self.next_id += 1;
-        let key = format!("bench-{:x}-{arm}", self.run_id);
+        let key = Self::idempotency_key(self.run_id, arm);
         let p = Placeholders {
             sku: "1001",
             qty: 1,
@@ -167,6 +232,10 @@ impl<'a> Driver<'a> {
             samples.push(Sample {
                 backend: step.backend,
                 warm_up: step.warm_up,
+                gap_index: 0,
+                gap: step.gap,
+                arm,
+                outcome: record.outcome.into(),
                 local: record.local,
                 remote: self.setup.remote,
                 trigger_ns: record.stamps.trigger_ns,
@@ -175,6 +244,7 @@ impl<'a> Driver<'a> {
                 scheduled_ns: record.stamps.scheduled_ns,
                 queued_ns: record.stamps.queued_ns,
                 pushed_ns: record.stamps.pushed_ns,
+                retransmits: record.stamps.retransmits,
                 status: match record.outcome {
                     Outcome::Status(s) => Some(s),
                     _ => None,
@@ -222,6 +292,14 @@ impl<'a> Driver<'a> {
         Ok(vec![Sample {
             backend: Backend::Floor,
             warm_up: step.warm_up,
+            gap_index: 0,
+            gap: step.gap,
+            arm: id,
+            outcome: if sent {
+                FireOutcome::Sent
+            } else {
+                FireOutcome::NotSent
+            },
             local: Some(self.setup.floor_local),
             remote: self.setup.floor_remote,
             trigger_ns: stamps.trigger_ns,
@@ -230,6 +308,7 @@ impl<'a> Driver<'a> {
             scheduled_ns: 0,
             queued_ns: 0,
             pushed_ns: 0,
+            retransmits: 0,
             status: sent.then_some(0),
         }])
     }

@@ -5,15 +5,21 @@
 //! trigger to its first frame at the lab peer, stamped there by a tc program on the same
 //! CLOCK_MONOTONIC.
 
+mod analyse;
 mod driver;
 mod floor;
+mod gaps;
+mod per_fire;
 mod plan;
 mod report;
 
+pub use analyse::MAX_UNMATCHED_PCT;
+pub use driver::FireOutcome;
+pub use gaps::{ColdHot, GapRatios, GapReport};
+pub use per_fire::FireLine;
 pub use plan::Backend;
-pub use report::{BackendReport, RunReport};
+pub use report::{BackendReport, Retransmissions, RunReport};
 
-use crate::measure::{match_fires, Conn, Fire, Series};
 use anyhow::{bail, Context};
 use driver::{Driver, Mode, Sample};
 use quickdraw_bpf::{StampFilter, Stamper, WireStamp};
@@ -22,8 +28,6 @@ use quickdraw_datapath::poll::Idle;
 use quickdraw_datapath::runner::{self, BackendConfig, DatapathConfig};
 use quickdraw_datapath::setup;
 use quickdraw_lab::{self as lab, LabSession, APPLIANCE_IP, HOST_IF, NETNS, PEER_IF, TARGET_IP};
-use report::{BackendSeries, Host};
-use std::collections::BTreeMap;
 use std::net::SocketAddrV4;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -35,7 +39,7 @@ use std::time::Duration;
 pub struct RunOptions {
     /// The appliance configuration (its first target is measured).
     pub config: PathBuf,
-    /// Counted fires per backend.
+    /// Counted fires per backend (at `gap`).
     pub fires: usize,
     /// Fires per backend made first and not counted.
     pub warm_up: usize,
@@ -45,6 +49,11 @@ pub struct RunOptions {
     pub burst: usize,
     /// Idle time before each fire, jittered ±20%.
     pub gap: Duration,
+    /// Further gaps, each run after the one before with its own count of counted fires per
+    /// backend (`--gaps 2ms,20ms,1s`): backends interleaved within each gap.
+    pub more_gaps: Vec<(Duration, usize)>,
+    /// Where to write one JSON line per fire.
+    pub per_fire: Option<PathBuf>,
     /// Arm at a deadline one gap ahead instead of firing by command.
     pub scheduled: bool,
     /// Where to write the JSON report.
@@ -65,7 +74,17 @@ pub struct RunOptions {
     pub progress: bool,
 }
 
-/// Runs the measurement and writes what was asked for; returns the report.
+impl RunOptions {
+    /// Every gap of the run with its counted fires per backend, in the order run.
+    pub fn gap_plan(&self) -> Vec<(Duration, usize)> {
+        let mut gaps = vec![(self.gap, self.fires)];
+        gaps.extend(self.more_gaps.iter().copied());
+        gaps
+    }
+}
+
+/// Runs the measurement and writes what was asked for; returns the report. A report
+/// whose `problems` are not empty cannot be trusted: see [`RunReport::check`].
 pub fn run(opts: &RunOptions) -> anyhow::Result<RunReport> {
     let config =
         Config::load(&opts.config).with_context(|| format!("loading {}", opts.config.display()))?;
@@ -101,14 +120,21 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<RunReport> {
     let stop = Arc::new(AtomicBool::new(false));
     let collector = spawn_collector(stamper, stop.clone());
 
+    let loss_pct = lab::loss::current().context("reading the lab's loss")?;
     let result = measure(opts, &config);
     stop.store(true, Ordering::Relaxed);
-    let (stamps, lost) = collector
+    let (stamps, health) = collector
         .join()
         .map_err(|_| anyhow::anyhow!("stamp collector panicked"))??;
-    let (samples, bind_mode) = result?;
-    let (report, series) = analyse(opts, &samples, &stamps, lost, bind_mode);
+    let (samples, bind_mode, run_id) = result?;
+    let (matches, index) = analyse::match_all(&samples, &stamps);
+    let views = analyse::views(&samples, &matches, &index);
+    let (report, series) = analyse::report(opts, &views, health, loss_pct, bind_mode);
 
+    if let Some(path) = &opts.per_fire {
+        let gap_ns: Vec<u64> = report.gaps.iter().map(|g| g.gap_ns).collect();
+        per_fire::write(path, &views, run_id, &gap_ns)?;
+    }
     if let Some(path) = &opts.json {
         std::fs::write(path, serde_json::to_string_pretty(&report)? + "\n")
             .with_context(|| format!("writing {}", path.display()))?;
@@ -117,10 +143,12 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<RunReport> {
         report::write_hdr_logs(dir, &series, 100)?;
     }
     if let Some(path) = &opts.plot {
-        let title = format!(
-            "trigger → wire, {} fires per backend, gap {:?}",
-            opts.fires, opts.gap
-        );
+        let gaps: Vec<String> = opts
+            .gap_plan()
+            .iter()
+            .map(|(g, n)| format!("{n} at {}", humantime::format_duration(*g)))
+            .collect();
+        let title = format!("trigger → wire, fires per backend: {}", gaps.join(", "));
         report::write_plot(path, &series, &title)?;
     }
     Ok(report)
@@ -130,7 +158,7 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<RunReport> {
 fn spawn_collector(
     mut stamper: Stamper,
     stop: Arc<AtomicBool>,
-) -> std::thread::JoinHandle<anyhow::Result<(Vec<WireStamp>, u64)>> {
+) -> std::thread::JoinHandle<anyhow::Result<(Vec<WireStamp>, analyse::StampHealth)>> {
     std::thread::spawn(move || {
         let mut stamps = Vec::with_capacity(1 << 16);
         loop {
@@ -141,15 +169,20 @@ fn spawn_collector(
             }
             stamper.poll(Duration::from_millis(20), |s| stamps.push(*s))?;
             if stopping {
-                let lost = stamper.lost()?;
-                return Ok((stamps, lost));
+                let counters = stamper.counters()?;
+                let health = analyse::StampHealth {
+                    lost: counters.lost,
+                    undecodable: counters.undecodable,
+                };
+                return Ok((stamps, health));
             }
         }
     })
 }
 
-/// Starts the datapath (both links on one thread), walks the plan, stops it.
-fn measure(opts: &RunOptions, config: &Config) -> anyhow::Result<(Vec<Sample>, String)> {
+/// Starts the datapath (both links on one thread), walks the plan gap by gap, stops it.
+/// Returns the samples, the AF_XDP bind mode and the run id.
+fn measure(opts: &RunOptions, config: &Config) -> anyhow::Result<(Vec<Sample>, String, u64)> {
     let t = &config.targets[0];
     let mut spec = setup::target_spec(t)?;
     spec.connections = opts.burst;
@@ -202,14 +235,12 @@ fn measure(opts: &RunOptions, config: &Config) -> anyhow::Result<(Vec<Sample>, S
     if opts.scheduled {
         backends.retain(|b| *b != Backend::Floor);
     }
-    let steps = plan::plan(
-        &backends,
-        opts.fires,
-        opts.warm_up,
-        opts.gap,
-        0.2,
-        opts.seed,
-    );
+    let mut steps = Vec::new();
+    for (g, (gap, fires)) in opts.gap_plan().into_iter().enumerate() {
+        let seed = opts.seed.wrapping_add(g as u64);
+        let planned = plan::plan(&backends, fires, opts.warm_up, gap, 0.2, seed);
+        steps.extend(planned.into_iter().map(|step| (g, step)));
+    }
     let bar = opts.progress.then(|| {
         let bar = indicatif::ProgressBar::new(steps.len() as u64);
         bar.set_style(
@@ -226,8 +257,9 @@ fn measure(opts: &RunOptions, config: &Config) -> anyhow::Result<(Vec<Sample>, S
         Mode::Manual
     };
     let mut samples = Vec::with_capacity(steps.len() * opts.burst);
-    for step in &steps {
-        samples.extend(driver.step(step, mode)?);
+    for (g, step) in &steps {
+        let fired = driver.step(step, mode)?;
+        samples.extend(fired.into_iter().map(|s| Sample { gap_index: *g, ..s }));
         if let Some(bar) = &bar {
             bar.inc(1);
         }
@@ -235,9 +267,10 @@ fn measure(opts: &RunOptions, config: &Config) -> anyhow::Result<(Vec<Sample>, S
     if let Some(bar) = bar {
         bar.finish_with_message("done");
     }
+    let run_id = driver.run_id();
     drop(driver);
     handle.stop();
-    Ok((samples, bind_mode))
+    Ok((samples, bind_mode, run_id))
 }
 
 fn placeholders(key: &str) -> quickdraw_datapath::http::Placeholders<'_> {
@@ -246,110 +279,4 @@ fn placeholders(key: &str) -> quickdraw_datapath::http::Placeholders<'_> {
         qty: 1,
         idempotency_key: key,
     }
-}
-
-/// Matches counted fires to wire stamps and builds the report and its series.
-fn analyse(
-    opts: &RunOptions,
-    samples: &[Sample],
-    stamps: &[WireStamp],
-    lost: u64,
-    bind_mode: String,
-) -> (RunReport, BTreeMap<Backend, BackendSeries>) {
-    let mut backends = BTreeMap::new();
-    let mut all_series = BTreeMap::new();
-    let mut kinds: Vec<Backend> = samples.iter().map(|s| s.backend).collect();
-    kinds.sort();
-    kinds.dedup();
-    for backend in kinds {
-        let counted: Vec<&Sample> = samples
-            .iter()
-            .filter(|s| s.backend == backend && !s.warm_up)
-            .collect();
-        let fires: Vec<Fire> = counted
-            .iter()
-            .filter_map(|s| {
-                s.local.map(|local| Fire {
-                    conn: Conn {
-                        local,
-                        remote: s.remote,
-                    },
-                    trigger_ns: s.trigger_ns,
-                    request_len: None,
-                })
-            })
-            .collect();
-        let sent: Vec<&&Sample> = counted.iter().filter(|s| s.local.is_some()).collect();
-        let matches = match_fires(&fires, stamps);
-        let mut series = BackendSeries::default();
-        let mut wire_minus_scheduled = Series::new();
-        for (m, s) in matches.outcomes.iter().zip(&sent) {
-            if let Some(m) = m {
-                series.trigger_to_wire.record(m.trigger_to_wire_ns());
-                series.trigger_to_wire_in_order.push(m.trigger_to_wire_ns());
-                if s.scheduled_ns > 0 {
-                    wire_minus_scheduled.record(m.request_ns.saturating_sub(s.scheduled_ns));
-                }
-            }
-        }
-        let collect = |f: &dyn Fn(&Sample) -> Option<u64>| -> Series {
-            counted.iter().filter_map(|s| f(s)).collect()
-        };
-        let ok = counted
-            .iter()
-            .filter(|s| match backend {
-                Backend::Floor => s.status.is_some(),
-                _ => s.status.is_some_and(|c| (200..300).contains(&c)),
-            })
-            .count();
-        let response = collect(&|s| (s.first_byte_ns > 0).then(|| s.first_byte_ns - s.trigger_ns));
-        let tx = collect(&|s| (s.tx_ns > 0).then(|| s.tx_ns - s.trigger_ns));
-        let sched =
-            collect(&|s| (s.scheduled_ns > 0).then(|| s.trigger_ns.saturating_sub(s.scheduled_ns)));
-        let profiled = |f: &dyn Fn(&Sample) -> u64| {
-            collect(&|s| (s.queued_ns > 0 && s.pushed_ns > 0).then(|| f(s))).percentiles()
-        };
-        let steps = match (
-            profiled(&|s| s.queued_ns - s.trigger_ns),
-            profiled(&|s| s.pushed_ns - s.queued_ns),
-            profiled(&|s| s.tx_ns - s.pushed_ns),
-        ) {
-            (Some(queue), Some(stack), Some(kick)) => Some(report::Steps { queue, stack, kick }),
-            _ => None,
-        };
-        backends.insert(
-            backend.name(),
-            BackendReport {
-                fires: counted.len(),
-                ok,
-                matched: matches.summary.matched,
-                unmatched: counted.len() - matches.summary.matched,
-                trigger_to_wire_ns: series.trigger_to_wire.percentiles(),
-                trigger_to_response_ns: response.percentiles(),
-                trigger_to_response_wire_ns: matches.trigger_to_response().percentiles(),
-                trigger_to_tx_ns: tx.percentiles(),
-                scheduled_error_ns: sched.percentiles(),
-                wire_minus_scheduled_ns: wire_minus_scheduled.percentiles(),
-                steps_ns: steps,
-            },
-        );
-        all_series.insert(backend, series);
-    }
-    let report = RunReport {
-        fires_per_backend: opts.fires,
-        burst: opts.burst,
-        gap_ns: opts.gap.as_nanos() as u64,
-        scheduled: opts.scheduled,
-        backends,
-        host: Host {
-            kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
-                .unwrap_or_default()
-                .trim()
-                .to_owned(),
-            cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            bind_mode,
-        },
-        stamps_lost: lost,
-    };
-    (report, all_series)
 }

@@ -13,7 +13,9 @@
  * allowed) that pass the filter in the stamp_config map. Not stamped
  * (counted as skipped): everything else, including IPv4 fragments and
  * VLAN-tagged frames. Truncated or inconsistent headers are counted as
- * malformed. Every frame is returned TC_ACT_OK, unchanged.
+ * malformed. Every frame is returned TC_ACT_UNSPEC, unchanged: "no verdict,
+ * go on", so a filter after this one on the same hook (the lab's loss
+ * program, say) still runs; TC_ACT_OK would end the filter chain here.
  *
  * Packet reads are direct (skb->data .. skb->data_end), each guarded by a
  * data_end check. When the headers are not all in the linear part of the skb
@@ -193,11 +195,11 @@ static __always_inline int stamp(struct __sk_buff *skb, __u8 direction)
 		class = CLASS_SKIP;
 	if (class == CLASS_SKIP) {
 		count(STAMP_SKIPPED);
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 	}
 	if (class == CLASS_MALFORMED) {
 		count(STAMP_MALFORMED);
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 	}
 
 	rec.ns = now;
@@ -207,12 +209,12 @@ static __always_inline int stamp(struct __sk_buff *skb, __u8 direction)
 	slot = bpf_ringbuf_reserve(&stamps, sizeof(*slot), 0);
 	if (!slot) {
 		count(STAMP_LOST);
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 	}
 	__builtin_memcpy(slot, &rec, sizeof(rec));
 	bpf_ringbuf_submit(slot, 0);
 	count(STAMP_STAMPED);
-	return TC_ACT_OK;
+	return TC_ACT_UNSPEC;
 }
 
 SEC("tc")

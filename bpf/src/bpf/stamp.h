@@ -27,7 +27,8 @@
  *             outside the configured filter.
  *   malformed truncated or inconsistent Ethernet, IPv4 or TCP headers.
  *
- * Whatever they see, both programs return TC_ACT_OK and change nothing in
+ * Whatever they see, both programs return TC_ACT_UNSPEC (the next filter
+ * runs, the frame goes on) and change nothing in
  * the frame.
  */
 #ifndef QUICKDRAW_STAMP_H

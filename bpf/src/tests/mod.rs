@@ -6,6 +6,9 @@
 
 mod api;
 mod frame;
+mod loss;
+mod loss_live;
 mod program;
+mod random;
 mod stamp;
 mod stamp_live;

@@ -62,7 +62,10 @@ fn render(s: &StatsReply) -> String {
     out += &match &s.xdp {
         Some(x) => format!(
             "xdp: steered {}  passed {}  malformed {}  socket malformed {}  rx ring full {}  \
-             fill ring empty {}  tx ring empty {}  tx dropped {}  kicks {}\n",
+             fill ring empty {}  tx ring empty {}  tx dropped {}  kicks {}\n\
+             arp: pin conflicts {}  strangers {}  answered {}  learned {}\n\
+             fire path: built frames sent {}  warm frames {}  early retransmits {}  \
+             reconnects {}\n",
             x.steered,
             x.passed,
             x.malformed,
@@ -71,7 +74,15 @@ fn render(s: &StatsReply) -> String {
             x.fill_ring_empty,
             x.tx_ring_empty,
             x.tx_dropped,
-            x.kicks
+            x.kicks,
+            x.arp_pin_conflicts,
+            x.arp_strangers,
+            x.arp_answered,
+            x.arp_learned,
+            x.tx_prebuilt,
+            x.warm_frames,
+            x.retransmits,
+            x.reconnects
         ),
         None => "xdp: no counters (kernel backend, or none reported yet)\n".into(),
     };

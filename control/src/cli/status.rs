@@ -68,6 +68,12 @@ fn render(s: &StatusReply) -> String {
             }
         }
         out += "\n";
+        if let Some(why) = &j.unhealthy {
+            out += &format!(
+                "  JOURNAL UNHEALTHY: the last write failed ({why}); arms are refused until a \
+                 write succeeds\n"
+            );
+        }
         if let Some(t) = &j.torn {
             out += &format!("  a torn last line was dropped at start ({t})\n");
         }
@@ -146,6 +152,39 @@ mod tests {
             "backend af_xdp (bind copy, pinned): not ready\n\
              target lab: 0/8 warm\n  last error (3 so far): certificate not trusted: UnknownIssuer\n\
              arm 4: sku 1001 x1 on lab over 1 conn(s), manual: armed (0 outcome(s)), key ab12\n"
+        );
+    }
+
+    #[test]
+    fn an_unhealthy_journal_says_so_and_why() {
+        let s = StatusReply {
+            backend: "kernel".into(),
+            bind_mode: "kernel".into(),
+            pinned: false,
+            running: true,
+            ready: true,
+            targets: vec![],
+            journal: Some(crate::protocol::JournalStatus {
+                path: "/var/lib/quickdraw/journal.jsonl".into(),
+                rearmed: vec![],
+                missed: vec![],
+                unknown: vec![],
+                torn: None,
+                corrupt_lines: 0,
+                unhealthy: Some("No space left on device (os error 28)".into()),
+            }),
+            metrics: None,
+            queues: vec![],
+            placement: None,
+            arms: vec![],
+        };
+        let text = render(&s);
+        assert!(
+            text.contains(
+                "JOURNAL UNHEALTHY: the last write failed (No space left on device (os error 28)); \
+                 arms are refused until a write succeeds"
+            ),
+            "{text}"
         );
     }
 }

@@ -2,6 +2,7 @@
 //! the fire-rate cap, the schedule) → a journal line, made durable → the datapath's
 //! `Arm` command → its acknowledgement. The reply goes out only after all of that.
 
+use super::caps;
 use super::command::ACK_WAIT;
 use super::context::Daemon;
 use super::error::{Asked, DaemonError};
@@ -25,19 +26,14 @@ impl Daemon {
         let target = &self.targets[order.target];
         let order_target = order.target;
         let id = self.shared.update(|s| {
-            let open = s.open_arms();
-            if open >= self.limits.max_open_arms as usize {
-                return Err(DaemonError::TooManyOpen { open });
-            }
-            let committed = s.committed(order.target, monotonic_ns());
-            if committed + order.conns > target.max_fires_per_minute {
-                return Err(DaemonError::RateCap {
-                    target: target.name.clone(),
-                    committed,
-                    more: order.conns,
-                    cap: target.max_fires_per_minute,
-                });
-            }
+            caps::check(
+                s,
+                &self.targets,
+                order.target,
+                order.conns,
+                self.limits.max_open_arms as usize,
+                monotonic_ns(),
+            )?;
             let id = s.next_arm_id();
             let mut record = ArmRecord::new(
                 id,
@@ -47,7 +43,7 @@ impl Daemon {
             );
             record.schedule = schedule;
             s.insert_arm(record);
-            Ok(id)
+            Ok::<_, DaemonError>(id)
         })?;
         let entry = ArmEntry {
             arm: id,
@@ -117,6 +113,23 @@ impl Daemon {
             }
         };
         self.shared.update(|s| {
+            // A restart does not reset the caps: the send history came back from the
+            // journal, and this arm is counted like a new one.
+            let fits = caps::check(
+                s,
+                &self.targets,
+                index,
+                order.conns,
+                self.limits.max_open_arms as usize,
+                monotonic_ns(),
+            );
+            if let Err(e) = fits {
+                s.step(entry.arm, Step::Refused);
+                if let Some(a) = s.arm_mut(entry.arm) {
+                    a.recovered = Some("refused".into());
+                }
+                return Err(e);
+            }
             let mut record = ArmRecord::new(
                 entry.arm,
                 (&entry.sku, entry.qty, &entry.key),
@@ -127,7 +140,8 @@ impl Daemon {
             record.recovered = Some("rearmed".into());
             s.reserve_ids_through(entry.arm);
             s.insert_arm(record);
-        });
+            Ok(())
+        })?;
         self.journal(Record::Recovered {
             arm: entry.arm,
             how: "rearmed".into(),

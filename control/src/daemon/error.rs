@@ -65,7 +65,10 @@ pub enum DaemonError {
     },
     #[error("the datapath's command queue is full")]
     QueueFull,
-    #[error("cannot write the journal {path}")]
+    #[error(
+        "cannot write the journal {path} (it is unhealthy: arms are refused until a write \
+         succeeds)"
+    )]
     Journal {
         path: PathBuf,
         #[source]

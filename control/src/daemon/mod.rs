@@ -11,6 +11,7 @@
 
 mod arm_record;
 mod arming;
+mod caps;
 mod command;
 mod context;
 mod error;

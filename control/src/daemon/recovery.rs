@@ -5,7 +5,7 @@
 
 use super::lifecycle::Step;
 use super::state::{ArmRecord, State};
-use crate::journal::record::{ArmEntry, Record};
+use crate::journal::record::{ArmEntry, Line, Record};
 use crate::journal::replay::{self, Action};
 use crate::journal::{Journal, Replayed};
 use crate::protocol::JournalStatus;
@@ -55,7 +55,9 @@ pub fn load(
         unknown: Vec::new(),
         torn: None,
         corrupt_lines: replayed.corrupt,
+        unhealthy: None,
     };
+    restore_sends(state, &replayed.lines, targets, &now);
     if let Some((bytes, text)) = &replayed.torn {
         journal.append(Record::Torn {
             bytes: *bytes,
@@ -66,7 +68,13 @@ pub fn load(
     let mut rearm = Vec::new();
     for action in replay::recover(&arms, now.real_ns, min_lead_ns) {
         match action {
-            Action::Rearm(id) => rearm.push(arms[&id].entry.clone()),
+            Action::Rearm(id) => {
+                // Not counted against the caps until `Daemon::rearm` checks them.
+                if let Some(a) = state.arm_mut(id) {
+                    a.recovered = Some(REARMING.into());
+                }
+                rearm.push(arms[&id].entry.clone());
+            }
             Action::Missed(id) => {
                 mark_missed(state, journal, id)?;
                 status.missed.push(id);
@@ -99,6 +107,20 @@ pub fn load(
         }
     }
     Ok((rearm, status))
+}
+
+/// Marks an arm journaled open and waiting for `Daemon::rearm`.
+pub const REARMING: &str = "rearming";
+
+/// The per-minute send history from before the restart, so the rate cap still counts it.
+fn restore_sends(state: &mut State, lines: &[Line], targets: &[TargetPlan], now: &ClockPair) {
+    for (t, name) in replay::recent_sends(lines, now.real_ns) {
+        let Some(target) = targets.iter().position(|p| p.name == name) else {
+            continue;
+        };
+        let ago = now.real_ns.saturating_sub(t).max(0) as u64;
+        state.restore_send(now.mono_ns.saturating_sub(ago), target);
+    }
 }
 
 /// Records a scheduled arm whose time passed while no daemon ran.

@@ -133,6 +133,7 @@ mod tests {
             name: "lab".into(),
             host: "target.lab".into(),
             port: 443,
+            address: std::net::SocketAddrV4::new(std::net::Ipv4Addr::new(198, 18, 0, 2), 443),
             template: RequestTemplate {
                 method: "POST".into(),
                 path: "/api/order".into(),

@@ -29,7 +29,7 @@ impl Daemon {
         tracing::debug!(?request, "request");
         let is_down = request == Request::Down {};
         let reply = match request {
-            Request::Status {} => Ok(protocol::encode_ok(&self.shared.lock().status())),
+            Request::Status {} => Ok(protocol::encode_ok(&self.status())),
             Request::Arm(req) => self.arm(&req).map(|r| protocol::encode_ok(&r)),
             Request::Fire { arm } => self.fire(arm).map(|r| protocol::encode_ok(&r)),
             Request::Disarm { arm } => self.disarm(arm).map(|r| protocol::encode_ok(&r)),
@@ -230,6 +230,19 @@ impl Daemon {
             Some(()) => Ok(Done::default()),
             None => Err(DaemonError::DownTimeout(DOWN_WAIT)),
         }
+    }
+
+    /// The status, with the journal's health as of now (and why, when it is not).
+    fn status(&self) -> crate::protocol::StatusReply {
+        let failure = {
+            let j = self.journal.lock().unwrap_or_else(|p| p.into_inner());
+            j.failure().map(str::to_owned)
+        };
+        let mut status = self.shared.lock().status();
+        if let Some(j) = status.journal.as_mut() {
+            j.unhealthy = failure;
+        }
+        status
     }
 }
 

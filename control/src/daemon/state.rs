@@ -247,6 +247,12 @@ impl State {
         self.arms.values().filter(|a| a.state().is_open()).count()
     }
 
+    /// A request sent before a restart (from the journal, oldest first, monotonic ns):
+    /// the rate cap counts it until it is a minute old.
+    pub fn restore_send(&mut self, trigger_ns: u64, target: usize) {
+        self.sends.push_back((trigger_ns, target));
+    }
+
     /// Requests committed on `target` for the rate cap: sent in the last minute, plus
     /// held by arms not yet fired.
     pub fn committed(&mut self, target: usize, now_ns: u64) -> usize {

@@ -4,7 +4,15 @@
 //! (a crash mid-write) and unreadable lines are reported and dropped, never fatal; the
 //! file is then rewritten (temp file, fsync, rename) with the open arms and the most
 //! recent closed ones, so it stays small and never continues after a torn line.
+//!
+//! An append that fails (a full disk, an I/O error), whole or in part, is cut back to the
+//! end of the last good line before anything else is written, so a failure never glues
+//! the next line to a partial one (which replay would skip, losing an acknowledged
+//! record). Until an append succeeds again the journal reports itself unhealthy, with the
+//! reason, and the daemon refuses new arms.
 
+#[cfg(any(test, fuzzing))]
+pub mod fuzz;
 pub mod record;
 pub mod replay;
 
@@ -41,6 +49,10 @@ pub struct Journal {
     file: File,
     /// Holds the exclusive lock for the daemon's life.
     _lock: File,
+    /// Length of the file up to the end of its last good line.
+    good: u64,
+    /// Why the last append failed, until one succeeds.
+    failure: Option<String>,
 }
 
 /// What the journal held when it was opened.
@@ -97,11 +109,14 @@ impl Journal {
             .create(true)
             .open(path)
             .map_err(io("opening for append"))?;
+        let good = file.metadata().map_err(io("reading its length"))?.len();
         Ok((
             Journal {
                 path: path.to_owned(),
                 file,
                 _lock: lock,
+                good,
+                failure: None,
             },
             replayed,
         ))
@@ -111,7 +126,14 @@ impl Journal {
         &self.path
     }
 
-    /// Appends one record and waits until it is on disk.
+    /// Why the journal is unhealthy (the last append failed), if it is.
+    pub fn failure(&self) -> Option<&str> {
+        self.failure.as_deref()
+    }
+
+    /// Appends one record and waits until it is on disk. On failure nothing of it stays
+    /// in the file (it is cut back to the last good line) and the journal is unhealthy
+    /// until an append succeeds.
     pub fn append(&mut self, record: Record) -> io::Result<()> {
         let line = Line {
             t: crate::timing::clock::realtime_ns(),
@@ -119,8 +141,34 @@ impl Journal {
         };
         let mut text = serde_json::to_string(&line).map_err(io::Error::other)?;
         text.push('\n');
+        match self.write_line(text.as_bytes()) {
+            Ok(()) => {
+                self.good += text.len() as u64;
+                self.failure = None;
+                Ok(())
+            }
+            Err(e) => {
+                self.failure = Some(e.to_string());
+                // If this fails too, the next append tries again before writing.
+                let _ = self.cut_back();
+                Err(e)
+            }
+        }
+    }
+
+    fn write_line(&mut self, line: &[u8]) -> io::Result<()> {
+        if self.failure.is_some() {
+            // The last append may have left part of its line: never write after it.
+            self.cut_back()?;
+        }
         // One write per line: a crash leaves at most this line torn.
-        self.file.write_all(text.as_bytes())?;
+        self.file.write_all(line)?;
+        self.file.sync_data()
+    }
+
+    /// Truncates the file to the end of its last good line, durably.
+    fn cut_back(&mut self) -> io::Result<()> {
+        self.file.set_len(self.good)?;
         self.file.sync_data()
     }
 }
@@ -170,13 +218,23 @@ pub fn parse(bytes: &[u8]) -> Replayed {
     out
 }
 
-/// Keeps the lines of open arms and of the `keep_closed` most recent closed ones, and
-/// the last few start records.
+/// Keeps the lines of open arms, of the `keep_closed` most recent closed ones and of any
+/// arm that sent within the rate cap's window (of the newest line: the history a restart
+/// rebuilds), and the last few start records.
 fn compact(lines: Vec<Line>, keep_closed: usize) -> Vec<Line> {
     let arms = replay::fold(&lines);
+    let newest = lines.iter().map(|l| l.t).max().unwrap_or(0);
+    let recent: BTreeSet<u64> = lines
+        .iter()
+        .filter(|l| l.t >= newest.saturating_sub(replay::SEND_HISTORY_NS))
+        .filter_map(|l| match l.record {
+            Record::Sent { arm, .. } => Some(arm),
+            _ => None,
+        })
+        .collect();
     let closed: Vec<u64> = arms
         .values()
-        .filter(|a| !a.is_open())
+        .filter(|a| !a.is_open() && !recent.contains(&a.entry.arm))
         .map(|a| a.entry.arm)
         .collect();
     let dropped: BTreeSet<u64> = closed
@@ -247,5 +305,7 @@ impl Record {
     }
 }
 
+#[cfg(test)]
+pub(crate) mod disk_full;
 #[cfg(test)]
 mod tests;

@@ -19,6 +19,9 @@ use std::collections::BTreeMap;
 /// Why an outcome recovered from a crash is unknown.
 pub const RESTART: &str = "daemon_restart";
 
+/// How far back the per-minute send history reaches (the rate cap's window).
+pub const SEND_HISTORY_NS: i64 = 60_000_000_000;
+
 /// One arm's story as the journal tells it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JournalArm {
@@ -101,6 +104,31 @@ pub enum Action {
     Unknown(u64, Vec<FireOutcome>),
 }
 
+/// Requests sent in the [`SEND_HISTORY_NS`] before `now_ns` (UTC), oldest first, as (when
+/// the send was journaled, UTC ns; target name): the rate cap's history, which a restart
+/// must not forget.
+pub fn recent_sends(lines: &[Line], now_ns: i64) -> Vec<(i64, String)> {
+    let since = now_ns.saturating_sub(SEND_HISTORY_NS);
+    let mut targets: BTreeMap<u64, &str> = BTreeMap::new();
+    let mut sends = Vec::new();
+    for line in lines {
+        match &line.record {
+            Record::Arm(e) => {
+                targets.insert(e.arm, &e.target);
+            }
+            // A line from after `now` (the clock stepped back) counts as just sent.
+            Record::Sent { arm, .. } if line.t >= since => {
+                if let Some(target) = targets.get(arm) {
+                    sends.push((line.t, (*target).to_owned()));
+                }
+            }
+            _ => {}
+        }
+    }
+    sends.sort_by_key(|&(t, _)| t);
+    sends
+}
+
 /// Decides, for every open arm, what a restart at `now_ns` (UTC) does.
 pub fn recover(arms: &BTreeMap<u64, JournalArm>, now_ns: i64, min_lead_ns: i64) -> Vec<Action> {
     let mut actions = Vec::new();
@@ -112,7 +140,9 @@ pub fn recover(arms: &BTreeMap<u64, JournalArm>, now_ns: i64, min_lead_ns: i64) 
             actions.push(Action::Unknown(id, missing_outcomes(a)));
         } else {
             match a.entry.at {
-                Some(at) if at.fire_ns - now_ns < min_lead_ns => actions.push(Action::Missed(id)),
+                Some(at) if at.fire_ns.saturating_sub(now_ns) < min_lead_ns => {
+                    actions.push(Action::Missed(id))
+                }
                 _ => actions.push(Action::Rearm(id)),
             }
         }

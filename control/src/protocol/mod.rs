@@ -9,6 +9,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+#[cfg(any(test, fuzzing))]
+pub mod fuzz;
 mod placement;
 mod replies;
 pub use placement::*;

@@ -63,6 +63,10 @@ pub struct JournalStatus {
     /// Other lines that could not be read, skipped.
     #[serde(default)]
     pub corrupt_lines: usize,
+    /// Why the journal is unhealthy: its last append failed (cut back to the last good
+    /// line). New arms are refused until an append succeeds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unhealthy: Option<String>,
 }
 
 /// Where an arm stands.
@@ -306,6 +310,29 @@ pub struct XdpCounters {
     pub tx_dropped: u64,
     /// Tx kicks (sendto) made.
     pub kicks: u64,
+    /// ARP that would have changed a pinned neighbour's MAC (poisoning): dropped.
+    #[serde(default)]
+    pub arp_pin_conflicts: u64,
+    /// ARP from addresses not pinned, kept from the neighbour cache.
+    #[serde(default)]
+    pub arp_strangers: u64,
+    /// ARP requests for our address answered.
+    #[serde(default)]
+    pub arp_answered: u64,
+    /// Neighbours pinned from their first ARP reply.
+    #[serde(default)]
+    pub arp_learned: u64,
+    /// Self-addressed warm frames sent while armed (they reach no one).
+    #[serde(default)]
+    pub warm_frames: u64,
+    /// Orders (and floor frames) sent as their frame built before the trigger.
+    #[serde(default)]
+    pub tx_prebuilt: u64,
+    /// Early retransmissions of requests, and reconnections (TCP + TLS handshakes).
+    #[serde(default)]
+    pub retransmits: u64,
+    #[serde(default)]
+    pub reconnects: u64,
 }
 
 /// Percentiles of one metric, in ns.

@@ -117,6 +117,14 @@ impl Stats {
             tx_ring_empty: c.tx_ring_empty,
             tx_dropped: device.tx_dropped,
             kicks: device.kicks,
+            arp_pin_conflicts: device.neighbours.pin_conflicts,
+            arp_strangers: device.neighbours.strangers,
+            arp_answered: device.neighbours.answered,
+            arp_learned: device.neighbours.learned,
+            warm_frames: device.warm_frames,
+            tx_prebuilt: device.tx_prebuilt,
+            retransmits: c.retransmits,
+            reconnects: c.reconnects,
         });
     }
 

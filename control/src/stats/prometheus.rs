@@ -241,10 +241,43 @@ fn xdp(out: &mut Exposition, stats: &Stats) {
             x.tx_dropped,
         ),
         ("quickdraw_xsk_kicks_total", "Tx kicks made.", x.kicks),
+        (
+            "quickdraw_warm_frames_total",
+            "Self-addressed warm frames sent while an order was armed (they reach no one).",
+            x.warm_frames,
+        ),
+        (
+            "quickdraw_prebuilt_frames_total",
+            "Requests sent as the frame built before their trigger.",
+            x.tx_prebuilt,
+        ),
+        (
+            "quickdraw_early_retransmits_total",
+            "Requests resent identical after max(2 SRTT, 200 us) without an ACK.",
+            x.retransmits,
+        ),
+        (
+            "quickdraw_link_reconnects_total",
+            "Connections reopened (each a TCP and TLS handshake at the server).",
+            x.reconnects,
+        ),
     ];
     for (name, help, v) in counters {
         out.family(name, "counter", help);
         out.sample(name, &[], v as f64);
+    }
+    out.family(
+        "quickdraw_arp_frames_total",
+        "counter",
+        "ARP seen by the pinned-neighbour filter, by what it did with it.",
+    );
+    for (what, v) in [
+        ("pin_conflict_dropped", x.arp_pin_conflicts),
+        ("stranger_kept_from_cache", x.arp_strangers),
+        ("answered", x.arp_answered),
+        ("pinned_from_first_reply", x.arp_learned),
+    ] {
+        out.sample("quickdraw_arp_frames_total", &[("what", what)], v as f64);
     }
 }
 

@@ -10,10 +10,12 @@
 mod check;
 pub mod fixup;
 pub mod frame;
+pub mod neighbours;
 mod queues;
 mod reserved;
 
 pub use check::{classify, FrameKind};
+pub use neighbours::{Admit, NeighbourStats, Neighbours, Pin};
 pub use queues::{QueueCounts, QueueRx};
 pub use reserved::FrameHandle;
 use reserved::{Completed, Reserved};
@@ -67,6 +69,8 @@ pub struct DeviceStats {
     pub warm_frames: u64,
     /// Frames built ahead (orders, the floor) pushed as they stood.
     pub tx_prebuilt: u64,
+    /// The pinned-neighbour filter's counters (ARP kept from smoltcp, answered, pinned).
+    pub neighbours: NeighbourStats,
 }
 
 /// The device. One per AF_XDP socket, owned by the datapath thread.
@@ -91,6 +95,10 @@ pub struct XdpDevice {
     /// Our MAC, for the self-addressed warm frame.
     mac: [u8; 6],
     warm_frame: Option<FrameHandle>,
+    /// What of ARP smoltcp may learn from (see `neighbours`).
+    neighbours: Neighbours,
+    /// An ARP reply the filter owes, sent at the end of the turn.
+    arp_reply: Option<[u8; neighbours::ARP_FRAME_LEN]>,
 }
 
 impl XdpDevice {
@@ -119,7 +127,15 @@ impl XdpDevice {
             reserved: Reserved::with_capacity(RESERVED_FRAMES),
             mac,
             warm_frame: None,
+            neighbours: Neighbours::new(std::net::Ipv4Addr::UNSPECIFIED, 0, [0; 6], &[]),
+            arp_reply: None,
         }
+    }
+
+    /// Puts the pinned-neighbour filter in front of smoltcp (none pins nothing: all ARP
+    /// passes).
+    pub fn set_neighbours(&mut self, neighbours: Neighbours) {
+        self.neighbours = neighbours;
     }
 
     /// Start of a loop turn: transmit frames the kernel has sent go back to the pool.
@@ -146,6 +162,10 @@ impl XdpDevice {
     /// End of a loop turn: hand consumed Rx slots and refilled frames to the kernel, and
     /// kick Tx if descriptors were published and the ring asks for a wake-up.
     pub fn flush(&mut self) -> io::Result<()> {
+        if let Some(reply) = self.arp_reply.take() {
+            // Lost when no frame is free: the asker asks again.
+            self.send_frame(&reply);
+        }
         self.xsk.rx.release();
         if self.queue_rx[0].refilled {
             self.queue_rx[0].refilled = false;
@@ -343,7 +363,10 @@ impl XdpDevice {
     }
 
     pub fn stats(&self) -> DeviceStats {
-        self.stats
+        DeviceStats {
+            neighbours: self.neighbours.stats(),
+            ..self.stats
+        }
     }
 
     pub fn xsk(&self) -> &Xsk {
@@ -357,14 +380,17 @@ impl XdpDevice {
 }
 
 /// Takes descriptors from one queue's Rx ring until one carries a frame for smoltcp
-/// (returned); frames that are malformed, foreign or out of bounds go straight back to
-/// the Fill ring and are counted.
+/// (returned); frames that are malformed, foreign, out of bounds or refused by the
+/// neighbour pins go straight back to the Fill ring and are counted (an ARP request for
+/// us leaves its answer in `arp_reply`).
 fn next_deliverable(
     frames: &Frames,
     rx: &mut Rx,
     fill: &mut Fill,
     stats: &mut DeviceStats,
     queue: &mut QueueRx,
+    neighbours: &mut Neighbours,
+    arp_reply: &mut Option<[u8; neighbours::ARP_FRAME_LEN]>,
 ) -> Option<Desc> {
     let refilled = &mut queue.refilled;
     loop {
@@ -383,13 +409,23 @@ fn next_deliverable(
                 continue;
             }
         };
-        match classify(frame) {
-            FrameKind::Deliver => {
+        let admit = match classify(frame) {
+            FrameKind::Deliver => neighbours.admit(frame),
+            verdict => {
+                match verdict {
+                    FrameKind::Malformed => stats.rx_malformed += 1,
+                    _ => stats.rx_foreign += 1,
+                }
+                Admit::Drop
+            }
+        };
+        match admit {
+            Admit::Deliver => {
                 stats.rx_delivered += 1;
                 return Some(desc);
             }
-            FrameKind::Malformed => stats.rx_malformed += 1,
-            _ => stats.rx_foreign += 1,
+            Admit::Answer(reply) => *arp_reply = Some(reply),
+            _ => {}
         }
         let _ = fill.push(frames.frame_of(desc.addr));
         *refilled = true;
@@ -514,8 +550,16 @@ impl phy::Device for XdpDevice {
                     (&s.frames, &mut s.rx, &mut s.fill)
                 }
             };
-            next_deliverable(frames, rx, fill, &mut self.stats, &mut self.queue_rx[q])
-                .map(|desc| (q, desc))
+            next_deliverable(
+                frames,
+                rx,
+                fill,
+                &mut self.stats,
+                &mut self.queue_rx[q],
+                &mut self.neighbours,
+                &mut self.arp_reply,
+            )
+            .map(|desc| (q, desc))
         })?;
         self.next_queue = (q + 1) % queues;
         let (frames, fill) = match q {

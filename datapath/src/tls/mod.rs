@@ -23,7 +23,8 @@ mod handshake;
 mod record;
 mod session;
 
-#[cfg(test)]
+#[cfg(any(test, feature = "fuzzing"))]
+#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) mod peer;
 
 pub use handshake::{

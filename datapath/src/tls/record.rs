@@ -374,7 +374,7 @@ impl Opener {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "fuzzing"))]
 impl Sealer {
     pub(crate) fn for_test(
         alg: &'static aead::Algorithm,
@@ -390,7 +390,7 @@ impl Sealer {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "fuzzing"))]
 impl Opener {
     pub(crate) fn for_test(
         alg: &'static aead::Algorithm,

@@ -80,6 +80,8 @@ fn measured_run(config: &std::path::Path) -> anyhow::Result<()> {
         backends: vec![Backend::AfXdp, Backend::Kernel, Backend::Floor],
         burst: 1,
         gap: std::time::Duration::from_millis(20),
+        more_gaps: Vec::new(),
+        per_fire: None,
         scheduled: false,
         json: Some(out.join("bench.json")),
         plot: Some(out.join("bench.svg")),
@@ -96,6 +98,7 @@ fn measured_run(config: &std::path::Path) -> anyhow::Result<()> {
         report.host.bind_mode, report.host.kernel
     );
     print!("{}", report.table());
+    report.check()?;
     for (name, b) in &report.backends {
         ensure!(
             b.unmatched == 0 || b.matched > 0,

@@ -80,8 +80,11 @@ fn one_fire_one_request_one_response() {
             request_ns: 1_004_300,
             request_seq: 1000,
             request_payload: 230,
+            expected_seq: None,
             request_end_ns: None,
             response_ns: Some(1_090_000),
+            request_retransmissions: 0,
+            response_retransmissions: 0,
         })]
     );
     assert_eq!(latencies(&report), [Some((4_300, Some(90_000)))]);
@@ -93,6 +96,7 @@ fn one_fire_one_request_one_response() {
             unmatched: 0,
             with_response: 1,
             without_response: 0,
+            seq_gaps: 0,
             retransmissions: 0,
         }
     );
@@ -161,12 +165,24 @@ fn a_retransmission_never_matches_the_first_copy_counts() {
         response(c, 3_900, 5090, 1460, 90),
     ];
     let report = match_fires(&fires, &stamps);
+    // The first fire's response left after the second trigger: outside its
+    // window, so not its response.
     assert_eq!(
         latencies(&report),
-        [Some((10, Some(2_100))), Some((1_000, Some(1_400)))]
+        [Some((10, None)), Some((1_000, Some(1_400)))]
     );
-    assert_eq!(report.outcomes[1].unwrap().request_seq, 1230);
+    let second = report.outcomes[1].unwrap();
+    assert_eq!(
+        (second.request_seq, second.expected_seq),
+        (1230, Some(1230))
+    );
+    assert_eq!(second.request_retransmissions, 0, "not a copy of its bytes");
     assert_eq!(report.summary.retransmissions, 1);
+    let seen: Vec<(u32, bool)> = report.request_frames[1]
+        .iter()
+        .map(|f| (f.seq, f.retransmission))
+        .collect();
+    assert_eq!(seen, [(1000, true), (1230, false)]);
 }
 
 #[test]
@@ -222,28 +238,68 @@ fn a_burst_over_several_connections() {
 }
 
 #[test]
-fn a_burst_on_one_connection_is_first_in_first_out() {
+fn a_frame_after_the_next_trigger_is_never_this_fires() {
     let c = conn(40000);
-    let fires = [fire(c, 1_000), fire(c, 1_001), fire(c, 1_002)];
+    // The first fire's request never arrived; the only frame comes after the
+    // second trigger: it is the second fire's, and the first is unmatched.
+    let fires = [fire(c, 1_000), fire(c, 2_000)];
     let stamps = [
-        request(c, 1_100, 1000, 100),
-        request(c, 1_101, 1100, 100),
-        request(c, 1_102, 1200, 100),
-        response(c, 2_000, 5000, 1100, 10),
-        response(c, 2_001, 5010, 1200, 10),
-        response(c, 2_002, 5020, 1300, 10),
+        request(c, 500, 900, 100),
+        request(c, 2_100, 1000, 100),
+        response(c, 2_500, 5000, 1100, 10),
     ];
     let report = match_fires(&fires, &stamps);
-    let seqs: Vec<u32> = report.matched().map(|m| m.request_seq).collect();
-    assert_eq!(seqs, [1000, 1100, 1200]);
+    assert_eq!(latencies(&report), [None, Some((100, Some(500)))]);
+    assert_eq!(report.outcomes[1].unwrap().expected_seq, Some(1000));
+    assert!(!report.outcomes[1].unwrap().seq_gap());
+}
+
+#[test]
+fn a_request_that_skips_sequence_space_is_flagged() {
+    let c = conn(40000);
+    let stamps = [
+        request(c, 500, 900, 100),
+        // 1000..1040 was never stamped.
+        request(c, 1_100, 1040, 100),
+    ];
+    let report = match_fires(&[fire(c, 1_000)], &stamps);
+    let m = report.outcomes[0].unwrap();
+    assert_eq!((m.request_seq, m.expected_seq), (1040, Some(1000)));
+    assert!(m.seq_gap());
+    assert_eq!(report.summary.seq_gaps, 1);
+}
+
+#[test]
+fn retransmissions_in_the_window_are_counted_per_fire() {
+    let c = conn(40000);
+    let fires = [fire(c, 1_000), fire(c, 5_000)];
+    let stamps = [
+        request(c, 1_010, 1000, 100),
+        // The order again (its ACK was lost), same seq; then the server's
+        // response, twice.
+        request(c, 2_010, 1000, 100),
+        response(c, 2_100, 5000, 1100, 50),
+        response(c, 3_100, 5000, 1100, 50),
+        request(c, 5_010, 1100, 100),
+        response(c, 5_100, 5050, 1200, 50),
+    ];
+    let report = match_fires(&fires, &stamps);
+    let m = report.outcomes[0].unwrap();
     assert_eq!(
-        latencies(&report),
-        [
-            Some((100, Some(1_000))),
-            Some((100, Some(1_000))),
-            Some((100, Some(1_000))),
-        ]
+        (m.request_retransmissions, m.response_retransmissions),
+        (1, 1)
     );
+    assert_eq!(m.retransmissions(), 2);
+    let copies: Vec<(u64, u32)> = report.request_frames[0]
+        .iter()
+        .map(|f| (f.ns, f.seq))
+        .collect();
+    assert_eq!(
+        copies,
+        [(1_010, 1000), (2_010, 1000)],
+        "same seq both times"
+    );
+    assert_eq!(report.outcomes[1].unwrap().retransmissions(), 0);
 }
 
 #[test]
@@ -268,6 +324,7 @@ fn an_unmatched_fire_is_counted_and_reported() {
             unmatched: 2,
             with_response: 0,
             without_response: 1,
+            seq_gaps: 0,
             retransmissions: 0,
         }
     );
@@ -296,7 +353,7 @@ fn a_request_of_known_length_over_several_frames() {
     let c = conn(40000);
     let mut first = fire(c, 1_000);
     first.request_len = Some(3_000);
-    let mut second = fire(c, 1_050);
+    let mut second = fire(c, 1_550);
     second.request_len = Some(100);
     let stamps = [
         request(c, 1_100, 1000, 1448),
@@ -327,10 +384,15 @@ fn sequence_numbers_wrap() {
         request(c, 2_100, seq.wrapping_add(100), 100),
         response(c, 2_300, 5010, seq.wrapping_add(200), 10),
     ];
-    let report = match_fires(&[fire(c, 1_000), fire(c, 1_150)], &stamps);
+    let report = match_fires(&[fire(c, 1_000), fire(c, 1_350)], &stamps);
     assert_eq!(
         latencies(&report),
-        [Some((100, Some(300))), Some((950, Some(1_150)))]
+        [Some((100, Some(300))), Some((750, Some(950)))]
+    );
+    assert_eq!(report.outcomes[0].unwrap().request_retransmissions, 1);
+    assert_eq!(
+        report.outcomes[1].unwrap().expected_seq,
+        Some(seq.wrapping_add(100))
     );
     assert_eq!(report.summary.retransmissions, 1);
 }

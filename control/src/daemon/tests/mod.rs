@@ -22,6 +22,7 @@ fn lab_target() -> TargetPlan {
         name: "lab".into(),
         host: "target.lab".into(),
         port: 443,
+        address: std::net::SocketAddrV4::new(std::net::Ipv4Addr::new(198, 18, 0, 2), 443),
         template: RequestTemplate {
             method: "POST".into(),
             path: "/api/order".into(),
@@ -58,6 +59,11 @@ impl Rig {
             RIGS.fetch_add(1, Ordering::Relaxed)
         ));
         let _ = std::fs::remove_dir_all(&dir);
+        Rig::in_dir(dir, timing)
+    }
+
+    /// A rig whose journal lives in `dir` (removed by `finish`).
+    fn in_dir(dir: std::path::PathBuf, timing: Timing) -> Rig {
         let (journal, _) = Journal::open(&dir.join("journal.jsonl"), 16).unwrap();
         let journal = Arc::new(Mutex::new(journal));
         let mut state = State::new("kernel", "kernel", false, &["lab".into()]);
@@ -478,5 +484,6 @@ fn down_waits_for_the_stop_and_marks_the_reply() {
     rig.finish();
 }
 
+mod journal_full;
 mod scheduled;
 mod scrape;
