@@ -111,6 +111,34 @@ pub(crate) fn check(config: &Config) -> Vec<Problem> {
 /// Caps are per server address: targets naming the same address share its connections,
 /// held to the smallest `max_connections` among them (the daemon does the same for the
 /// fire rate).
+fn check_shared_addresses(config: &Config, report: &mut impl FnMut(String, String)) {
+    for (i, t) in config.targets.iter().enumerate() {
+        let same: Vec<&Target> = config
+            .targets
+            .iter()
+            .filter(|o| o.address == t.address)
+            .collect();
+        let first = config.targets.iter().position(|o| o.address == t.address);
+        if same.len() < 2 || first != Some(i) {
+            continue;
+        }
+        let connections: u32 = same.iter().map(|o| o.connections).sum();
+        let cap = same.iter().map(|o| o.max_connections).min().unwrap_or(0);
+        if connections > cap {
+            let names: Vec<&str> = same.iter().map(|o| o.name.as_str()).collect();
+            report(
+                format!("targets[{i}].address"),
+                format!(
+                    "{} is named by targets {}: their connections ({connections}) together \
+                     pass the smallest max_connections among them ({cap}); caps are per address",
+                    t.address,
+                    names.join(", ")
+                ),
+            );
+        }
+    }
+}
+
 /// Core, queues and scheduling. The core is checked against the CPUs the kernel has
 /// online, not this process's inherited mask (`taskset`, `isolcpus` shrink that).
 fn check_placement(a: &crate::Appliance, report: &mut impl FnMut(String, String)) {
@@ -166,34 +194,6 @@ fn check_placement(a: &crate::Appliance, report: &mut impl FnMut(String, String)
             report(
                 "appliance.realtime_priority".into(),
                 format!("{p} is not a SCHED_FIFO priority in 1..=99"),
-            );
-        }
-    }
-}
-
-fn check_shared_addresses(config: &Config, report: &mut impl FnMut(String, String)) {
-    for (i, t) in config.targets.iter().enumerate() {
-        let same: Vec<&Target> = config
-            .targets
-            .iter()
-            .filter(|o| o.address == t.address)
-            .collect();
-        let first = config.targets.iter().position(|o| o.address == t.address);
-        if same.len() < 2 || first != Some(i) {
-            continue;
-        }
-        let connections: u32 = same.iter().map(|o| o.connections).sum();
-        let cap = same.iter().map(|o| o.max_connections).min().unwrap_or(0);
-        if connections > cap {
-            let names: Vec<&str> = same.iter().map(|o| o.name.as_str()).collect();
-            report(
-                format!("targets[{i}].address"),
-                format!(
-                    "{} is named by targets {}: their connections ({connections}) together \
-                     pass the smallest max_connections among them ({cap}); caps are per address",
-                    t.address,
-                    names.join(", ")
-                ),
             );
         }
     }

@@ -174,9 +174,9 @@ mod tests {
                 unhealthy: Some("No space left on device (os error 28)".into()),
             }),
             metrics: None,
+            arms: vec![],
             queues: vec![],
             placement: None,
-            arms: vec![],
         };
         let text = render(&s);
         assert!(

@@ -161,7 +161,10 @@ mod tests {
             source: io::Error::from_raw_os_error(28),
         };
         let text = refusal(&e);
-        assert!(text.starts_with("cannot write the journal /x/journal.jsonl: "));
+        assert!(
+            text.starts_with("cannot write the journal /x/journal.jsonl (it is unhealthy"),
+            "{text}"
+        );
         assert_eq!(text.matches("os error 28").count(), 1, "{text}");
         let e = DaemonError::Refused {
             asked: Asked::Fire,

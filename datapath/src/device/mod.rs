@@ -380,13 +380,10 @@ impl XdpDevice {
 }
 
 /// Takes descriptors from one queue's Rx ring until one carries a frame for smoltcp
-/// (returned); frames that are malformed, foreign, out of bounds or refused by the
-/// neighbour pins go straight back to the Fill ring and are counted (an ARP request for
-/// us leaves its answer in `arp_reply`).
+/// (returned); frames that are malformed, foreign or out of bounds go straight back to
+/// the Fill ring and are counted.
 fn next_deliverable(
-    frames: &Frames,
-    rx: &mut Rx,
-    fill: &mut Fill,
+    (frames, rx, fill): (&Frames, &mut Rx, &mut Fill),
     stats: &mut DeviceStats,
     queue: &mut QueueRx,
     neighbours: &mut Neighbours,
@@ -409,23 +406,19 @@ fn next_deliverable(
                 continue;
             }
         };
-        let admit = match classify(frame) {
-            FrameKind::Deliver => neighbours.admit(frame),
-            verdict => {
-                match verdict {
-                    FrameKind::Malformed => stats.rx_malformed += 1,
-                    _ => stats.rx_foreign += 1,
+        // Well-formed frames still pass the pinned-neighbour filter: smoltcp learns MACs
+        // only from ARP it lets through, and answers for our address come from it.
+        match classify(frame) {
+            FrameKind::Deliver => match neighbours.admit(frame) {
+                Admit::Deliver => {
+                    stats.rx_delivered += 1;
+                    return Some(desc);
                 }
-                Admit::Drop
-            }
-        };
-        match admit {
-            Admit::Deliver => {
-                stats.rx_delivered += 1;
-                return Some(desc);
-            }
-            Admit::Answer(reply) => *arp_reply = Some(reply),
-            _ => {}
+                Admit::Answer(reply) => *arp_reply = Some(reply),
+                Admit::Drop => {}
+            },
+            FrameKind::Malformed => stats.rx_malformed += 1,
+            _ => stats.rx_foreign += 1,
         }
         let _ = fill.push(frames.frame_of(desc.addr));
         *refilled = true;
@@ -551,9 +544,7 @@ impl phy::Device for XdpDevice {
                 }
             };
             next_deliverable(
-                frames,
-                rx,
-                fill,
+                (frames, rx, fill),
                 &mut self.stats,
                 &mut self.queue_rx[q],
                 &mut self.neighbours,
