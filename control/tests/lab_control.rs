@@ -154,7 +154,7 @@ fn wrong_ca_never_ready_and_status_names_the_certificate_error() {
     assert!(error.contains("certificate"), "{status}");
 
     let (code, out, _) = daemon.control(&["status"]);
-    assert_eq!(code, Some(0));
+    assert_eq!(code, Some(3), "up but not ready");
     assert!(
         out.contains("target lab: 0/8 warm") && out.contains("last error"),
         "{out}"

@@ -3,7 +3,7 @@
 //! side by side on one thread), the warm pools of every target,
 //! and the armed orders; it talks to the control plane only through its two queues.
 
-use crate::conn::Conn;
+use crate::conn::WarmConn;
 use crate::link::Link;
 use crate::order::{
     Accepted, ArmId, ArmSpec, Command, Event, FireRecord, Outcome, Reject, RequestId, Stamps,
@@ -38,7 +38,7 @@ pub struct Appliance<L: Link> {
     /// Which link carries each target.
     target_link: Vec<usize>,
     targets: Vec<TargetSpec>,
-    conns: Vec<Conn>,
+    conns: Vec<WarmConn>,
     arms: Vec<Option<Arm>>,
     commands: Arc<ArrayQueue<Command>>,
     events: Arc<ArrayQueue<Event>>,
@@ -110,11 +110,11 @@ impl<L: Link> Appliance<L> {
             target_link.iter().all(|&l| l < links.len()),
             "target link out of range"
         );
-        let conns: Vec<Conn> = targets
+        let conns: Vec<WarmConn> = targets
             .iter()
             .enumerate()
             .flat_map(|(t, spec)| (0..spec.connections).map(move |i| (t, i)))
-            .map(|(t, i)| Conn::new(t, i))
+            .map(|(t, i)| WarmConn::new(t, i))
             .collect();
         let total = conns.len();
         let warm = vec![0; targets.len()];

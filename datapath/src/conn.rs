@@ -83,7 +83,7 @@ struct Rtx {
 
 /// One connection of a target's pool.
 #[derive(Debug)]
-pub struct Conn {
+pub struct WarmConn {
     pub target: usize,
     /// Position within the target's pool (what reports call the connection id).
     pub index: usize,
@@ -119,9 +119,9 @@ pub struct Conn {
     pub reconnects: u64,
 }
 
-impl Conn {
-    pub fn new(target: usize, index: usize) -> Conn {
-        Conn {
+impl WarmConn {
+    pub fn new(target: usize, index: usize) -> WarmConn {
+        WarmConn {
             target,
             index,
             link: None,

@@ -1,8 +1,9 @@
 //! The `bench` command line: one file per subcommand.
 
+pub use quickdraw_cli::{exit, generate};
+
 mod demo;
-pub(crate) mod exit;
-mod generate;
+
 mod lab;
 mod run;
 

@@ -1,15 +1,17 @@
 //! The `control` subcommands, one module each, and what the client ones share: finding
 //! the daemon's socket.
 
+pub use quickdraw_cli::{exit, generate};
+
 pub mod arm;
 pub mod arms;
 pub mod check;
 pub mod disarm;
 pub mod doctor;
 pub mod down;
-pub mod exit;
+
 pub mod fire;
-pub mod generate;
+
 pub mod stats;
 pub mod status;
 pub mod sync;

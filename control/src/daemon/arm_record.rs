@@ -1,7 +1,7 @@
 //! One arm as the daemon tracks it, and the datapath's records as the protocol (and the
 //! journal) show them.
 
-use super::lifecycle::{ArmLifecycle, IllegalStep, Step};
+use super::lifecycle::{ArmLifecycle, ArmStep, IllegalStep};
 use crate::protocol::{ArmState, ArmStatus, FireOutcome, ScheduleView, StampsView};
 use crate::timing::schedule::Schedule;
 use crate::timing::text::format_utc;
@@ -74,7 +74,7 @@ impl ArmRecord {
     }
 
     /// Moves the arm on (see [`ArmLifecycle::step`]).
-    pub fn step(&mut self, step: Step) -> Result<ArmState, IllegalStep> {
+    pub fn step(&mut self, step: ArmStep) -> Result<ArmState, IllegalStep> {
         self.life.step(step)
     }
 

@@ -6,7 +6,7 @@ use super::caps;
 use super::command::ACK_WAIT;
 use super::context::Daemon;
 use super::error::{Asked, DaemonError};
-use super::lifecycle::Step;
+use super::lifecycle::ArmStep;
 use super::render::{self, Order};
 use super::state::{ArmRecord, Ask};
 use crate::journal::record::{ArmEntry, Record, ScheduledEntry};
@@ -63,7 +63,7 @@ impl Daemon {
         };
         // Durable before the datapath can fire it: a crash from here on finds it.
         if let Err(e) = self.journal(Record::Arm(entry)) {
-            self.shared.update(|s| s.step(id, Step::Refused));
+            self.shared.update(|s| s.step(id, ArmStep::Refused));
             return Err(e);
         }
         self.hand_over(id, order, schedule, event.map(|(_, t)| t))?;
@@ -108,7 +108,7 @@ impl Daemon {
             Some(at) => {
                 let now = ClockPair::now();
                 let lead = Duration::from_millis(self.timing.min_lead_ms).as_nanos() as i64;
-                if at.fire_ns - now.real_ns < lead {
+                if at.fire_ns.saturating_sub(now.real_ns) < lead {
                     return Ok(ArmState::Missed);
                 }
                 Some(Schedule {
@@ -131,7 +131,7 @@ impl Daemon {
                 monotonic_ns(),
             );
             if let Err(e) = fits {
-                s.step(entry.arm, Step::Refused);
+                s.step(entry.arm, ArmStep::Refused);
                 if let Some(a) = s.arm_mut(entry.arm) {
                     a.recovered = Some("refused".into());
                 }
@@ -183,7 +183,7 @@ impl Daemon {
         let answer = self.command(Ask::Arm(id), deadline, |req| Command::Arm { req, spec });
         match answer {
             Err(e) => {
-                self.shared.update(|s| s.step(id, Step::Refused));
+                self.shared.update(|s| s.step(id, ArmStep::Refused));
                 let _ = self.journal(Record::Rejected {
                     arm: id,
                     reason: e.to_string(),

@@ -90,7 +90,7 @@ mod tests {
 
     fn armed(s: &mut State, id: u64, target: (usize, &str), conns: usize) {
         let mut r = super::super::state::ArmRecord::new(id, ("1001", 1, "k"), target, conns);
-        r.step(super::super::lifecycle::Step::Acked).unwrap();
+        r.step(super::super::lifecycle::ArmStep::Acked).unwrap();
         assert_eq!(r.state(), ArmState::Armed);
         s.insert_arm(r);
     }

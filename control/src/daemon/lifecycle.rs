@@ -18,7 +18,7 @@ use crate::protocol::ArmState;
 
 /// What happened to an arm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Step {
+pub enum ArmStep {
     /// The datapath holds the arm (its `Arm` command was acknowledged).
     Acked,
     /// The arm will never be held: the datapath refused it, or it could not be handed over.
@@ -33,15 +33,15 @@ pub enum Step {
     Missed,
 }
 
-impl Step {
+impl ArmStep {
     fn name(self) -> &'static str {
         match self {
-            Step::Acked => "acknowledged",
-            Step::Refused => "refused",
-            Step::Sent => "sent",
-            Step::Outcome => "given an outcome",
-            Step::Disarmed => "disarmed",
-            Step::Missed => "missed",
+            ArmStep::Acked => "acknowledged",
+            ArmStep::Refused => "refused",
+            ArmStep::Sent => "sent",
+            ArmStep::Outcome => "given an outcome",
+            ArmStep::Disarmed => "disarmed",
+            ArmStep::Missed => "missed",
         }
     }
 }
@@ -51,7 +51,7 @@ impl Step {
 #[error("an arm that is {} cannot be {}", .from.name(), .step.name())]
 pub struct IllegalStep {
     pub from: ArmState,
-    pub step: Step,
+    pub step: ArmStep,
 }
 
 /// An arm's state and the outcomes it still waits for.
@@ -92,15 +92,15 @@ impl ArmLifecycle {
     }
 
     /// Takes `step`, or refuses it (leaving the state as it was) if it is not legal now.
-    pub fn step(&mut self, step: Step) -> Result<ArmState, IllegalStep> {
+    pub fn step(&mut self, step: ArmStep) -> Result<ArmState, IllegalStep> {
         use ArmState as S;
         let next = match (self.state, step) {
-            (S::Pending, Step::Acked) => S::Armed,
-            (S::Pending, Step::Refused) => S::Rejected,
-            (S::Pending | S::Armed, Step::Disarmed) => S::Disarmed,
-            (S::Pending | S::Armed, Step::Missed) => S::Missed,
-            (S::Armed | S::Fired, Step::Sent) => S::Fired,
-            (S::Armed | S::Fired, Step::Outcome) if self.outcomes < self.expected => {
+            (S::Pending, ArmStep::Acked) => S::Armed,
+            (S::Pending, ArmStep::Refused) => S::Rejected,
+            (S::Pending | S::Armed, ArmStep::Disarmed) => S::Disarmed,
+            (S::Pending | S::Armed, ArmStep::Missed) => S::Missed,
+            (S::Armed | S::Fired, ArmStep::Sent) => S::Fired,
+            (S::Armed | S::Fired, ArmStep::Outcome) if self.outcomes < self.expected => {
                 self.outcomes += 1;
                 match self.outcomes >= self.expected {
                     true => S::Done,
@@ -128,13 +128,13 @@ mod tests {
         S::Disarmed,
         S::Missed,
     ];
-    const ALL_STEPS: [Step; 6] = [
-        Step::Acked,
-        Step::Refused,
-        Step::Sent,
-        Step::Outcome,
-        Step::Disarmed,
-        Step::Missed,
+    const ALL_STEPS: [ArmStep; 6] = [
+        ArmStep::Acked,
+        ArmStep::Refused,
+        ArmStep::Sent,
+        ArmStep::Outcome,
+        ArmStep::Disarmed,
+        ArmStep::Missed,
     ];
 
     fn at(state: ArmState, expected: usize) -> ArmLifecycle {
@@ -149,16 +149,16 @@ mod tests {
     fn a_fire_over_two_connections() {
         let mut a = ArmLifecycle::new(2);
         assert_eq!(a.state(), S::Pending);
-        assert_eq!(a.step(Step::Acked), Ok(S::Armed));
-        assert_eq!(a.step(Step::Sent), Ok(S::Fired));
-        assert_eq!(a.step(Step::Sent), Ok(S::Fired));
-        assert_eq!(a.step(Step::Outcome), Ok(S::Fired));
-        assert_eq!(a.step(Step::Outcome), Ok(S::Done));
+        assert_eq!(a.step(ArmStep::Acked), Ok(S::Armed));
+        assert_eq!(a.step(ArmStep::Sent), Ok(S::Fired));
+        assert_eq!(a.step(ArmStep::Sent), Ok(S::Fired));
+        assert_eq!(a.step(ArmStep::Outcome), Ok(S::Fired));
+        assert_eq!(a.step(ArmStep::Outcome), Ok(S::Done));
         assert_eq!(
-            a.step(Step::Outcome),
+            a.step(ArmStep::Outcome),
             Err(IllegalStep {
                 from: S::Done,
-                step: Step::Outcome
+                step: ArmStep::Outcome
             }),
             "no outcome beyond the expected ones"
         );
@@ -167,19 +167,19 @@ mod tests {
     #[test]
     fn nothing_sent_closes_from_armed() {
         let mut a = at(S::Armed, 1);
-        assert_eq!(a.step(Step::Outcome), Ok(S::Done));
+        assert_eq!(a.step(ArmStep::Outcome), Ok(S::Done));
     }
 
     #[test]
     fn every_legal_step_and_every_illegal_one() {
-        let legal = |from: ArmState, step: Step| -> Option<ArmState> {
+        let legal = |from: ArmState, step: ArmStep| -> Option<ArmState> {
             Some(match (from, step) {
-                (S::Pending, Step::Acked) => S::Armed,
-                (S::Pending, Step::Refused) => S::Rejected,
-                (S::Pending | S::Armed, Step::Disarmed) => S::Disarmed,
-                (S::Pending | S::Armed, Step::Missed) => S::Missed,
-                (S::Armed | S::Fired, Step::Sent) => S::Fired,
-                (S::Armed | S::Fired, Step::Outcome) => S::Done, // one expected
+                (S::Pending, ArmStep::Acked) => S::Armed,
+                (S::Pending, ArmStep::Refused) => S::Rejected,
+                (S::Pending | S::Armed, ArmStep::Disarmed) => S::Disarmed,
+                (S::Pending | S::Armed, ArmStep::Missed) => S::Missed,
+                (S::Armed | S::Fired, ArmStep::Sent) => S::Fired,
+                (S::Armed | S::Fired, ArmStep::Outcome) => S::Done, // one expected
                 _ => return None,
             })
         };
@@ -210,14 +210,14 @@ mod tests {
     fn a_restored_armed_arm_waits_to_be_rearmed() {
         let mut a = ArmLifecycle::restored(S::Armed, 1, 0);
         assert_eq!(a.state(), S::Pending);
-        assert_eq!(a.step(Step::Acked), Ok(S::Armed));
+        assert_eq!(a.step(ArmStep::Acked), Ok(S::Armed));
         let mut f = ArmLifecycle::restored(S::Fired, 2, 1);
-        assert_eq!(f.step(Step::Outcome), Ok(S::Done));
+        assert_eq!(f.step(ArmStep::Outcome), Ok(S::Done));
     }
 
     #[test]
     fn the_error_names_both_ends() {
-        let e = at(S::Disarmed, 1).step(Step::Sent).unwrap_err();
+        let e = at(S::Disarmed, 1).step(ArmStep::Sent).unwrap_err();
         assert_eq!(e.to_string(), "an arm that is disarmed cannot be sent");
     }
 }

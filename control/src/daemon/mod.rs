@@ -34,7 +34,7 @@ use crate::protocol::ArmState;
 use crate::setup::{self, Overrides};
 use anyhow::Context;
 use context::Daemon;
-use lifecycle::Step;
+use lifecycle::ArmStep;
 use quickdraw_config::Config;
 use quickdraw_datapath::runner;
 use ring::rand::SystemRandom;
@@ -134,7 +134,7 @@ pub fn run(options: UpOptions) -> anyhow::Result<ExitCode> {
                     arm: entry.arm,
                     reason: error::refusal(&e),
                 });
-                shared.update(|s| s.step(entry.arm, Step::Refused));
+                shared.update(|s| s.step(entry.arm, ArmStep::Refused));
             }
         }
     }

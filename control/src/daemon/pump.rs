@@ -110,7 +110,7 @@ fn to_record(s: &State, event: &Event) -> Option<Record> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::daemon::lifecycle::Step;
+    use crate::daemon::lifecycle::ArmStep;
     use crate::daemon::state::ArmRecord;
     use crate::journal::replay;
     use crate::protocol::ArmState;
@@ -168,7 +168,7 @@ mod tests {
         )));
         shared.update(|s| {
             s.insert_arm(ArmRecord::new(1, ("1001", 1, "k1"), (0, "lab"), 1));
-            s.step(1, Step::Acked);
+            s.step(1, ArmStep::Acked);
         });
         let (journal, dir) = journal("order");
         let events = Arc::new(ArrayQueue::new(8));

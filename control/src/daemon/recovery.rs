@@ -3,7 +3,7 @@
 //! outcomes recorded — before any client is served. Arms to re-arm are returned: that
 //! needs the datapath running (see `Daemon::rearm`).
 
-use super::lifecycle::Step;
+use super::lifecycle::ArmStep;
 use super::state::{ArmRecord, State};
 use crate::journal::record::{ArmEntry, Line, Record};
 use crate::journal::replay::{self, Action};
@@ -82,7 +82,7 @@ pub fn load(
             }
             Action::Disarmed(id) => {
                 journal.append(Record::Disarmed { arm: id })?;
-                state.step(id, Step::Disarmed);
+                state.step(id, ArmStep::Disarmed);
             }
             Action::Unknown(id, outcomes) => {
                 journal.append(Record::Recovered {
@@ -130,7 +130,7 @@ pub fn mark_missed(state: &mut State, journal: &mut Journal, id: u64) -> std::io
         arm: id,
         how: "missed".into(),
     })?;
-    state.step(id, Step::Missed);
+    state.step(id, ArmStep::Missed);
     if let Some(a) = state.arm_mut(id) {
         a.recovered = Some("missed".into());
     }

@@ -6,7 +6,7 @@
 //! A `Mutex` is fine here: this is the control side. The datapath never sees it.
 
 pub use super::arm_record::{outcome_view, stamps_view, ArmRecord, ProbeAnswer};
-use super::lifecycle::Step;
+use super::lifecycle::ArmStep;
 use crate::protocol::{
     ArmState, FireOutcome, JournalStatus, PlacementStatus, QueueStatus, StatusReply, SyncReply,
     TargetStatus,
@@ -187,7 +187,7 @@ impl State {
     }
 
     /// Moves an arm on; a step its state does not allow is logged and changes nothing.
-    pub fn step(&mut self, id: ArmId, step: Step) {
+    pub fn step(&mut self, id: ArmId, step: ArmStep) {
         match self.arms.get_mut(&id).map(|a| a.step(step)) {
             Some(Ok(_)) => {}
             Some(Err(illegal)) => tracing::warn!(arm = id, "ignored: {illegal}"),
@@ -206,12 +206,12 @@ impl State {
             r.answer = Some(result);
         }
         match (ask, result) {
-            (Ask::Arm(arm), Ok(_)) => self.step(arm, Step::Acked),
+            (Ask::Arm(arm), Ok(_)) => self.step(arm, ArmStep::Acked),
             (Ask::Arm(arm), Err(reason)) => {
-                self.step(arm, Step::Refused);
+                self.step(arm, ArmStep::Refused);
                 self.update(arm, |a| a.refusal = Some(reason));
             }
-            (Ask::Disarm(arm), Ok(_)) => self.step(arm, Step::Disarmed),
+            (Ask::Disarm(arm), Ok(_)) => self.step(arm, ArmStep::Disarmed),
             (Ask::Fire(arm) | Ask::Disarm(arm), Err(reason)) => {
                 self.update(arm, |a| a.refusal = Some(reason))
             }
@@ -279,7 +279,7 @@ impl State {
         let Some(a) = self.arms.get_mut(&id) else {
             return;
         };
-        if let Err(illegal) = a.step(Step::Outcome) {
+        if let Err(illegal) = a.step(ArmStep::Outcome) {
             return tracing::warn!(arm = id, "outcome ignored: {illegal}");
         }
         let target = a.target;
@@ -318,7 +318,7 @@ impl State {
                             .event_sent(target, stamps.trigger_ns, stamps.tx_ns);
                     }
                 }
-                self.step(arm, Step::Sent);
+                self.step(arm, ArmStep::Sent);
             }
             Event::Done(record) => {
                 self.fire_seen(record.arm, &record.stamps);

@@ -8,7 +8,7 @@ use super::error::DaemonError;
 use super::state::{Ask, State};
 use crate::protocol::SyncReply;
 use crate::timing::clock::{monotonic_ns, ClockPair, UnixNs};
-use crate::timing::sync::{self, Prober, Sample, SyncLimits, Ticket};
+use crate::timing::sync::{self, DateSample, Prober, SyncLimits, Ticket};
 use crate::timing::text::{format_utc, parse_http_date};
 use quickdraw_datapath::order::{Command, RequestId};
 use std::time::{Duration, Instant};
@@ -32,11 +32,11 @@ struct DatapathProber<'a> {
 
 impl DatapathProber<'_> {
     /// The answer to probe `req`, if it is in: `Some(None)` when it is lost.
-    fn answered(&self, s: &State, req: RequestId, give_up: Instant) -> Option<Option<Sample>> {
+    fn answered(&self, s: &State, req: RequestId, give_up: Instant) -> Option<Option<DateSample>> {
         if let Some(a) = s.probes.get(&req) {
             let usable = a.status != 0 && a.first_byte_ns >= a.sent_ns;
             return Some(usable.then_some(()).and_then(|()| {
-                Some(Sample {
+                Some(DateSample {
                     sent_ns: self.pair.real_of(a.sent_ns),
                     first_byte_ns: self.pair.real_of(a.first_byte_ns),
                     date_s: parse_http_date(&a.date?)?,
@@ -74,10 +74,10 @@ impl Prober for DatapathProber<'_> {
         Some(req)
     }
 
-    fn collect(&mut self, until: UnixNs) -> Vec<(Ticket, Option<Sample>)> {
+    fn collect(&mut self, until: UnixNs) -> Vec<(Ticket, Option<DateSample>)> {
         let wait = Duration::from_nanos(until.saturating_sub(self.now()).max(0) as u64);
         let got = self.daemon.shared.wait_for(Instant::now() + wait, |s| {
-            let got: Vec<(Ticket, Option<Sample>)> = self
+            let got: Vec<(Ticket, Option<DateSample>)> = self
                 .in_flight
                 .iter()
                 .filter_map(|&(req, give_up)| Some((req, self.answered(s, req, give_up)?)))

@@ -50,7 +50,7 @@ impl PlacementStatus {
                 yes(self.isolated),
                 yes(self.nohz_full)
             ),
-            None => "unpinned".to_owned(),
+            None => "no pinned core".to_owned(),
         };
         let sched = match self.realtime_priority {
             Some(p) => format!("SCHED_FIFO {p}"),
@@ -72,4 +72,40 @@ pub fn queues_line(queues: &[QueueStatus]) -> String {
         .map(|q| format!("{}={}", q.queue, q.rx_frames))
         .collect();
     format!("rx frames by queue: {}", parts.join(" "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_lines() {
+        let p = PlacementStatus {
+            core: Some(1),
+            isolated: true,
+            nohz_full: false,
+            realtime_priority: Some(50),
+            memory_locked: true,
+            warnings: vec![],
+        };
+        assert_eq!(
+            p.line(),
+            "datapath on core 1 (isolated yes, nohz_full no), SCHED_FIFO 50, memory locked"
+        );
+        assert_eq!(
+            PlacementStatus::default().line(),
+            "datapath on no pinned core, SCHED_OTHER, memory not locked"
+        );
+        let q = [
+            QueueStatus {
+                queue: 0,
+                rx_frames: 12,
+            },
+            QueueStatus {
+                queue: 3,
+                rx_frames: 30,
+            },
+        ];
+        assert_eq!(queues_line(&q), "rx frames by queue: 0=12 3=30");
+    }
 }

@@ -254,7 +254,7 @@ pub struct SyncReply {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StatsReply {
     pub backend: String,
-    pub counters: Counters,
+    pub counters: OrderCounters,
     /// One entry per metric (trigger_to_tx, trigger_to_first_byte, trigger_to_complete,
     /// schedule_error), for this daemon's backend.
     pub latency: Vec<LatencyView>,
@@ -266,7 +266,7 @@ pub struct StatsReply {
 
 /// What happened since the daemon started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct Counters {
+pub struct OrderCounters {
     /// Arms accepted.
     pub arms: u64,
     /// Arms fired (manually or on schedule); a burst is one fire.

@@ -4,7 +4,9 @@
 
 pub mod prometheus;
 
-use crate::protocol::{Counters, FireOutcome, LatencyView, StampsView, StatsReply, XdpCounters};
+use crate::protocol::{
+    FireOutcome, LatencyView, OrderCounters, StampsView, StatsReply, XdpCounters,
+};
 use hdrhistogram::Histogram;
 
 /// The metrics, in the order they are reported.
@@ -49,7 +51,7 @@ impl Latency {
 #[derive(Debug, Clone)]
 pub struct TargetStats {
     pub name: String,
-    pub counters: Counters,
+    pub counters: OrderCounters,
     /// In the order of [`METRICS`].
     pub latency: [Latency; 5],
 }
@@ -71,7 +73,7 @@ impl Stats {
                 .iter()
                 .map(|name| TargetStats {
                     name: name.clone(),
-                    counters: Counters::default(),
+                    counters: OrderCounters::default(),
                     latency: std::array::from_fn(|_| Latency::new()),
                 })
                 .collect(),
@@ -92,7 +94,7 @@ impl Stats {
     }
 
     /// Counts something of target `t` (ignored for a target no longer configured).
-    pub fn count(&mut self, t: usize, f: impl FnOnce(&mut Counters)) {
+    pub fn count(&mut self, t: usize, f: impl FnOnce(&mut OrderCounters)) {
         if let Some(target) = self.targets.get_mut(t) {
             f(&mut target.counters);
         }
@@ -176,22 +178,24 @@ impl Stats {
     }
 
     /// Every target's counters, summed.
-    pub fn counters(&self) -> Counters {
-        self.targets.iter().fold(Counters::default(), |mut sum, t| {
-            let c = &t.counters;
-            sum.arms += c.arms;
-            sum.fires += c.fires;
-            sum.scheduled_fires += c.scheduled_fires;
-            sum.requests += c.requests;
-            sum.ok += c.ok;
-            sum.non_2xx += c.non_2xx;
-            sum.unknown += c.unknown;
-            sum.not_sent += c.not_sent;
-            sum.missed += c.missed;
-            sum.reconnects += c.reconnects;
-            sum.conn_errors += c.conn_errors;
-            sum
-        })
+    pub fn counters(&self) -> OrderCounters {
+        self.targets
+            .iter()
+            .fold(OrderCounters::default(), |mut sum, t| {
+                let c = &t.counters;
+                sum.arms += c.arms;
+                sum.fires += c.fires;
+                sum.scheduled_fires += c.scheduled_fires;
+                sum.requests += c.requests;
+                sum.ok += c.ok;
+                sum.non_2xx += c.non_2xx;
+                sum.unknown += c.unknown;
+                sum.not_sent += c.not_sent;
+                sum.missed += c.missed;
+                sum.reconnects += c.reconnects;
+                sum.conn_errors += c.conn_errors;
+                sum
+            })
     }
 
     /// The `control stats` reply: every target together.

@@ -32,9 +32,12 @@ impl ClockPair {
         self.real_ns + (mono_ns as i64 - self.mono_ns as i64)
     }
 
-    /// The monotonic instant of a realtime instant (saturating at 0).
+    /// The monotonic instant of a realtime instant (saturating at 0 and at the far end:
+    /// a journaled instant may be anything).
     pub fn mono_of(&self, real_ns: UnixNs) -> u64 {
-        (self.mono_ns as i64 + (real_ns - self.real_ns)).max(0) as u64
+        (self.mono_ns as i64)
+            .saturating_add(real_ns.saturating_sub(self.real_ns))
+            .max(0) as u64
     }
 }
 
@@ -63,5 +66,24 @@ mod tests {
         let q = ClockPair::now();
         let drift = (q.real_ns - q.mono_ns as i64) - (p.real_ns - p.mono_ns as i64);
         assert!(drift.abs() < 1_000_000, "{drift}");
+    }
+
+    #[test]
+    fn journaled_instants_at_the_ends_of_time_saturate() {
+        let p = ClockPair {
+            real_ns: 1_790_000_000_000_000_000,
+            mono_ns: 5_000_000_000,
+        };
+        assert_eq!(p.mono_of(i64::MIN), 0);
+        assert_eq!(
+            p.mono_of(i64::MAX),
+            (i64::MAX - p.real_ns + p.mono_ns as i64) as u64
+        );
+        // A monotonic stamp past i64::MAX cannot overflow the sum either.
+        let late = ClockPair {
+            real_ns: -1_000,
+            mono_ns: i64::MAX as u64,
+        };
+        assert_eq!(late.mono_of(i64::MAX), i64::MAX as u64);
     }
 }

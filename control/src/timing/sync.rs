@@ -39,12 +39,14 @@ const FINEST_NS: i64 = 2_000;
 const ANSWER_WAIT_NS: i64 = 1_000_000_000;
 /// Room left after a round's last answer is due, for it to reach the estimator.
 const ROUND_SLACK_NS: i64 = 5_000_000;
+/// An answer whose round trip is at most this much longer than the best one is clean.
+const CLEAN_SLACK_NS: i64 = 50_000;
 /// Probes sent back to back first, to learn the round trip.
 const FIRST_PROBES: u32 = 3;
 
 /// One probe's answer, on our realtime clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Sample {
+pub struct DateSample {
     /// When the request left.
     pub sent_ns: UnixNs,
     /// When the first byte of the answer came.
@@ -65,7 +67,7 @@ pub trait Prober {
     fn send(&mut self, at: UnixNs) -> Option<Ticket>;
     /// Answers that came in, waiting until `until` for at least one if none has yet. An
     /// answer is `None` when the probe was lost (no answer, no `Date`, an error).
-    fn collect(&mut self, until: UnixNs) -> Vec<(Ticket, Option<Sample>)>;
+    fn collect(&mut self, until: UnixNs) -> Vec<(Ticket, Option<DateSample>)>;
 }
 
 /// Bounds on one estimation.
@@ -147,16 +149,21 @@ struct Search {
 }
 
 impl Search {
-    fn add(&mut self, s: Sample) {
+    fn add(&mut self, s: DateSample) {
         let rtt = s.first_byte_ns - s.sent_ns;
         let d = s.date_s.saturating_mul(SEC);
         self.strict.cut(d - s.first_byte_ns, d + SEC - s.sent_ns);
-        let m = s.sent_ns + rtt / 2;
-        self.working.cut(d - m, d + SEC - m);
-        if self.working.is_empty() {
-            self.working_broken = true;
-        }
         self.rtt_min = self.rtt_min.min(rtt);
+        // Only a clean answer places probes: one that took much longer than the best
+        // round trip waited somewhere (a busy server, a descheduled thread), and where in
+        // that wait its stamp fell is anyone's guess. It still bounds the strict interval.
+        if rtt <= self.rtt_min + CLEAN_SLACK_NS {
+            let m = s.sent_ns + rtt / 2;
+            self.working.cut(d - m, d + SEC - m);
+            if self.working.is_empty() {
+                self.working_broken = true;
+            }
+        }
     }
 
     /// Where the tick is still looked for: the working bounds, within the strict ones.
@@ -198,10 +205,11 @@ impl Search {
 
     /// Takes in the answers that came (waiting until `until` for one if none has);
     /// returns the usable ones.
-    fn collect(&mut self, prober: &mut impl Prober, until: UnixNs) -> Vec<Sample> {
+    fn collect(&mut self, prober: &mut impl Prober, until: UnixNs) -> Vec<DateSample> {
         let mut got = Vec::new();
         for (_, answer) in prober.collect(until) {
             self.in_flight = self.in_flight.saturating_sub(1);
+            tracing::trace!(?answer, "sync answer");
             match answer {
                 Some(s) if s.first_byte_ns >= s.sent_ns => {
                     self.add(s);
@@ -214,7 +222,7 @@ impl Search {
     }
 
     /// Waits out every probe still in flight (or gives them up as lost).
-    fn drain(&mut self, prober: &mut impl Prober) -> Vec<Sample> {
+    fn drain(&mut self, prober: &mut impl Prober) -> Vec<DateSample> {
         let until = prober.now() + ANSWER_WAIT_NS;
         let mut got = Vec::new();
         while self.in_flight > 0 && prober.now() < until {
@@ -318,7 +326,17 @@ pub fn estimate(prober: &mut impl Prober, limits: SyncLimits) -> Result<Estimate
         if last + search.rtt_min + ROUND_SLACK_NS > end || search.probes >= limits.max_probes {
             break;
         }
-        let passed = |got: Vec<Sample>| got.iter().any(|s| s.date_s >= round.tick);
+        tracing::debug!(
+            window_ns = search.window().width(),
+            strict_ns = search.strict.width(),
+            points = round.points.len(),
+            step_ns = round.points.get(1).map_or(0, |p| p - round.points[0]),
+            starts_in_ns = round.points[0] - one_way - prober.now(),
+            probes = search.probes,
+            "sync round"
+        );
+        let passed = |got: Vec<DateSample>| got.iter().any(|s| s.date_s >= round.tick);
+        let step = round.points.get(1).map_or(0, |p| p - round.points[0]);
         for &point in &round.points {
             // Answers that came meanwhile may show the tick passed: then the rest of the
             // round's points are behind it and teach nothing.
@@ -336,9 +354,19 @@ pub fn estimate(prober: &mut impl Prober, limits: SyncLimits) -> Result<Estimate
             if done || search.probes >= limits.max_probes {
                 break;
             }
+            // A point we are already late for by half a step would land on the next one:
+            // skipped, not sent in a burst with it (a loaded machine wakes us late).
+            if prober.now() > point - one_way + step / 2 {
+                continue;
+            }
             // A probe that could not be sent is a point lost, not the round.
             search.send(prober, point - one_way, &limits);
         }
+        tracing::debug!(
+            probes = search.probes,
+            in_flight = search.in_flight,
+            "sync round sent"
+        );
         search.drain(prober);
     }
     if search.strict.is_empty() {

@@ -3,7 +3,7 @@
 //! after another and reaching the estimator later still (the event pump). Several probes
 //! may be in flight. Virtual time throughout: no sleeping, no real clock.
 
-use super::sync::{estimate, Estimate, Prober, Sample, SyncError, SyncLimits, Ticket};
+use super::sync::{estimate, DateSample, Estimate, Prober, SyncError, SyncLimits, Ticket};
 
 /// A server whose `Date` is its clock at the instant the request arrives.
 struct SimServer {
@@ -22,7 +22,7 @@ struct SimServer {
     drop_every: u32,
     sent: u32,
     /// Answers not yet collected: (visible at, ticket, answer).
-    pending: Vec<(i64, Ticket, Option<Sample>)>,
+    pending: Vec<(i64, Ticket, Option<DateSample>)>,
     /// Every answer's round trip, and the probes in flight at most.
     worst_rtt: i64,
     most_in_flight: usize,
@@ -89,7 +89,7 @@ impl Prober for SimServer {
             (sent + 1_000_000_000, ticket, None)
         } else {
             self.worst_rtt = self.worst_rtt.max(first_byte - sent);
-            let sample = Sample {
+            let sample = DateSample {
                 sent_ns: sent,
                 first_byte_ns: first_byte,
                 date_s: server_time.div_euclid(1_000_000_000),
@@ -101,7 +101,7 @@ impl Prober for SimServer {
         Some(ticket)
     }
 
-    fn collect(&mut self, until: i64) -> Vec<(Ticket, Option<Sample>)> {
+    fn collect(&mut self, until: i64) -> Vec<(Ticket, Option<DateSample>)> {
         if !self.pending.iter().any(|p| p.0 <= self.now) && until > self.now {
             let next = self.pending.iter().map(|p| p.0).min().unwrap_or(until);
             self.now = next.min(until);
@@ -111,7 +111,7 @@ impl Prober for SimServer {
         self.pending = waiting;
         ready
             .into_iter()
-            .map(|(_, t, a): (i64, Ticket, Option<Sample>)| (t, a))
+            .map(|(_, t, a): (i64, Ticket, Option<DateSample>)| (t, a))
             .collect()
     }
 }
@@ -251,7 +251,7 @@ fn a_silent_server_is_an_error_not_a_hang() {
             self.1.push(self.1.len() as u64);
             Some(self.1.len() as u64)
         }
-        fn collect(&mut self, until: i64) -> Vec<(Ticket, Option<Sample>)> {
+        fn collect(&mut self, until: i64) -> Vec<(Ticket, Option<DateSample>)> {
             // Each probe is given up after 1 s.
             self.0 = self.0.max(until.min(self.0 + 1_000_000_000));
             self.1.drain(..).map(|t| (t, None)).collect()
@@ -272,7 +272,7 @@ fn a_server_clock_that_steps_is_reported() {
         fn send(&mut self, at: i64) -> Option<Ticket> {
             self.0.send(at)
         }
-        fn collect(&mut self, until: i64) -> Vec<(Ticket, Option<Sample>)> {
+        fn collect(&mut self, until: i64) -> Vec<(Ticket, Option<DateSample>)> {
             let mut got = self.0.collect(until);
             for (_, a) in &mut got {
                 self.1 = !self.1;

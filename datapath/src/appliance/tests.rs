@@ -1107,3 +1107,59 @@ fn a_server_closing_after_every_response_gets_backoff_not_a_reconnect_storm() {
     rig.fire(31);
     assert_eq!(rig.await_done(31, 1)[0].outcome, Outcome::Status(200));
 }
+
+/// Fire and disarm of one arm in the same turn, in either order: whichever the datapath
+/// takes first wins, the other is refused, and the server sees the order at most once.
+#[test]
+fn fire_racing_disarm_has_one_winner_and_no_duplicate() {
+    for fire_first in [true, false] {
+        let mut rig = Rig::new(2);
+        rig.warm_up();
+        rig.arm(5, 2, Trigger::Manual);
+        let (fire, disarm) = (
+            Command::Fire { req: 51, arm: 5 },
+            Command::Disarm { req: 52, arm: 5 },
+        );
+        if fire_first {
+            rig.command(fire);
+            rig.command(disarm);
+        } else {
+            rig.command(disarm);
+            rig.command(fire);
+        }
+        rig.turn();
+        rig.run_for(200 * MS);
+        let answered = |req: u64| {
+            rig.seen.iter().find_map(|e| match e {
+                Event::Ack { req: r, result } if *r == req => Some(*result),
+                _ => None,
+            })
+        };
+        let (fired, disarmed) = (answered(51).unwrap(), answered(52).unwrap());
+        if fire_first {
+            assert!(
+                matches!(fired, Ok(Accepted::Fired { sent: 2 })),
+                "{fired:?}"
+            );
+            assert_eq!(disarmed, Err(Reject::AlreadyFired));
+            assert_eq!(
+                rig.server.orders().len(),
+                2,
+                "one per connection of the burst"
+            );
+            assert_eq!(rig.dones(5).len(), 2);
+        } else {
+            assert_eq!(disarmed, Ok(Accepted::Disarmed));
+            assert_eq!(fired, Err(Reject::UnknownArm));
+            assert!(rig.server.orders().is_empty());
+            assert!(rig.dones(5).is_empty());
+        }
+        let keys: std::collections::HashSet<_> =
+            rig.server.orders().iter().map(|o| o.serial).collect();
+        assert_eq!(
+            keys.len(),
+            rig.server.orders().len(),
+            "no connection got it twice"
+        );
+    }
+}

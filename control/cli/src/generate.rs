@@ -1,4 +1,5 @@
-//! `control generate --out DIR` (hidden; `make completions`): shell completions for bash,
+//! `control generate` / `bench generate --out DIR` (hidden; `make completions`): shell
+//! completions for bash,
 //! zsh and fish, and a man page per command, from the clap definition itself.
 
 use clap::CommandFactory;
