@@ -131,6 +131,7 @@ fn event_arm_survives_kill9(backend: &str) {
         .cloned()
         .unwrap_or_default();
     assert_eq!(event_to_tx["count"], 2, "{stats}");
+    assert_eq!(stats["counters"]["event_fires"], 2, "{stats}");
     eprintln!("{backend}: event_to_tx {event_to_tx}");
     second.down();
     drop(server);

@@ -45,11 +45,12 @@ fn render(s: &StatsReply) -> String {
     }
     let c = &s.counters;
     out += &format!(
-        "arms {}  fires {} ({} scheduled)  requests {}  ok {}  non-2xx {}  unknown {}  \
+        "arms {}  fires {} ({} scheduled, {} on events)  requests {}  ok {}  non-2xx {}  unknown {}  \
          not sent {}  missed {}  reconnects {}  connection errors {}\n",
         c.arms,
         c.fires,
         c.scheduled_fires,
+        c.event_fires,
         c.requests,
         c.ok,
         c.non_2xx,
@@ -104,7 +105,10 @@ mod tests {
             text.contains("\n  schedule_error               0      0.0"),
             "{text}"
         );
-        assert!(text.contains("fires 2 (0 scheduled)"), "{text}");
+        assert!(
+            text.contains("fires 2 (0 scheduled, 0 on events)"),
+            "{text}"
+        );
         assert!(text.contains("xdp: no counters"), "{text}");
     }
 }

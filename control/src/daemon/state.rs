@@ -298,8 +298,11 @@ impl State {
         a.fire_counted = true;
         let view = stamps_view(stamps);
         a.error_ns = view.error_ns();
-        let target = a.target;
+        let (target, event) = (a.target, a.event);
         self.stats.fired(target, &view);
+        if event {
+            self.stats.count(target, |c| c.event_fires += 1);
+        }
     }
 
     /// Takes one datapath event into account.

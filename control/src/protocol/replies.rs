@@ -273,6 +273,9 @@ pub struct OrderCounters {
     pub fires: u64,
     /// Scheduled fires among them.
     pub scheduled_fires: u64,
+    /// Event-triggered fires among them (`--on`).
+    #[serde(default)]
+    pub event_fires: u64,
     /// Requests that left (a burst of K counts K).
     pub requests: u64,
     /// Outcomes with a 2xx status.

@@ -186,6 +186,7 @@ impl Stats {
                 sum.arms += c.arms;
                 sum.fires += c.fires;
                 sum.scheduled_fires += c.scheduled_fires;
+                sum.event_fires += c.event_fires;
                 sum.requests += c.requests;
                 sum.ok += c.ok;
                 sum.non_2xx += c.non_2xx;

@@ -131,8 +131,9 @@ fn targets(out: &mut Exposition, stats: &Stats, gauges: &Gauges) {
     for t in stats.targets() {
         let c = &t.counters;
         for (trigger, v) in [
-            ("manual", c.fires - c.scheduled_fires),
+            ("manual", c.fires - c.scheduled_fires - c.event_fires),
             ("scheduled", c.scheduled_fires),
+            ("event", c.event_fires),
         ] {
             let labels = [("target", t.name.as_str()), ("trigger", trigger)];
             out.sample("quickdraw_fires_total", &labels, v as f64);
@@ -367,7 +368,12 @@ mod tests {
     #[test]
     fn exposition_shape() {
         let mut stats = Stats::new("af_xdp", &["lab \"1\"".into()]);
-        stats.count(0, |c| c.requests = 3);
+        stats.count(0, |c| {
+            c.requests = 3;
+            c.fires = 3;
+            c.scheduled_fires = 1;
+            c.event_fires = 1;
+        });
         stats.outcome(
             0,
             &FireOutcome {
@@ -396,6 +402,8 @@ mod tests {
             "quickdraw_trigger_to_tx_seconds_bucket{target=\"lab \\\"1\\\"\",le=\"0.000002\"} 0\n",
             "quickdraw_trigger_to_tx_seconds_bucket{target=\"lab \\\"1\\\"\",le=\"0.000005\"} 1\n",
             "quickdraw_trigger_to_tx_seconds_sum{target=\"lab \\\"1\\\"\"} 0.000003\n",
+            "quickdraw_fires_total{target=\"lab \\\"1\\\"\",trigger=\"manual\"} 1\n",
+            "quickdraw_fires_total{target=\"lab \\\"1\\\"\",trigger=\"event\"} 1\n",
             "# TYPE quickdraw_event_to_tx_seconds histogram\n",
         ] {
             assert!(text.contains(want), "missing {want:?} in\n{text}");
