@@ -109,6 +109,10 @@ pub struct Engine {
     raw: Option<(crate::device::FrameHandle, usize)>,
     /// The ntuple rule of `steer = "ntuple"`, deleted with the engine.
     _ntuple: Option<NtupleRule>,
+    /// With `steer = "ntuple"`: the interface and queue, for the UDP feeds' rules.
+    ntuple_at: Option<(String, u32)>,
+    /// Those rules, one per bound feed, deleted with the engine.
+    ntuple_udp: Vec<NtupleRule>,
 }
 
 impl Engine {
@@ -183,7 +187,11 @@ impl Engine {
             now_ns,
             reaped_at: now_ns,
             raw: None,
+            ntuple_at: ntuple
+                .as_ref()
+                .map(|_| (config.interface.clone(), config.queue)),
             _ntuple: ntuple,
+            ntuple_udp: Vec::new(),
         })
     }
 

@@ -11,6 +11,10 @@
 //!      198.18.0.10 (appliance, AF_XDP on qd0; on no interface: it answers ARP itself)
 //! ```
 //!
+//! `events` is the lab's event source (an SSE server on rustls with the lab certificate at
+//! 198.18.0.2:8443/events, and a UDP sender, both in `qdlab`); `events_daemon` runs one
+//! standing (`bench lab up` starts it, `bench lab emit` drives it, `down` stops it first).
+//!
 //! `up` and `down` are idempotent and take the lab lock; `down` removes whatever exists,
 //! including the remains of a half-failed `up`, and a failed `up` tears down what it made.
 

@@ -1,5 +1,6 @@
 //! Event-feed datagrams on the AF_XDP engine: a UDP socket in the stack and its
-//! destination steered by the XDP program, like our TCP flows.
+//! destination steered by the XDP program, like our TCP flows (and, with
+//! `steer = "ntuple"`, by a NIC flow rule to our queue).
 
 use super::Engine;
 use crate::Error;
@@ -19,6 +20,11 @@ impl Engine {
                 why: e.to_string(),
             })?;
         self.steer.add_udp_port(local)?;
+        // With steer = "ntuple", the NIC must bring the feed to our queue too.
+        if let Some((interface, queue)) = &self.ntuple_at {
+            let rule = super::NtupleRule::install_udp(interface, local, *queue)?;
+            self.ntuple_udp.push(rule);
+        }
         Ok(handle)
     }
 
