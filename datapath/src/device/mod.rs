@@ -10,11 +10,13 @@
 mod check;
 pub mod fixup;
 pub mod frame;
+mod in_flight;
 pub mod neighbours;
 mod queues;
 mod reserved;
 
 pub use check::{classify, FrameKind};
+use in_flight::InFlight;
 pub use neighbours::{Admit, NeighbourStats, Neighbours, Pin};
 pub use queues::{QueueCounts, QueueRx};
 pub use reserved::FrameHandle;
@@ -92,6 +94,8 @@ pub struct XdpDevice {
     next_queue: usize,
     /// Transmit frames built ahead of their send, outside the pool.
     reserved: Reserved,
+    /// Transmit frames the kernel holds: the only ones a completion may return.
+    in_flight: InFlight,
     /// Our MAC, for the self-addressed warm frame.
     mac: [u8; 6],
     warm_frame: Option<FrameHandle>,
@@ -104,6 +108,7 @@ pub struct XdpDevice {
 impl XdpDevice {
     pub fn new(xsk: Xsk, mac: [u8; 6]) -> XdpDevice {
         let pool = FramePool::new(&xsk.tx_frames);
+        let in_flight = InFlight::new(&xsk.tx_frames);
         let frame = xsk.tx_frames.frame_size() as usize;
         // Receive data starts after the kernel's headroom and ours; send from offset 0.
         let rx_room = frame - XDP_PACKET_HEADROOM - xsk.umem_config().headroom as usize;
@@ -125,6 +130,7 @@ impl XdpDevice {
             queue_rx,
             next_queue: 0,
             reserved: Reserved::with_capacity(RESERVED_FRAMES),
+            in_flight,
             mac,
             warm_frame: None,
             neighbours: Neighbours::new(std::net::Ipv4Addr::UNSPECIFIED, 0, [0; 6], &[]),
@@ -143,6 +149,12 @@ impl XdpDevice {
         let xsk = &mut self.xsk;
         while let Some(addr) = xsk.completion.pop() {
             let frame = xsk.tx_frames.frame_of(addr);
+            if !self.in_flight.complete(frame) {
+                // A duplicate, or no frame we sent: believing it could hand one frame to
+                // two descriptors. Counted, ignored.
+                self.stats.tx_bad_completion += 1;
+                continue;
+            }
             let given = match self.reserved.complete(frame) {
                 Completed::Kept => Ok(()),
                 Completed::Released => self.pool.give(frame),
@@ -221,6 +233,7 @@ impl XdpDevice {
                 return false;
             }
         }
+        self.in_flight.push(addr);
         let pushed = xsk.tx.push(Desc {
             addr,
             len: frame.len() as u32,
@@ -307,6 +320,7 @@ impl XdpDevice {
         });
         debug_assert!(pushed.is_ok(), "Tx slot was checked free");
         self.xsk.tx.publish();
+        self.in_flight.push(addr);
         self.reserved.pushed(h);
         self.stats.tx_frames += 1;
         self.stats.tx_prebuilt += 1;
@@ -460,6 +474,7 @@ impl Drop for XdpRxToken<'_> {
 pub struct XdpTxToken<'a> {
     frames: &'a mut Frames,
     pool: &'a mut FramePool,
+    in_flight: &'a mut InFlight,
     tx: &'a mut Tx,
     scratch: &'a mut [u8],
     stats: &'a mut DeviceStats,
@@ -472,7 +487,7 @@ impl<'a> XdpTxToken<'a> {
     fn new(
         frames: &'a mut Frames,
         tx: &'a mut Tx,
-        pool: &'a mut FramePool,
+        (pool, in_flight): (&'a mut FramePool, &'a mut InFlight),
         scratch: &'a mut [u8],
         stats: &'a mut DeviceStats,
         unkicked: &'a mut bool,
@@ -480,6 +495,7 @@ impl<'a> XdpTxToken<'a> {
         XdpTxToken {
             frames,
             pool,
+            in_flight,
             tx,
             scratch,
             stats,
@@ -513,6 +529,7 @@ impl phy::TxToken for XdpTxToken<'_> {
         let result = f(buf);
         // The frame is complete before its descriptor exists: the kernel can never see a
         // half-written frame, whatever happens to this thread.
+        self.in_flight.push(addr);
         let pushed = self.tx.push(Desc {
             addr,
             len: len as u32,
@@ -570,7 +587,7 @@ impl phy::Device for XdpDevice {
         let tx = XdpTxToken::new(
             &mut xsk.tx_frames,
             &mut xsk.tx,
-            &mut self.pool,
+            (&mut self.pool, &mut self.in_flight),
             &mut self.scratch,
             &mut self.stats,
             &mut self.unkicked,
@@ -586,7 +603,7 @@ impl phy::Device for XdpDevice {
         Some(XdpTxToken::new(
             &mut xsk.tx_frames,
             &mut xsk.tx,
-            &mut self.pool,
+            (&mut self.pool, &mut self.in_flight),
             &mut self.scratch,
             &mut self.stats,
             &mut self.unkicked,
