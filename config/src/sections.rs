@@ -67,9 +67,9 @@ impl Default for Warming {
             send_interval_us: 50,
             frame_interval_us: 50,
             frame_window_ms: 50,
-            ramp_us: 500,
+            ramp_us: 1_000,
             ramp_interval_us: 20,
-            quiet_us: 100,
+            quiet_us: 300,
         }
     }
 }

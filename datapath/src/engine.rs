@@ -279,7 +279,6 @@ impl Engine {
     /// the caller, non-zero) into a reserved transmit frame, or brings its ACK and window
     /// up to date. False when it cannot now (the fire then goes through smoltcp).
     pub fn prepare(&mut self, id: ConnId, tag: u64, record: &[u8], now_ns: u64) -> bool {
-        let mtu = self.device.mtu();
         let socket = self
             .stack
             .sockets
@@ -289,7 +288,6 @@ impl Engine {
             &mut self.device,
             &self.stack.iface,
             socket,
-            mtu,
             tag,
             record,
             smoltcp_instant(now_ns),

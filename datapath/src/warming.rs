@@ -32,9 +32,9 @@ impl Default for Warming {
             send_ns: 50_000,
             wire_ns: 50_000,
             wire_window_ns: 50_000_000,
-            ramp_ns: 500_000,
+            ramp_ns: 1_000_000,
             ramp_interval_ns: 20_000,
-            quiet_ns: 100_000,
+            quiet_ns: 300_000,
         }
     }
 }
@@ -113,10 +113,10 @@ mod tests {
             Some(deadline)
         ));
         // In the ramp: faster.
-        let now = deadline - 300 * US;
+        let now = deadline - 600 * US;
         assert!(w.wire_due(now, now - 20 * US, false, Some(deadline)));
         // In the quiet window: nothing, of either kind.
-        let now = deadline - 99 * US;
+        let now = deadline - 299 * US;
         assert!(!w.wire_due(now, 0, false, Some(deadline)));
         assert!(!w.send_due(now, 0, Some(deadline)));
         // A manual arm beside a scheduled one far away: warmed at the base rate.

@@ -1050,7 +1050,7 @@ fn a_lost_order_is_resent_identical_within_a_few_round_trips() {
     // A round trip here is one turn (100 µs): the resend went after max(2·SRTT, 200 µs),
     // not after a stack's RTO.
     assert!(
-        done.stamps.complete_ns - done.stamps.trigger_ns <= 1 * MS,
+        done.stamps.complete_ns - done.stamps.trigger_ns <= MS,
         "answered {} ns after the trigger",
         done.stamps.complete_ns - done.stamps.trigger_ns
     );

@@ -63,7 +63,6 @@ pub(super) fn prepare(
     device: &mut XdpDevice,
     iface: &Interface,
     socket: &tcp::Socket<'static>,
-    mtu: usize,
     tag: u64,
     record: &[u8],
     now: Instant,
@@ -71,7 +70,7 @@ pub(super) fn prepare(
     let Some(d) = socket.delegated_send_prepare() else {
         return false;
     };
-    if record.len() > d.max_payload || HEADERS + record.len() > mtu || tag == 0 {
+    if record.len() > d.max_payload || HEADERS + record.len() > device.mtu() || tag == 0 {
         return false;
     }
     if let Some(p) = slot.as_mut() {
