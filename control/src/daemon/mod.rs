@@ -81,7 +81,7 @@ pub fn run(options: UpOptions) -> anyhow::Result<ExitCode> {
     );
 
     let mut state = State::new(started.backend, started.bind_mode, started.pinned, &names);
-    state.placement = Some((&started.placement).into());
+    state.placement = Some(placement_status(&started.placement));
     let min_lead_ns = Duration::from_millis(config.timing.min_lead_ms).as_nanos() as i64;
     let (rearm, mut journal_status) = recovery::load(
         &mut state,
@@ -228,3 +228,18 @@ fn spawn_datapath(config: &runner::DatapathConfig) -> anyhow::Result<runner::Han
 
 #[cfg(test)]
 mod tests;
+
+/// The placement as `status` reports it (the protocol's types stay plain data, free of
+/// the datapath, so its parsers can be fuzzed on their own).
+fn placement_status(
+    p: &quickdraw_datapath::placement::Placement,
+) -> crate::protocol::PlacementStatus {
+    crate::protocol::PlacementStatus {
+        core: p.core,
+        isolated: p.isolated,
+        nohz_full: p.nohz_full,
+        realtime_priority: p.realtime_priority,
+        memory_locked: p.memory_locked,
+        warnings: p.warnings.clone(),
+    }
+}

@@ -27,19 +27,6 @@ pub struct PlacementStatus {
     pub warnings: Vec<String>,
 }
 
-impl From<&quickdraw_datapath::placement::Placement> for PlacementStatus {
-    fn from(p: &quickdraw_datapath::placement::Placement) -> Self {
-        PlacementStatus {
-            core: p.core,
-            isolated: p.isolated,
-            nohz_full: p.nohz_full,
-            realtime_priority: p.realtime_priority,
-            memory_locked: p.memory_locked,
-            warnings: p.warnings.clone(),
-        }
-    }
-}
-
 impl PlacementStatus {
     /// One line for `control status`.
     pub fn line(&self) -> String {
