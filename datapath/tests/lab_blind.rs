@@ -9,17 +9,14 @@ use common::fire::{order, orders_logged, target, POOL};
 use crossbeam_queue::ArrayQueue;
 use quickdraw_datapath::appliance::Appliance;
 use quickdraw_datapath::clock::monotonic_ns;
+use quickdraw_datapath::device::frame;
 use quickdraw_datapath::link::xdp::XdpLink;
 use quickdraw_datapath::order::{ArmSpec, Command, Event, Outcome, Trigger};
 use quickdraw_datapath::poll::Turn;
 use quickdraw_datapath::{ConnId, Engine};
 use quickdraw_lab::{self as lab, LabSession, NETNS, PEER_IF};
-use smoltcp::phy::ChecksumCapabilities;
 use smoltcp::socket::tcp::{DelegatedSend, State};
-use smoltcp::wire::{
-    EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, IpAddress, IpProtocol,
-    Ipv4Packet, Ipv4Repr, TcpControl, TcpPacket, TcpRepr, TcpSeqNumber,
-};
+use smoltcp::wire::{IpAddress, TcpControl, TcpRepr, TcpSeqNumber};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -72,31 +69,8 @@ fn segment(d: &DelegatedSend, control: TcpControl, seq: TcpSeqNumber, our_mac: [
         timestamp: None,
         payload: &[],
     };
-    let ip = Ipv4Repr {
-        src_addr: theirs,
-        dst_addr: ours,
-        next_header: IpProtocol::Tcp,
-        payload_len: tcp.buffer_len(),
-        hop_limit: 64,
-    };
-    let eth = EthernetRepr {
-        src_addr: EthernetAddress(peer_mac),
-        dst_addr: EthernetAddress(our_mac),
-        ethertype: EthernetProtocol::Ipv4,
-    };
-    let mut buf = vec![0; eth.buffer_len() + ip.buffer_len() + tcp.buffer_len()];
-    let caps = ChecksumCapabilities::default();
-    let mut f = EthernetFrame::new_unchecked(&mut buf[..]);
-    eth.emit(&mut f);
-    let mut p = Ipv4Packet::new_unchecked(f.payload_mut());
-    ip.emit(&mut p, &caps);
-    let mut t = TcpPacket::new_unchecked(p.payload_mut());
-    tcp.emit(
-        &mut t,
-        &IpAddress::Ipv4(theirs),
-        &IpAddress::Ipv4(ours),
-        &caps,
-    );
+    let mut buf = vec![0; frame::frame_len(&tcp)];
+    frame::emit_tcp(&mut buf, (peer_mac, our_mac), (theirs, ours), 64, &tcp);
     buf
 }
 

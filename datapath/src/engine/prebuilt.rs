@@ -6,15 +6,12 @@
 //! sequence number moves (anything else sent first makes the record stale anyway).
 
 use crate::device::fixup::{set16, set32};
+use crate::device::frame::emit_tcp;
 use crate::device::{FrameHandle, XdpDevice};
 use smoltcp::iface::Interface;
-use smoltcp::phy::ChecksumCapabilities;
 use smoltcp::socket::tcp::{self, DelegatedSend};
 use smoltcp::time::Instant;
-use smoltcp::wire::{
-    EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, HardwareAddress, IpAddress,
-    IpProtocol, Ipv4Packet, Ipv4Repr, TcpControl, TcpPacket, TcpRepr,
-};
+use smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, TcpControl, TcpRepr};
 
 /// Offsets in the frame as built here: Ethernet, IPv4 without options, TCP without options.
 const TCP_AT: usize = 14 + 20;
@@ -164,8 +161,8 @@ pub(super) fn fire(
     Ok(())
 }
 
-/// Writes the whole frame with smoltcp's emitters: a PSH|ACK segment, no TCP options (the
-/// socket delegates only without timestamps), DF set, all checksums filled.
+/// Writes the whole frame: a PSH|ACK segment, no TCP options (the socket delegates only
+/// without timestamps), DF set, all checksums filled.
 fn emit(
     buf: &mut [u8],
     src: EthernetAddress,
@@ -188,28 +185,5 @@ fn emit(
         timestamp: None,
         payload,
     };
-    let ip = Ipv4Repr {
-        src_addr: src_ip,
-        dst_addr: dst_ip,
-        next_header: IpProtocol::Tcp,
-        payload_len: tcp.buffer_len(),
-        hop_limit: d.hop_limit,
-    };
-    let eth = EthernetRepr {
-        src_addr: src,
-        dst_addr: dst,
-        ethertype: EthernetProtocol::Ipv4,
-    };
-    let caps = ChecksumCapabilities::default();
-    let mut f = EthernetFrame::new_unchecked(&mut buf[..]);
-    eth.emit(&mut f);
-    let mut packet = Ipv4Packet::new_unchecked(f.payload_mut());
-    ip.emit(&mut packet, &caps);
-    let mut segment = TcpPacket::new_unchecked(packet.payload_mut());
-    tcp.emit(
-        &mut segment,
-        &IpAddress::Ipv4(src_ip),
-        &IpAddress::Ipv4(dst_ip),
-        &caps,
-    );
+    emit_tcp(buf, (src.0, dst.0), (src_ip, dst_ip), d.hop_limit, &tcp);
 }
