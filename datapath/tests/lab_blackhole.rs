@@ -22,75 +22,6 @@ impl Drop for Restore {
     }
 }
 
-#[test]
-fn af_xdp_pool_comes_back_after_ten_blackholes() {
-    let lab = LabSession::start().expect("lab up");
-    let status = lab.status().unwrap().clone();
-    let _restore = Restore;
-    // Keep-warms every 200 ms, answered within 500 ms or the connection is retired.
-    let mut t = target(&status.ca_cert, Duration::from_millis(200));
-    t.response_timeout_ns = 500_000_000;
-    t.connect_timeout_ns = 1_000_000_000;
-    let handle = runner::spawn(config(backend("af_xdp"), t)).expect("datapath starts");
-    let mut seen = Vec::new();
-    let pool = |seen: &mut Vec<Event>, want: &dyn Fn(usize) -> bool, limit: Duration| {
-        wait_for(&handle.events, seen, limit, |e| match e {
-            Event::Pool { warm, .. } if want(*warm) => Some(*warm),
-            _ => None,
-        })
-    };
-    assert!(
-        pool(&mut seen, &|w| w == POOL, Duration::from_secs(10)).is_some(),
-        "pool never warm: {seen:?}"
-    );
-    for round in 1..=10 {
-        loss::set(100).expect("blackhole");
-        assert!(
-            pool(&mut seen, &|w| w == 0, Duration::from_secs(10)).is_some(),
-            "round {round}: connections kept counting as warm through a blackhole"
-        );
-        loss::set(0).expect("restore");
-        assert!(
-            pool(&mut seen, &|w| w == POOL, Duration::from_secs(20)).is_some(),
-            "round {round}: the pool did not come back: {:?}",
-            &seen[seen.len().saturating_sub(20)..]
-        );
-    }
-    let key = format!("qd-test-blackhole-{}", std::process::id());
-    let spec = ArmSpec {
-        arm: 1,
-        target: 0,
-        request: order("1001", &key),
-        conns: 1,
-        trigger: Trigger::Manual,
-    };
-    handle
-        .commands
-        .push(Command::Arm {
-            req: 1,
-            spec: Box::new(spec),
-        })
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(50));
-    handle
-        .commands
-        .push(Command::Fire { req: 2, arm: 1 })
-        .unwrap();
-    let done = outcomes(&handle.events, &mut seen, 1, 1);
-    assert_eq!(done[0].outcome, Outcome::Status(200), "{done:?}");
-    assert_eq!(orders_logged(&status.access_log, &key, 1).len(), 1);
-    handle.stop();
-}
-
-/// Runs `ip` with `args`; panics if it fails.
-fn ip(args: &[&str]) {
-    let status = std::process::Command::new("ip")
-        .args(args)
-        .status()
-        .expect("ip");
-    assert!(status.success(), "ip {args:?}");
-}
-
 /// Puts `qd0` back up whatever happens to the test.
 struct LinkUp;
 
@@ -102,58 +33,120 @@ impl Drop for LinkUp {
     }
 }
 
+/// Runs `ip` with `args`; panics if it fails.
+fn ip(args: &[&str]) {
+    let status = std::process::Command::new("ip")
+        .args(args)
+        .status()
+        .expect("ip");
+    assert!(status.success(), "ip {args:?}");
+}
+
+/// An AF_XDP datapath on the lab target with short timers (keep-warms every 200 ms,
+/// answered within 500 ms or the connection is retired), warm.
+struct Warm {
+    handle: runner::Handle,
+    seen: Vec<Event>,
+}
+
+impl Warm {
+    fn start(ca: &std::path::Path) -> Warm {
+        let mut t = target(ca, Duration::from_millis(200));
+        t.response_timeout_ns = 500_000_000;
+        t.connect_timeout_ns = 1_000_000_000;
+        let handle = runner::spawn(config(backend("af_xdp"), t)).expect("datapath starts");
+        let mut warm = Warm {
+            handle,
+            seen: Vec::new(),
+        };
+        assert!(
+            warm.pool(|w| w == POOL, 10),
+            "pool never warm: {:?}",
+            warm.seen
+        );
+        warm
+    }
+
+    /// Waits until a pool report satisfies `want`, at most `limit_s` seconds.
+    fn pool(&mut self, want: impl Fn(usize) -> bool, limit_s: u64) -> bool {
+        let limit = Duration::from_secs(limit_s);
+        wait_for(&self.handle.events, &mut self.seen, limit, |e| match e {
+            Event::Pool { warm, .. } if want(*warm) => Some(()),
+            _ => None,
+        })
+        .is_some()
+    }
+
+    fn recent(&self) -> &[Event] {
+        &self.seen[self.seen.len().saturating_sub(20)..]
+    }
+
+    /// One order over one connection: answered 200 and logged once.
+    fn order_answered(mut self, access_log: &std::path::Path, tag: &str) {
+        let key = format!("qd-test-{tag}-{}", std::process::id());
+        let spec = ArmSpec {
+            arm: 1,
+            target: 0,
+            request: order("1001", &key),
+            conns: 1,
+            trigger: Trigger::Manual,
+        };
+        let commands = &self.handle.commands;
+        commands
+            .push(Command::Arm {
+                req: 1,
+                spec: Box::new(spec),
+            })
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        commands.push(Command::Fire { req: 2, arm: 1 }).unwrap();
+        let done = outcomes(&self.handle.events, &mut self.seen, 1, 1);
+        assert_eq!(done[0].outcome, Outcome::Status(200), "{done:?}");
+        assert_eq!(orders_logged(access_log, &key, 1).len(), 1);
+        self.handle.stop();
+    }
+}
+
+#[test]
+fn af_xdp_pool_comes_back_after_ten_blackholes() {
+    let lab = LabSession::start().expect("lab up");
+    let status = lab.status().unwrap().clone();
+    let _restore = Restore;
+    let mut warm = Warm::start(&status.ca_cert);
+    for round in 1..=10 {
+        loss::set(100).expect("blackhole");
+        assert!(
+            warm.pool(|w| w == 0, 10),
+            "round {round}: connections kept counting as warm through a blackhole"
+        );
+        loss::set(0).expect("restore");
+        assert!(
+            warm.pool(|w| w == POOL, 20),
+            "round {round}: the pool did not come back: {:?}",
+            warm.recent()
+        );
+    }
+    warm.order_answered(&status.access_log, "blackhole");
+}
+
 #[test]
 fn af_xdp_pool_comes_back_after_a_link_flap() {
     let lab = LabSession::start().expect("lab up");
     let status = lab.status().unwrap().clone();
-    let mut t = target(&status.ca_cert, Duration::from_millis(200));
-    t.response_timeout_ns = 500_000_000;
-    t.connect_timeout_ns = 1_000_000_000;
-    let handle = runner::spawn(config(backend("af_xdp"), t)).expect("datapath starts");
-    let mut seen = Vec::new();
-    let pool = |seen: &mut Vec<Event>, want: &dyn Fn(usize) -> bool, limit: Duration| {
-        wait_for(&handle.events, seen, limit, |e| match e {
-            Event::Pool { warm, .. } if want(*warm) => Some(*warm),
-            _ => None,
-        })
-    };
-    assert!(pool(&mut seen, &|w| w == POOL, Duration::from_secs(10)).is_some());
+    let mut warm = Warm::start(&status.ca_cert);
     {
         let _up = LinkUp;
         ip(&["link", "set", quickdraw_lab::HOST_IF, "down"]);
         assert!(
-            pool(&mut seen, &|w| w < POOL, Duration::from_secs(10)).is_some(),
+            warm.pool(|w| w < POOL, 10),
             "connections kept counting as warm with the link down"
         );
         ip(&["link", "set", quickdraw_lab::HOST_IF, "up"]);
     }
     assert!(
-        pool(&mut seen, &|w| w == POOL, Duration::from_secs(20)).is_some(),
+        warm.pool(|w| w == POOL, 20),
         "the pool did not come back after the link flap: {:?}",
-        &seen[seen.len().saturating_sub(20)..]
+        warm.recent()
     );
-    let key = format!("qd-test-flap-{}", std::process::id());
-    let spec = ArmSpec {
-        arm: 1,
-        target: 0,
-        request: order("1001", &key),
-        conns: 1,
-        trigger: Trigger::Manual,
-    };
-    handle
-        .commands
-        .push(Command::Arm {
-            req: 1,
-            spec: Box::new(spec),
-        })
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(50));
-    handle
-        .commands
-        .push(Command::Fire { req: 2, arm: 1 })
-        .unwrap();
-    let done = outcomes(&handle.events, &mut seen, 1, 1);
-    assert_eq!(done[0].outcome, Outcome::Status(200), "{done:?}");
-    assert_eq!(orders_logged(&status.access_log, &key, 1).len(), 1);
-    handle.stop();
+    warm.order_answered(&status.access_log, "flap");
 }
