@@ -50,6 +50,16 @@ impl LabSession {
         Ok(self.status.insert(status))
     }
 
+    /// Stops the lab's nginx and starts it again with the same configuration, as a server
+    /// restart would: every open connection to it is closed, the namespace, the veth pair
+    /// and the certificates stay. Returns once the new nginx accepts TCP.
+    pub fn restart_nginx(&self) -> Result<(), Error> {
+        let paths = crate::layout::LabPaths::standard();
+        crate::nginx::stop(&paths)?;
+        crate::nginx::start(&paths, &self.options)?;
+        crate::nginx::wait_ready(&paths)
+    }
+
     /// Brings the lab down under the held lock (harmless when it is down already).
     pub fn down(&mut self) -> Result<(), Error> {
         self.status = None;

@@ -1,4 +1,7 @@
-//! A path that goes dark and comes back (root; own lab each). Ten times: while the lab peer
+//! Faults of the path and of the server while the pool is warm (root; own lab each): each
+//! time the pool comes back and an order is then answered and logged exactly once.
+//!
+//! A path that goes dark and comes back, ten times: while the lab peer
 //! drops every TCP frame both ways (`bench lab loss 100`), the pool's connections die
 //! (unanswered keep-warms retire them, their FINs go nowhere); once the path is back the
 //! pool warms again every time, and an order then goes out and is answered. Closing
@@ -149,4 +152,22 @@ fn af_xdp_pool_comes_back_after_a_link_flap() {
         warm.recent()
     );
     warm.order_answered(&status.access_log, "flap");
+}
+
+#[test]
+fn af_xdp_pool_comes_back_after_the_server_restarts() {
+    let lab = LabSession::start().expect("lab up");
+    let status = lab.status().unwrap().clone();
+    let mut warm = Warm::start(&status.ca_cert);
+    lab.restart_nginx().expect("nginx restarts");
+    assert!(
+        warm.pool(|w| w < POOL, 10),
+        "connections kept counting as warm across a server restart"
+    );
+    assert!(
+        warm.pool(|w| w == POOL, 20),
+        "the pool did not come back after the server restarted: {:?}",
+        warm.recent()
+    );
+    warm.order_answered(&status.access_log, "nginx-restart");
 }
