@@ -329,7 +329,9 @@ impl Engine {
     /// of the socket's send buffer (offered by smoltcp's `send`, which enqueues nothing
     /// when we take 0 bytes) — so the fire finds those lines, the socket, the frame and
     /// its TLB entry in cache. Nothing is queued or sent. Where no frame can be built,
-    /// the next Tx frame is warmed for smoltcp's send instead.
+    /// the next Tx frame is warmed for smoltcp's send instead. Returns 1 when the built
+    /// frame was refreshed, else the checksum `warm_tx` computed: the caller keeps it
+    /// (`black_box`) so the work is not optimised away.
     pub fn warm(&mut self, id: ConnId, tag: u64, record: &[u8], now_ns: u64) -> u16 {
         let _ = self.stack.tcp(id.0).send(|free| {
             let n = free.len().min(record.len());
