@@ -381,12 +381,6 @@ impl Engine {
         self.device.push_reserved(handle, len) && self.device.kick_if_needed().is_ok()
     }
 
-    /// Pushes a complete frame to the Tx ring and kicks: the floor of the AF_XDP path.
-    pub fn send_raw(&mut self, frame: &[u8]) -> bool {
-        let sent = self.device.send_frame(frame);
-        sent && self.device.kick_if_needed().is_ok()
-    }
-
     pub fn bind_mode(&self) -> BindMode {
         self.device.xsk().mode()
     }

@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::inject;
+
 use common::alloc::{measure, Counting};
 use common::{client_hello, drive_until, starts_with_server_hello};
 use quickdraw_datapath::clock::monotonic_ns;
@@ -109,24 +111,6 @@ fn broken_frame(dst: [u8; 6], src: [u8; 6], local_port: u16, how: &str) -> Vec<u
         f.truncate(14 + 20 + 20 + 4); // IPv4 total length promises more than arrives
     }
     f
-}
-
-/// Sends raw frames out of the peer interface, from inside the lab namespace.
-fn inject(frames: &[Vec<u8>]) {
-    let hex: Vec<String> = frames
-        .iter()
-        .map(|f| f.iter().map(|b| format!("{b:02x}")).collect())
-        .collect();
-    let script = format!(
-        "import socket,sys\ns=socket.socket(socket.AF_PACKET,socket.SOCK_RAW)\ns.bind(('{PEER_IF}',0))\n\
-         for h in sys.argv[1:]: s.send(bytes.fromhex(h))\n"
-    );
-    let status = std::process::Command::new("ip")
-        .args(["netns", "exec", NETNS, "python3", "-c", &script])
-        .args(&hex)
-        .status()
-        .expect("python3 in the lab namespace");
-    assert!(status.success());
 }
 
 #[test]

@@ -6,6 +6,8 @@
 
 mod common;
 
+use common::inject;
+
 use common::fire::{backend, config, order, orders_logged, outcomes, target, wait_for, wait_warm};
 use quickdraw_datapath::device::neighbours::arp_frame;
 use quickdraw_datapath::device::{NeighbourStats, Pin};
@@ -20,24 +22,6 @@ use std::time::Duration;
 
 const EVIL: [u8; 6] = [0x02, 0x66, 0x66, 0x66, 0x66, 0x66];
 const BROADCAST: [u8; 6] = [0xff; 6];
-
-/// Sends raw frames out of the peer interface, from inside the lab namespace.
-fn inject(frames: &[Vec<u8>]) {
-    let hex: Vec<String> = frames
-        .iter()
-        .map(|f| f.iter().map(|b| format!("{b:02x}")).collect())
-        .collect();
-    let script = format!(
-        "import socket,sys\ns=socket.socket(socket.AF_PACKET,socket.SOCK_RAW)\ns.bind(('{PEER_IF}',0))\n\
-         for h in sys.argv[1:]: s.send(bytes.fromhex(h))\n"
-    );
-    let status = std::process::Command::new("ip")
-        .args(["netns", "exec", NETNS, "python3", "-c", &script])
-        .args(&hex)
-        .status()
-        .expect("python3 in the lab namespace");
-    assert!(status.success());
-}
 
 fn in_lab(args: &[&str]) -> String {
     let out = std::process::Command::new("ip")

@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::inject;
+
 use common::fire::{order, orders_logged, target, POOL};
 use crossbeam_queue::ArrayQueue;
 use quickdraw_datapath::appliance::Appliance;
@@ -74,23 +76,6 @@ fn segment(d: &DelegatedSend, control: TcpControl, seq: TcpSeqNumber, our_mac: [
     buf
 }
 
-/// Sends `frame` onto the wire from the peer's interface, as a host on the LAN would
-/// (a raw packet socket inside the lab namespace).
-fn inject(frame: &[u8]) {
-    let hex: String = frame.iter().map(|b| format!("{b:02x}")).collect();
-    let script = "import socket,sys\n\
-                  s=socket.socket(socket.AF_PACKET,socket.SOCK_RAW)\n\
-                  s.bind((sys.argv[1],0))\n\
-                  s.send(bytes.fromhex(sys.argv[2]))\n";
-    let status = std::process::Command::new("ip")
-        .args([
-            "netns", "exec", NETNS, "python3", "-c", script, PEER_IF, &hex,
-        ])
-        .status()
-        .expect("python3 in the lab namespace");
-    assert!(status.success(), "injecting a frame from the peer");
-}
-
 #[test]
 fn blind_rst_and_syn_get_challenged_and_orders_still_go_out() {
     let lab = LabSession::start().expect("lab up");
@@ -121,13 +106,13 @@ fn blind_rst_and_syn_get_challenged_and_orders_still_go_out() {
 
     // In the window, not RCV.NXT: a blind RST, then a blind SYN.
     let (id, d) = established(&mut a);
-    inject(&segment(&d, TcpControl::Rst, d.ack_number + 100, our_mac));
+    inject(&[segment(&d, TcpControl::Rst, d.ack_number + 100, our_mac)]);
     turn_for(&mut a, 20_000_000);
     assert!(
         alive(&mut a, id, &d),
         "a blind in-window RST closed the connection"
     );
-    inject(&segment(&d, TcpControl::Syn, d.ack_number + 7, our_mac));
+    inject(&[segment(&d, TcpControl::Syn, d.ack_number + 7, our_mac)]);
     turn_for(&mut a, 20_000_000);
     assert!(alive(&mut a, id, &d), "a blind SYN closed the connection");
     let mut dropped_warm = false;
@@ -173,7 +158,7 @@ fn blind_rst_and_syn_get_challenged_and_orders_still_go_out() {
     // The exact RST (what the server's stack would send) is still obeyed.
     turn_for(&mut a, 20_000_000);
     let (id, d) = established(&mut a);
-    inject(&segment(&d, TcpControl::Rst, d.ack_number, our_mac));
+    inject(&[segment(&d, TcpControl::Rst, d.ack_number, our_mac)]);
     turn_for(&mut a, 20_000_000);
     assert!(!alive(&mut a, id, &d), "the exact RST was ignored");
 }

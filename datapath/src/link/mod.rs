@@ -111,12 +111,6 @@ pub trait Link {
     fn now_ns(&self) -> u64 {
         crate::clock::monotonic_ns()
     }
-    /// Puts a complete Ethernet frame on the wire as it is, for measuring the floor of
-    /// the path. Links without frame access (the kernel's sockets) return false.
-    fn send_raw(&mut self, frame: &[u8]) -> bool {
-        let _ = frame;
-        false
-    }
     /// Builds a complete Ethernet frame into a transmit frame set aside for it, to go out
     /// later with [`send_prepared_raw`](Self::send_prepared_raw). False without frame
     /// access.
@@ -236,9 +230,6 @@ impl Link for AnyLink {
     }
     fn queues(&mut self) -> Option<crate::device::QueueCounts> {
         dispatch!(self, l => l.queues())
-    }
-    fn send_raw(&mut self, frame: &[u8]) -> bool {
-        dispatch!(self, l => l.send_raw(frame))
     }
     fn prepare_raw(&mut self, frame: &[u8]) -> bool {
         dispatch!(self, l => l.prepare_raw(frame))

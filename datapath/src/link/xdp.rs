@@ -116,10 +116,6 @@ impl Link for XdpLink {
         Some(crate::device::QueueCounts::of(self.engine.queues()))
     }
 
-    fn send_raw(&mut self, frame: &[u8]) -> bool {
-        self.engine.send_raw(frame)
-    }
-
     fn prepare_raw(&mut self, frame: &[u8]) -> bool {
         self.engine.prepare_raw(frame)
     }

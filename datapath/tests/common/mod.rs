@@ -59,3 +59,23 @@ pub fn xdp_attached(ifname: &str) -> bool {
     let links: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     links[0].get("xdp").is_some()
 }
+
+/// Sends raw Ethernet frames out of the lab peer's interface, from inside the lab
+/// namespace, as a host on the LAN would (a raw packet socket).
+pub fn inject(frames: &[Vec<u8>]) {
+    use quickdraw_lab::{NETNS, PEER_IF};
+    let hex: Vec<String> = frames
+        .iter()
+        .map(|f| f.iter().map(|b| format!("{b:02x}")).collect())
+        .collect();
+    let script = format!(
+        "import socket,sys\ns=socket.socket(socket.AF_PACKET,socket.SOCK_RAW)\ns.bind(('{PEER_IF}',0))\n\
+         for h in sys.argv[1:]: s.send(bytes.fromhex(h))\n"
+    );
+    let status = std::process::Command::new("ip")
+        .args(["netns", "exec", NETNS, "python3", "-c", &script])
+        .args(&hex)
+        .status()
+        .expect("python3 in the lab namespace");
+    assert!(status.success(), "injecting frames from the peer");
+}
