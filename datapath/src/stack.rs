@@ -46,16 +46,12 @@ pub struct Stack {
     pub iface: Interface,
     pub sockets: SocketSet<'static>,
     slots: Vec<Slot>,
-    next_port: u16,
 }
 
 impl std::fmt::Debug for Stack {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // smoltcp's Interface has no Debug; the slots say what matters.
-        f.debug_struct("Stack")
-            .field("slots", &self.slots)
-            .field("next_port", &self.next_port)
-            .finish()
+        f.debug_struct("Stack").field("slots", &self.slots).finish()
     }
 }
 
@@ -102,13 +98,10 @@ impl Stack {
                 }
             })
             .collect();
-        let span = u64::from(PORTS.end() - PORTS.start()) + 1;
-        let next_port = PORTS.start() + (os_random() % span) as u16;
         Stack {
             iface,
             sockets,
             slots,
-            next_port,
         }
     }
 
@@ -151,7 +144,6 @@ impl Stack {
             });
             // At most `sockets` of 16,384 ports are taken: this ends at once.
             if !taken {
-                self.next_port = port;
                 return port;
             }
         }

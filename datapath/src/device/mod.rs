@@ -157,11 +157,7 @@ impl XdpDevice {
             }
             let given = match self.reserved.complete(frame) {
                 Completed::Kept => Ok(()),
-                Completed::Released => self.pool.give(frame),
-                // A completion of a reserved frame that was not in flight is a duplicate:
-                // never put a reserved frame in the pool as well.
-                Completed::NotReserved if self.reserved.holds(frame) => Err(frame),
-                Completed::NotReserved => self.pool.give(frame),
+                Completed::Released | Completed::NotReserved => self.pool.give(frame),
             };
             match given {
                 Ok(()) => self.stats.tx_completed += 1,
@@ -304,6 +300,13 @@ impl XdpDevice {
     /// Pushes a reserved frame's first `len` bytes to the Tx ring as they stand (no kick:
     /// see [`XdpDevice::kick_if_needed`]). False while it is in flight or Tx is full.
     pub fn push_reserved(&mut self, h: FrameHandle, len: usize) -> bool {
+        let pushed = self.push_reserved_frame(h, len);
+        self.stats.tx_prebuilt += u64::from(pushed);
+        pushed
+    }
+
+    /// Pushes a reserved frame, counted only as a transmitted frame.
+    fn push_reserved_frame(&mut self, h: FrameHandle, len: usize) -> bool {
         let Some(addr) = self.reserved.ready(h) else {
             return false;
         };
@@ -323,7 +326,6 @@ impl XdpDevice {
         self.in_flight.push(addr);
         self.reserved.pushed(h);
         self.stats.tx_frames += 1;
-        self.stats.tx_prebuilt += 1;
         self.unkicked = true;
         true
     }
@@ -354,10 +356,9 @@ impl XdpDevice {
                 h
             }
         };
-        if !self.push_reserved(h, WARM_FRAME_LEN) {
+        if !self.push_reserved_frame(h, WARM_FRAME_LEN) {
             return false;
         }
-        self.stats.tx_prebuilt -= 1;
         self.stats.warm_frames += 1;
         self.kick_if_needed().is_ok()
     }

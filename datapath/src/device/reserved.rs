@@ -103,7 +103,8 @@ impl Reserved {
     }
 
     /// Whether `addr` is a reserved frame (any state).
-    pub fn holds(&self, addr: u64) -> bool {
+    #[cfg(test)]
+    fn holds(&self, addr: u64) -> bool {
         self.slots.iter().flatten().any(|s| s.addr == addr)
     }
 }
