@@ -218,7 +218,7 @@ impl<L: Link> Appliance<L> {
                     self.ack(req, Err(Reject::AlreadyFired))
                 }
                 Some(slot) => {
-                    let (after, sent) = self.fire(slot, now, 0);
+                    let (after, sent) = self.fire(slot, Stamps::triggered(now));
                     self.ack(req, Ok(Accepted::Fired { sent }));
                     return after;
                 }
@@ -361,17 +361,15 @@ impl<L: Link> Appliance<L> {
     /// veth the kick can run the peer's whole receive path, so a response may already be
     /// waiting, and stamping it with the trigger's `now` would be wrong. Also returns how
     /// many requests left.
-    fn fire(&mut self, slot: usize, now: u64, scheduled_ns: u64) -> (u64, usize) {
+    /// `stamps` holds what is known before the send: the trigger (the turn's `now`),
+    /// and for scheduled or event fires the deadline or the receive stamp.
+    fn fire(&mut self, slot: usize, stamps: Stamps) -> (u64, usize) {
+        let now = stamps.trigger_ns;
         let Some(arm) = self.arms[slot].as_mut() else {
             return (now, 0);
         };
         arm.fired = true;
         let id = arm.spec.arm;
-        let stamps = Stamps {
-            trigger_ns: now,
-            scheduled_ns,
-            ..Stamps::default()
-        };
         let link = &mut self.links[self.target_link[arm.spec.target]];
         self.fired.clear();
         for &c in &arm.conns {
@@ -544,7 +542,11 @@ impl<L: Link> Turn for Appliance<L> {
                 _ => None,
             };
             if let Some(deadline) = due {
-                now = self.fire(slot, now, deadline).0;
+                let stamps = Stamps {
+                    scheduled_ns: deadline,
+                    ..Stamps::triggered(now)
+                };
+                now = self.fire(slot, stamps).0;
                 work = Work::Busy;
             }
         }

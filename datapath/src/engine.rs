@@ -103,6 +103,9 @@ pub struct Engine {
     egress_pending: bool,
     /// The clock of the last turn (for work done between turns).
     now_ns: u64,
+    /// The clock when a poll last found frames waiting on a Rx ring (the receive
+    /// floor's end: see [`Engine::rx_seen_ns`]).
+    rx_seen_ns: u64,
     /// When closed connections were last reaped.
     reaped_at: u64,
     /// The raw frame (the bench's floor), built ahead: its frame and length.
@@ -185,6 +188,7 @@ impl Engine {
             prebuilt: (0..config.sockets).map(|_| None).collect(),
             egress_pending: false,
             now_ns,
+            rx_seen_ns: 0,
             reaped_at: now_ns,
             raw: None,
             ntuple_at: ntuple
@@ -385,6 +389,12 @@ impl Engine {
         self.device.xsk().mode()
     }
 
+    /// The clock when a poll last found received frames waiting in a Rx ring, 0 before
+    /// the first: what `Stamps::rx_ns` of an event fire is on this link.
+    pub fn rx_seen_ns(&self) -> u64 {
+        self.rx_seen_ns
+    }
+
     pub fn device_stats(&self) -> DeviceStats {
         self.device.stats()
     }
@@ -438,6 +448,11 @@ impl Engine {
     /// map kept in step with the connections that exist.
     pub fn poll(&mut self, now_ns: u64) -> Work {
         self.now_ns = now_ns;
+        // One clock read, only in a turn that has frames to take: when an event's frame
+        // was first seen in our ring, before the stack, TLS and the parser touch it.
+        if self.device.rx_waiting() {
+            self.rx_seen_ns = crate::clock::monotonic_ns();
+        }
         self.device.reap_completions();
         self.egress_pending = false;
         let changed = self.stack.poll(smoltcp_instant(now_ns), &mut self.device);

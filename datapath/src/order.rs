@@ -152,9 +152,24 @@ pub struct Stamps {
     /// the stack had pushed its Tx descriptor, just before the kick.
     pub queued_ns: u64,
     pub pushed_ns: u64,
+    /// Event fires on a link that can tell (AF_XDP), else 0: when the frames that
+    /// completed the event were first seen waiting in our Rx ring. Event wire → this is
+    /// the receive floor; this → `trigger_ns` is our receive work (stack, TLS, parse,
+    /// match).
+    pub rx_ns: u64,
     /// Early retransmissions of the request made while it was in flight (the same
     /// segment, resent before the stack's own timer).
     pub retransmits: u32,
+}
+
+impl Stamps {
+    /// The stamps of a fire triggered at `trigger_ns`, nothing else known yet.
+    pub fn triggered(trigger_ns: u64) -> Stamps {
+        Stamps {
+            trigger_ns,
+            ..Stamps::default()
+        }
+    }
 }
 
 /// One fire over one connection, complete.

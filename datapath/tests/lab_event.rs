@@ -18,7 +18,7 @@ use quickdraw_datapath::event::udp_source::UdpSpec;
 use quickdraw_datapath::link::kernel::KernelLink;
 use quickdraw_datapath::link::xdp::XdpLink;
 use quickdraw_datapath::link::Link;
-use quickdraw_datapath::order::{ArmSpec, Command, Event, Outcome, Trigger};
+use quickdraw_datapath::order::{ArmSpec, Command, Event, Outcome, Stamps, Trigger};
 use quickdraw_datapath::poll::Turn;
 use quickdraw_datapath::{tls, Engine};
 use quickdraw_lab::events::{udp_feed, EventServer, EVENTS_PATH, EVENTS_PORT, UDP_PORT};
@@ -139,6 +139,16 @@ impl<L: Link> Run<L> {
         });
     }
 
+    fn stamps(&self, arm: u64) -> Stamps {
+        self.seen
+            .iter()
+            .find_map(|e| match e {
+                Event::Sent { arm: a, stamps, .. } if *a == arm => Some(*stamps),
+                _ => None,
+            })
+            .expect("sent")
+    }
+
     fn sent(&self, arm: u64) -> usize {
         self.seen
             .iter()
@@ -233,6 +243,17 @@ fn events_fire<L: Link>(link: L, paths: &LabPaths, kernel_addr: Ipv4Addr, udp_to
         }
         allocations.push(run.fire_allocations(base));
         assert_eq!(run.outcome(base), Outcome::Status(200));
+        // The receive stamp: on AF_XDP when the event's frames were seen in the Rx ring,
+        // before the match (the trigger) and the kick; the kernel backend has none.
+        let st = run.stamps(base);
+        if backend == "af_xdp" {
+            assert!(
+                st.rx_ns > 0 && st.rx_ns <= st.trigger_ns && st.trigger_ns <= st.tx_ns,
+                "{backend} round {round}: {st:?}"
+            );
+        } else {
+            assert_eq!(st.rx_ns, 0, "{backend} round {round}");
+        }
         // Again: an arm fires at most once; the other never.
         server.send_sse(&sse(YES), &[], Duration::ZERO);
         server.send_udp(udp_to, YES).unwrap();

@@ -79,6 +79,15 @@ pub struct EventBackendReport {
     /// Event frame on the wire → the datapath turn that decoded it (our trigger stamp):
     /// the receive side (ring, stack, TLS for SSE, parse, match).
     pub event_wire_to_trigger_ns: Option<Percentiles>,
+    /// The receive floor (AF_XDP only): the event frame on the wire → the turn that found
+    /// it waiting in our Rx ring, before any protocol work. What the lab's veth and the
+    /// kernel's XDP path cost, which the appliance cannot make shorter.
+    pub event_wire_to_rx_ns: Option<Percentiles>,
+    /// Our receive work (AF_XDP only): found in the Rx ring → event matched (stack, TLS
+    /// for SSE, parse, match).
+    pub rx_to_trigger_ns: Option<Percentiles>,
+    /// Wire to wire less the receive floor (AF_XDP only): the appliance's own share.
+    pub rx_to_wire_ns: Option<Percentiles>,
     /// Trigger → order frame on the wire: the send side, as `bench run` measures it.
     pub trigger_to_wire_ns: Option<Percentiles>,
     /// Trigger → kick returned (`event_to_tx` in `control stats`).
@@ -111,6 +120,8 @@ struct Sample {
     sent_ns: u64,
     local: Option<SocketAddrV4>,
     trigger_ns: u64,
+    /// When the event's frames were found in our Rx ring (AF_XDP), else 0.
+    rx_ns: u64,
     tx_ns: u64,
     ok: bool,
     false_fire: bool,
@@ -347,6 +358,7 @@ fn measure(
                 sent_ns,
                 local,
                 trigger_ns: stamps.trigger_ns,
+                rx_ns: stamps.rx_ns,
                 tx_ns: stamps.tx_ns,
                 ok,
                 false_fire,
@@ -446,6 +458,7 @@ fn analyse(
             .collect();
         let (mut w2w, mut rx, mut t2w, mut tx) =
             (Series::new(), Series::new(), Series::new(), Series::new());
+        let (mut floor, mut ours_rx, mut ours) = (Series::new(), Series::new(), Series::new());
         let mut matched = 0;
         for s in &counted {
             if s.tx_ns > s.trigger_ns && s.trigger_ns > 0 {
@@ -468,6 +481,13 @@ fn analyse(
             w2w.record(m.request_ns.saturating_sub(event_ns));
             rx.record(s.trigger_ns.saturating_sub(event_ns));
             t2w.record(m.request_ns.saturating_sub(s.trigger_ns));
+            // A ring stamp before the event's wire stamp is an older turn's (the frame
+            // landed between the ring check and the read): not a sample.
+            if s.rx_ns >= event_ns && s.rx_ns <= s.trigger_ns {
+                floor.record(s.rx_ns - event_ns);
+                ours_rx.record(s.trigger_ns - s.rx_ns);
+                ours.record(m.request_ns.saturating_sub(s.rx_ns));
+            }
         }
         backends.insert(
             backend.name(),
@@ -478,6 +498,9 @@ fn analyse(
                 false_fires: counted.iter().filter(|s| s.false_fire).count(),
                 wire_to_wire_ns: w2w.percentiles(),
                 event_wire_to_trigger_ns: rx.percentiles(),
+                event_wire_to_rx_ns: floor.percentiles(),
+                rx_to_trigger_ns: ours_rx.percentiles(),
+                rx_to_wire_ns: ours.percentiles(),
                 trigger_to_wire_ns: t2w.percentiles(),
                 event_to_tx_ns: tx.percentiles(),
             },
@@ -508,6 +531,9 @@ impl EventRunReport {
             for (metric, p) in [
                 ("wire_to_wire", &b.wire_to_wire_ns),
                 ("event_wire_to_trigger", &b.event_wire_to_trigger_ns),
+                ("event_wire_to_rx (floor)", &b.event_wire_to_rx_ns),
+                ("rx_to_trigger", &b.rx_to_trigger_ns),
+                ("rx_to_wire (ours)", &b.rx_to_wire_ns),
                 ("trigger_to_wire", &b.trigger_to_wire_ns),
                 ("event_to_tx", &b.event_to_tx_ns),
             ] {

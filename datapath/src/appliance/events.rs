@@ -7,7 +7,7 @@
 use super::Appliance;
 use crate::event::source::{AnySource, Source, SourceChange, SourceSpec};
 use crate::link::Link;
-use crate::order::{Event, Trigger};
+use crate::order::{Event, Stamps, Trigger};
 use crate::poll::Work;
 
 /// The sources of one datapath thread and the arms one turn's events made due.
@@ -80,14 +80,18 @@ impl<L: Link> Appliance<L> {
             // decrypted, parsed and matched (the turn's `now` can be older than the
             // event: a kernel socket is read in the middle of the turn). One clock read,
             // only when something fires.
-            let received_ns = if self.feeds.due.is_empty() {
-                now
+            let stamps = if self.feeds.due.is_empty() {
+                Stamps::triggered(now)
             } else {
-                self.links[self.feeds.link[s]].now_ns().max(now)
+                let link = &self.links[self.feeds.link[s]];
+                Stamps {
+                    rx_ns: link.rx_seen_ns(),
+                    ..Stamps::triggered(link.now_ns().max(now))
+                }
             };
             for i in 0..self.feeds.due.len() {
                 let slot = self.feeds.due[i];
-                after = after.max(self.fire(slot, received_ns, 0).0);
+                after = after.max(self.fire(slot, stamps).0);
             }
             self.feeds.due.clear();
             if let Some(change) = self.feeds.sources[s].take_change() {

@@ -377,6 +377,12 @@ impl XdpDevice {
         self.mac
     }
 
+    /// Whether a Rx ring holds descriptors we have not taken yet: one load of the
+    /// kernel's producer index per queue, and only when our cached view is empty.
+    pub fn rx_waiting(&mut self) -> bool {
+        self.xsk.rx.ready() > 0 || self.xsk.shared.iter_mut().any(|s| s.rx.ready() > 0)
+    }
+
     pub fn stats(&self) -> DeviceStats {
         DeviceStats {
             neighbours: self.neighbours.stats(),

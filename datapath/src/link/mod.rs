@@ -111,6 +111,13 @@ pub trait Link {
     fn now_ns(&self) -> u64 {
         crate::clock::monotonic_ns()
     }
+    /// When this link last saw received frames waiting for it, before any protocol work
+    /// (AF_XDP: a poll found descriptors in a Rx ring); 0 where the link has no such
+    /// moment of its own (kernel sockets: the read is the first sight). An event fire's
+    /// `Stamps::rx_ns`.
+    fn rx_seen_ns(&self) -> u64 {
+        0
+    }
     /// Builds a complete Ethernet frame into a transmit frame set aside for it, to go out
     /// later with [`send_prepared_raw`](Self::send_prepared_raw). False without frame
     /// access.
@@ -203,6 +210,9 @@ impl Link for AnyLink {
     }
     fn now_ns(&self) -> u64 {
         dispatch!(self, l => l.now_ns())
+    }
+    fn rx_seen_ns(&self) -> u64 {
+        dispatch!(self, l => l.rx_seen_ns())
     }
     fn transmit(&mut self, now_ns: u64, profile: bool) -> u64 {
         dispatch!(self, l => l.transmit(now_ns, profile))

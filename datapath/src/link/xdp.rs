@@ -68,6 +68,10 @@ impl Link for XdpLink {
         self.engine.poll(now_ns);
     }
 
+    fn rx_seen_ns(&self) -> u64 {
+        self.engine.rx_seen_ns()
+    }
+
     fn transmit(&mut self, now_ns: u64, profile: bool) -> u64 {
         self.engine.transmit(now_ns, profile)
     }
