@@ -249,7 +249,8 @@ impl Stamper {
         }
     }
 
-    /// Waits up to `timeout` for records (not at all for `Duration::ZERO`),
+    /// Waits up to `timeout` for records (not at all for `Duration::ZERO`; looking
+    /// every millisecond),
     /// then calls `f` on every record in the ring, oldest first per CPU, and
     /// returns how many. Records from different CPUs may come out of `ns`
     /// order: sort them when the order matters.
@@ -264,9 +265,22 @@ impl Stamper {
         } else {
             timeout.min(Duration::from_millis(i32::MAX as u64))
         };
-        let rc = self.ring.poll_raw(timeout);
-        if rc < 0 && rc != -libc::EINTR {
-            return Err(Error::Ring(libbpf_rs::Error::from_raw_os_error(-rc)));
+        // The program never wakes us (BPF_RB_NO_WAKEUP, see stamp.bpf.c): look at the
+        // ring every millisecond until something is there or the time is up, instead
+        // of sleeping in epoll.
+        let deadline = std::time::Instant::now().checked_add(timeout);
+        loop {
+            let rc = self.ring.consume_raw();
+            if rc < 0 && rc != -libc::EINTR {
+                return Err(Error::Ring(libbpf_rs::Error::from_raw_os_error(-rc)));
+            }
+            let left = deadline.map_or(Duration::MAX, |d| {
+                d.saturating_duration_since(std::time::Instant::now())
+            });
+            if rc > 0 || left.is_zero() {
+                break;
+            }
+            std::thread::sleep(left.min(Duration::from_millis(1)));
         }
         {
             let mut stamps = self

@@ -251,7 +251,12 @@ static __always_inline int stamp(struct __sk_buff *skb, __u8 direction)
 		return TC_ACT_UNSPEC;
 	}
 	__builtin_memcpy(slot, &rec, sizeof(rec));
-	bpf_ringbuf_submit(slot, 0);
+	/* No wakeup: it would queue irq_work and wake the collector on another CPU (an
+	 * IPI, a VM exit on a guest) in the stamped frame's own path, after the stamp and
+	 * before the frame goes on. On egress that lands inside what is measured (event
+	 * wire -> appliance); on ingress it lengthens the sender's kick. The collector
+	 * polls the ring instead (Stamper::poll). */
+	bpf_ringbuf_submit(slot, BPF_RB_NO_WAKEUP);
 	count(STAMP_STAMPED);
 	return TC_ACT_UNSPEC;
 }

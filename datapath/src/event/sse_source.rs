@@ -16,6 +16,11 @@ use std::sync::Arc;
 
 /// Largest response head accepted.
 const HEAD_CAPACITY: usize = 4 * 1024;
+/// How long our stack may hold the ACK of an event's segment. Sent at once, that ACK's
+/// kick (on veth: the server's whole receive of it) would run between the event's frame
+/// and the match; held, it leaves in the turn after the fire. Short, because a server
+/// that runs Nagle waits for it before sending its next small segment.
+const EVENT_ACK_DELAY_NS: u64 = 50_000;
 /// Received bytes read from the link at once.
 const RX_CHUNK: usize = 16 * 1024;
 
@@ -158,6 +163,7 @@ impl SseSource {
         self.stats.connects += 1;
         match link.connect(self.spec.address) {
             Ok(id) => {
+                link.defer_acks(id, EVENT_ACK_DELAY_NS);
                 self.link = Some(id);
                 self.phase = Phase::Connecting;
                 self.since_ns = now;

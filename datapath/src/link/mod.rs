@@ -111,6 +111,13 @@ pub trait Link {
     fn now_ns(&self) -> u64 {
         crate::clock::monotonic_ns()
     }
+    /// Lets the link hold the ACK of data received on `id` for up to `delay_ns`: for a
+    /// stream whose data triggers sends (an event feed), so that the ACK leaves after
+    /// the fire rather than between the frame's arrival and the match. Links whose TCP
+    /// is the kernel's keep its own policy.
+    fn defer_acks(&mut self, id: LinkId, delay_ns: u64) {
+        let _ = (id, delay_ns);
+    }
     /// When this link last saw received frames waiting for it, before any protocol work
     /// (AF_XDP: a poll found descriptors in a Rx ring); 0 where the link has no such
     /// moment of its own (kernel sockets: the read is the first sight). An event fire's
@@ -213,6 +220,9 @@ impl Link for AnyLink {
     }
     fn rx_seen_ns(&self) -> u64 {
         dispatch!(self, l => l.rx_seen_ns())
+    }
+    fn defer_acks(&mut self, id: LinkId, delay_ns: u64) {
+        dispatch!(self, l => l.defer_acks(id, delay_ns))
     }
     fn transmit(&mut self, now_ns: u64, profile: bool) -> u64 {
         dispatch!(self, l => l.transmit(now_ns, profile))

@@ -68,6 +68,13 @@ impl Link for XdpLink {
         self.engine.poll(now_ns);
     }
 
+    fn defer_acks(&mut self, id: LinkId, delay_ns: u64) {
+        let delay = smoltcp::time::Duration::from_micros(delay_ns / 1_000);
+        self.engine
+            .tcp(crate::ConnId(id.0))
+            .set_ack_delay(Some(delay));
+    }
+
     fn rx_seen_ns(&self) -> u64 {
         self.engine.rx_seen_ns()
     }
