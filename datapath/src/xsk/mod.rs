@@ -13,7 +13,10 @@ pub mod socket;
 mod sys;
 pub mod umem;
 
-pub use ring::{Desc, Fill, Rx, Tx};
+pub use ring::{Completion, CompletionAddr, Fill, Rx, RxDesc, Tx, TxDesc};
 pub use socket::{BindMode, Xsk, XskConfig, XskStats, ZeroCopy};
 pub use sys::if_index;
-pub use umem::{FramePool, Frames, UmemConfig};
+pub use umem::{
+    BadDesc, FramePool, Frames, Received, RxArea, RxFrame, RxFrames, TxArea, TxFrame, TxFrames,
+    UmemConfig,
+};
