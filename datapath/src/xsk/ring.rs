@@ -76,6 +76,10 @@ const _: () = assert!(std::mem::size_of::<CompletionAddr>() == 8);
 #[repr(transparent)]
 pub struct RxDesc(Desc);
 
+#[expect(
+    clippy::len_without_is_empty,
+    reason = "the length of the frame data it points at, not of a collection"
+)]
 impl RxDesc {
     /// A descriptor as the kernel would write it (tests, fuzzing: nothing trusts it).
     pub fn new(addr: u64, len: u32) -> RxDesc {
