@@ -6,6 +6,10 @@
 //! Written over `libc` rather than xdpilone so the rings and UMEM can be built over
 //! anonymous memory and tested without a kernel, and every descriptor is bounds-checked
 //! in release builds.
+//!
+//! Frame ownership is in the types: the Fill ring takes only an [`RxFrame`] and Tx only a
+//! [`TxDesc`] of a [`TxFrame`], each made only by its own area of the UMEM; what the
+//! kernel writes (an [`RxDesc`], a [`CompletionAddr`]) is checked before it becomes one.
 
 pub mod ring;
 pub mod shared;

@@ -1,6 +1,8 @@
 //! The UMEM: one mapping of equal frames shared with the kernel, split once at start-up
 //! into a receive area (frames that cycle through Fill → Rx) and a transmit area (frames
-//! that cycle through Tx → Completion), so each side owns its frames outright.
+//! that cycle through Tx → Completion), so each side owns its frames outright. The split
+//! is in the types too: a receive area hands out [`RxFrame`]s, the transmit area
+//! [`TxFrame`]s, and each ring takes only its own side's.
 #![allow(unsafe_code)]
 
 use super::ring::{CompletionAddr, RxDesc};
@@ -256,8 +258,9 @@ impl<A> Frames<A> {
     fn slice(&self, addr: u64, len: u32) -> Result<&[u8], BadDesc> {
         let offset = self.check(addr, len)?;
         // SAFETY: the range is inside this area (checked), which no other `Frames` covers;
-        // the kernel writes a receive frame only while it sits in the Fill ring, and a
-        // frame we read from Rx is ours until we push it back to Fill.
+        // the kernel writes a receive frame only while it sits in the Fill ring (a frame we
+        // read from Rx is ours until we push it back to Fill), and never writes a transmit
+        // frame.
         Ok(unsafe { std::slice::from_raw_parts(self.base.as_ptr().add(offset), len as usize) })
     }
 }
