@@ -325,29 +325,36 @@ impl Frames<TxArea> {
 
     /// `len` bytes of `frame` from byte `offset`, to read what was written.
     pub fn get(&self, frame: TxFrame, offset: u32, len: u32) -> Result<&[u8], BadDesc> {
-        self.slice(self.addr_in(frame, offset, len)?, len)
+        let at = self.range(frame, offset, len)?;
+        // SAFETY: the range is inside one frame of this area (checked), which no other
+        // `Frames` covers; the kernel never writes a transmit frame.
+        Ok(unsafe { std::slice::from_raw_parts(self.base.as_ptr().add(at), len as usize) })
     }
 
     /// `len` bytes of `frame` from byte `offset`, to write a frame into.
     pub fn get_mut(&mut self, frame: TxFrame, offset: u32, len: u32) -> Result<&mut [u8], BadDesc> {
-        let offset = self.check(self.addr_in(frame, offset, len)?, len)?;
-        // SAFETY: the range is inside this area (checked), which no other `Frames` covers;
-        // `&mut self` makes this the only live view of the area, and a transmit frame is
-        // only written while it is in our free pool or reserved, not in Tx.
-        Ok(unsafe { std::slice::from_raw_parts_mut(self.base.as_ptr().add(offset), len as usize) })
+        let at = self.range(frame, offset, len)?;
+        // SAFETY: as in `get`; `&mut self` makes this the only live view of the area, and
+        // a transmit frame is only written while it is in our free pool or reserved, not
+        // in Tx.
+        Ok(unsafe { std::slice::from_raw_parts_mut(self.base.as_ptr().add(at), len as usize) })
     }
 
-    /// The address `offset` bytes into `frame`, when `offset..offset + len` stays inside
-    /// that one frame (whether the frame is this area's is `check`'s to say).
-    fn addr_in(&self, frame: TxFrame, offset: u32, len: u32) -> Result<u64, BadDesc> {
-        let bad = BadDesc {
-            addr: frame.0.saturating_add(u64::from(offset)),
-            len,
-        };
-        if u64::from(offset) + u64::from(len) > u64::from(self.frame_size) {
-            return Err(bad);
+    /// The offset in the UMEM of `offset..offset + len` of `frame`, when that range starts
+    /// inside the frame and ends by its end, and `frame` is one of this area's (a frame of
+    /// another UMEM is refused). Without overflow: `frame` < `end`, a mapping's length.
+    fn range(&self, frame: TxFrame, offset: u32, len: u32) -> Result<usize, BadDesc> {
+        let (offset, size) = (u64::from(offset), u64::from(self.frame_size));
+        let fits = offset < size && offset + u64::from(len) <= size;
+        let ours = frame.0 >= self.start && frame.0 < self.end && frame.0 == self.frame_of(frame.0);
+        if fits && ours {
+            Ok((frame.0 + offset) as usize)
+        } else {
+            Err(BadDesc {
+                addr: frame.0.saturating_add(offset),
+                len,
+            })
         }
-        frame.0.checked_add(u64::from(offset)).ok_or(bad)
     }
 }
 
@@ -481,6 +488,17 @@ mod tests {
         let beyond = big_tx.frames().last().unwrap();
         assert!(tx.get_mut(beyond, 0, 1).is_err());
         assert!(tx.get(beyond, 0, 1).is_err());
+
+        // Inside the range of an area of larger frames, but not at one of its frame starts.
+        let (_, mut wide) = Umem::new(UmemConfig {
+            frame_size: 4096,
+            ..small()
+        })
+        .unwrap()
+        .split();
+        let between = big_tx.frames().find(|f| f.addr() == 9 * 2048).unwrap();
+        assert!(between.addr() > 4 * 4096, "inside the wide transmit area");
+        assert!(wide.get_mut(between, 0, 1).is_err());
     }
 
     #[test]
