@@ -27,7 +27,7 @@ mod stack;
 mod target;
 pub mod tls;
 pub mod warming;
-mod xsk;
+pub mod xsk;
 
 pub use engine::{ConnId, Engine, EngineConfig};
 pub use error::Error;

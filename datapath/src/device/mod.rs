@@ -22,7 +22,7 @@ pub use queues::{QueueCounts, QueueRx};
 pub use reserved::FrameHandle;
 use reserved::{Completed, Reserved};
 
-use crate::xsk::{Desc, Fill, FramePool, Frames, Rx, Tx, Xsk};
+use crate::xsk::{Fill, FramePool, Received, Rx, RxFrames, Tx, TxDesc, TxFrames, Xsk};
 use smoltcp::phy::{self, ChecksumCapabilities, DeviceCapabilities, Medium};
 use smoltcp::time::Instant;
 use smoltcp::wire::{IpAddress, TcpPacket};
@@ -148,13 +148,12 @@ impl XdpDevice {
     pub fn reap_completions(&mut self) {
         let xsk = &mut self.xsk;
         while let Some(addr) = xsk.completion.pop() {
-            let frame = xsk.tx_frames.frame_of(addr);
-            if !self.in_flight.complete(frame) {
+            let Some(frame) = self.in_flight.complete(&xsk.tx_frames, addr) else {
                 // A duplicate, or no frame we sent: believing it could hand one frame to
                 // two descriptors. Counted, ignored.
                 self.stats.tx_bad_completion += 1;
                 continue;
-            }
+            };
             let given = match self.reserved.complete(frame) {
                 Completed::Kept => Ok(()),
                 Completed::Released | Completed::NotReserved => self.pool.give(frame),
@@ -219,22 +218,18 @@ impl XdpDevice {
         if xsk.tx.free(1) == 0 {
             return false;
         }
-        let Some(addr) = self.pool.take() else {
+        let Some(tx_frame) = self.pool.take() else {
             return false;
         };
-        match xsk.tx_frames.get_mut(addr, frame.len() as u32) {
+        match xsk.tx_frames.get_mut(tx_frame, 0, frame.len() as u32) {
             Ok(buf) => buf.copy_from_slice(frame),
             Err(_) => {
-                let _ = self.pool.give(addr);
+                let _ = self.pool.give(tx_frame);
                 return false;
             }
         }
-        self.in_flight.push(addr);
-        let pushed = xsk.tx.push(Desc {
-            addr,
-            len: frame.len() as u32,
-            options: 0,
-        });
+        self.in_flight.push(tx_frame);
+        let pushed = xsk.tx.push(TxDesc::new(tx_frame, frame.len() as u32));
         debug_assert!(pushed.is_ok(), "Tx slot was checked free");
         xsk.tx.publish();
         self.stats.tx_frames += 1;
@@ -249,12 +244,12 @@ impl XdpDevice {
     /// checksum so the work is not optimised away.
     pub fn warm_tx(&mut self, record: &[u8]) -> u16 {
         // Ethernet + IPv4 in front of the TCP header, as smoltcp lays a frame out.
-        const TCP_AT: u64 = 14 + 20;
-        let Some(addr) = self.pool.peek() else {
+        const TCP_AT: u32 = 14 + 20;
+        let Some(frame) = self.pool.peek() else {
             return 0;
         };
         let len = 20 + record.len() as u32;
-        let Ok(segment) = self.xsk.tx_frames.get_mut(addr + TCP_AT, len) else {
+        let Ok(segment) = self.xsk.tx_frames.get_mut(frame, TCP_AT, len) else {
             return 0;
         };
         segment[20..].copy_from_slice(record);
@@ -270,11 +265,11 @@ impl XdpDevice {
     /// Sets a transmit frame aside for a frame built ahead of its send. `None` when no
     /// frame or reserved slot is free.
     pub fn reserve(&mut self) -> Option<FrameHandle> {
-        let addr = self.pool.take()?;
-        match self.reserved.insert(addr) {
+        let frame = self.pool.take()?;
+        match self.reserved.insert(frame) {
             Some(h) => Some(h),
             None => {
-                let _ = self.pool.give(addr);
+                let _ = self.pool.give(frame);
                 None
             }
         }
@@ -282,18 +277,18 @@ impl XdpDevice {
 
     /// Gives a reserved frame back (to the pool now, or on its completion if in flight).
     pub fn release(&mut self, h: FrameHandle) {
-        if let Some(addr) = self.reserved.release(h) {
-            let _ = self.pool.give(addr);
+        if let Some(frame) = self.reserved.release(h) {
+            let _ = self.pool.give(frame);
         }
     }
 
     /// The first `len` bytes of a reserved frame, to build or patch it; `None` while the
     /// kernel holds it (pushed and not completed) or when `len` exceeds a frame.
     pub fn reserved_mut(&mut self, h: FrameHandle, len: usize) -> Option<&mut [u8]> {
-        let addr = self.reserved.ready(h)?;
+        let frame = self.reserved.ready(h)?;
         self.xsk
             .tx_frames
-            .get_mut(addr, u32::try_from(len).ok()?)
+            .get_mut(frame, 0, u32::try_from(len).ok()?)
             .ok()
     }
 
@@ -307,23 +302,19 @@ impl XdpDevice {
 
     /// Pushes a reserved frame, counted only as a transmitted frame.
     fn push_reserved_frame(&mut self, h: FrameHandle, len: usize) -> bool {
-        let Some(addr) = self.reserved.ready(h) else {
+        let Some(frame) = self.reserved.ready(h) else {
             return false;
         };
         let Ok(len) = u32::try_from(len) else {
             return false;
         };
-        if self.xsk.tx.free(1) == 0 || self.xsk.tx_frames.get(addr, len).is_err() {
+        if self.xsk.tx.free(1) == 0 || self.xsk.tx_frames.get(frame, 0, len).is_err() {
             return false;
         }
-        let pushed = self.xsk.tx.push(Desc {
-            addr,
-            len,
-            options: 0,
-        });
+        let pushed = self.xsk.tx.push(TxDesc::new(frame, len));
         debug_assert!(pushed.is_ok(), "Tx slot was checked free");
         self.xsk.tx.publish();
-        self.in_flight.push(addr);
+        self.in_flight.push(frame);
         self.reserved.pushed(h);
         self.stats.tx_frames += 1;
         self.unkicked = true;
@@ -404,24 +395,24 @@ impl XdpDevice {
 /// (returned); frames that are malformed, foreign or out of bounds go straight back to
 /// the Fill ring and are counted.
 fn next_deliverable(
-    (frames, rx, fill): (&Frames, &mut Rx, &mut Fill),
+    (frames, rx, fill): (&RxFrames, &mut Rx, &mut Fill),
     stats: &mut DeviceStats,
     queue: &mut QueueRx,
     neighbours: &mut Neighbours,
     arp_reply: &mut Option<[u8; neighbours::ARP_FRAME_LEN]>,
-) -> Option<Desc> {
+) -> Option<Received> {
     let refilled = &mut queue.refilled;
     loop {
         let desc = rx.pop()?;
         stats.rx_frames += 1;
         queue.rx_frames += 1;
-        let frame = match frames.get(desc.addr, desc.len) {
-            Ok(frame) => frame,
+        let (received, frame) = match frames.received(desc) {
+            Ok(checked) => checked,
             Err(_) => {
                 stats.rx_bad_desc += 1;
                 // A frame inside our area (just a bad length) can still go back.
-                if frames.get(frames.frame_of(desc.addr), 0).is_ok() {
-                    let _ = fill.push(frames.frame_of(desc.addr));
+                if let Some(frame) = frames.frame_of_bad(desc) {
+                    let _ = fill.push(frame);
                     *refilled = true;
                 }
                 continue;
@@ -433,7 +424,7 @@ fn next_deliverable(
             FrameKind::Deliver => match neighbours.admit(frame) {
                 Admit::Deliver => {
                     stats.rx_delivered += 1;
-                    return Some(desc);
+                    return Some(received);
                 }
                 Admit::Answer(reply) => *arp_reply = Some(reply),
                 Admit::Drop => {}
@@ -441,7 +432,7 @@ fn next_deliverable(
             FrameKind::Malformed => stats.rx_malformed += 1,
             _ => stats.rx_foreign += 1,
         }
-        let _ = fill.push(frames.frame_of(desc.addr));
+        let _ = fill.push(received.frame());
         *refilled = true;
     }
 }
@@ -450,17 +441,16 @@ fn next_deliverable(
 /// the Fill ring.
 #[derive(Debug)]
 pub struct XdpRxToken<'a> {
-    frames: &'a Frames,
+    frames: &'a RxFrames,
     fill: &'a mut Fill,
     refilled: &'a mut bool,
-    addr: u64,
-    len: u32,
+    received: Received,
 }
 
 impl phy::RxToken for XdpRxToken<'_> {
     fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
         // Checked when the token was made; `get` cannot fail here.
-        match self.frames.get(self.addr, self.len) {
+        match self.frames.data(&self.received) {
             Ok(frame) => f(frame),
             Err(_) => f(&[]),
         }
@@ -470,7 +460,7 @@ impl phy::RxToken for XdpRxToken<'_> {
 impl Drop for XdpRxToken<'_> {
     fn drop(&mut self) {
         // The Fill ring holds every receive frame, so this push cannot find it full.
-        let _ = self.fill.push(self.frames.frame_of(self.addr));
+        let _ = self.fill.push(self.received.frame());
         *self.refilled = true;
     }
 }
@@ -479,7 +469,7 @@ impl Drop for XdpRxToken<'_> {
 /// before the token was made (or the scratch buffer, counted as a drop, when not).
 #[derive(Debug)]
 pub struct XdpTxToken<'a> {
-    frames: &'a mut Frames,
+    frames: &'a mut TxFrames,
     pool: &'a mut FramePool,
     in_flight: &'a mut InFlight,
     tx: &'a mut Tx,
@@ -492,7 +482,7 @@ impl<'a> XdpTxToken<'a> {
     /// The device's transmit side, borrowed field by field so the receive side can be
     /// borrowed beside it.
     fn new(
-        frames: &'a mut Frames,
+        frames: &'a mut TxFrames,
         tx: &'a mut Tx,
         (pool, in_flight): (&'a mut FramePool, &'a mut InFlight),
         scratch: &'a mut [u8],
@@ -518,16 +508,16 @@ impl phy::TxToken for XdpTxToken<'_> {
         } else {
             None
         };
-        let Some(addr) = slot else {
+        let Some(frame) = slot else {
             self.stats.tx_dropped += 1;
             let n = len.min(self.scratch.len());
             return f(&mut self.scratch[..n]);
         };
         // smoltcp never asks for more than our MTU, which is at most a frame.
-        let buf = match self.frames.get_mut(addr, len as u32) {
+        let buf = match self.frames.get_mut(frame, 0, len as u32) {
             Ok(buf) => buf,
             Err(_) => {
-                let _ = self.pool.give(addr);
+                let _ = self.pool.give(frame);
                 self.stats.tx_dropped += 1;
                 let n = len.min(self.scratch.len());
                 return f(&mut self.scratch[..n]);
@@ -536,12 +526,8 @@ impl phy::TxToken for XdpTxToken<'_> {
         let result = f(buf);
         // The frame is complete before its descriptor exists: the kernel can never see a
         // half-written frame, whatever happens to this thread.
-        self.in_flight.push(addr);
-        let pushed = self.tx.push(Desc {
-            addr,
-            len: len as u32,
-            options: 0,
-        });
+        self.in_flight.push(frame);
+        let pushed = self.tx.push(TxDesc::new(frame, len as u32));
         debug_assert!(pushed.is_ok(), "Tx slot was checked free");
         self.tx.publish();
         self.stats.tx_frames += 1;
@@ -558,7 +544,7 @@ impl phy::Device for XdpDevice {
         let xsk = &mut self.xsk;
         let queues = self.queue_rx.len();
         // Find a frame first, then lend it: the tokens borrow the queue it came from.
-        let (q, desc) = (0..queues).find_map(|i| {
+        let (q, received) = (0..queues).find_map(|i| {
             let q = (self.next_queue + i) % queues;
             let (frames, rx, fill) = match q {
                 0 => (&xsk.rx_frames, &mut xsk.rx, &mut xsk.fill),
@@ -574,7 +560,7 @@ impl phy::Device for XdpDevice {
                 &mut self.neighbours,
                 &mut self.arp_reply,
             )
-            .map(|desc| (q, desc))
+            .map(|received| (q, received))
         })?;
         self.next_queue = (q + 1) % queues;
         let (frames, fill) = match q {
@@ -588,8 +574,7 @@ impl phy::Device for XdpDevice {
             frames,
             fill,
             refilled: &mut self.queue_rx[q].refilled,
-            addr: desc.addr,
-            len: desc.len,
+            received,
         };
         let tx = XdpTxToken::new(
             &mut xsk.tx_frames,

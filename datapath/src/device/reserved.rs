@@ -4,13 +4,15 @@
 //! here (still built), not to the pool. A frame the kernel holds (in flight) is never
 //! written or pushed again until its completion: with zero-copy the NIC reads it late.
 
+use crate::xsk::TxFrame;
+
 /// A reserved frame, by position in [`Reserved`]; valid until released.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FrameHandle(usize);
 
 #[derive(Debug, Clone, Copy)]
 struct Slot {
-    addr: u64,
+    frame: TxFrame,
     in_flight: bool,
     /// Give the frame back to the pool when its completion arrives.
     release: bool,
@@ -40,21 +42,21 @@ impl Reserved {
         }
     }
 
-    /// Sets `addr` aside; `None` when every slot is taken.
-    pub fn insert(&mut self, addr: u64) -> Option<FrameHandle> {
+    /// Sets `frame` aside; `None` when every slot is taken.
+    pub fn insert(&mut self, frame: TxFrame) -> Option<FrameHandle> {
         let i = self.slots.iter().position(Option::is_none)?;
         self.slots[i] = Some(Slot {
-            addr,
+            frame,
             in_flight: false,
             release: false,
         });
         Some(FrameHandle(i))
     }
 
-    /// The frame's address, when it may be written or pushed now (held and not in flight).
-    pub fn ready(&self, h: FrameHandle) -> Option<u64> {
+    /// The frame, when it may be written or pushed now (held and not in flight).
+    pub fn ready(&self, h: FrameHandle) -> Option<TxFrame> {
         match self.slots.get(h.0).copied().flatten() {
-            Some(s) if !s.in_flight && !s.release => Some(s.addr),
+            Some(s) if !s.in_flight && !s.release => Some(s.frame),
             _ => None,
         }
     }
@@ -66,9 +68,9 @@ impl Reserved {
         }
     }
 
-    /// Gives the frame up: `Some(addr)` to return to the pool now, or `None` when it is in
-    /// flight (it goes back on its completion) or was not held.
-    pub fn release(&mut self, h: FrameHandle) -> Option<u64> {
+    /// Gives the frame up: `Some(frame)` to return to the pool now, or `None` when it is
+    /// in flight (it goes back on its completion) or was not held.
+    pub fn release(&mut self, h: FrameHandle) -> Option<TxFrame> {
         let slot = self.slots.get_mut(h.0)?;
         match slot {
             Some(s) if s.in_flight => {
@@ -76,19 +78,19 @@ impl Reserved {
                 None
             }
             Some(s) => {
-                let addr = s.addr;
+                let frame = s.frame;
                 *slot = None;
-                Some(addr)
+                Some(frame)
             }
             None => None,
         }
     }
 
-    /// A completion for `addr` arrived.
-    pub fn complete(&mut self, addr: u64) -> Completed {
+    /// A completion for `frame` arrived.
+    pub fn complete(&mut self, frame: TxFrame) -> Completed {
         for slot in &mut self.slots {
             match slot {
-                Some(s) if s.addr == addr && s.in_flight => {
+                Some(s) if s.frame == frame && s.in_flight => {
                     if s.release {
                         *slot = None;
                         return Completed::Released;
@@ -102,29 +104,44 @@ impl Reserved {
         Completed::NotReserved
     }
 
-    /// Whether `addr` is a reserved frame (any state).
+    /// Whether `frame` is a reserved frame (any state).
     #[cfg(test)]
-    fn holds(&self, addr: u64) -> bool {
-        self.slots.iter().flatten().any(|s| s.addr == addr)
+    fn holds(&self, frame: TxFrame) -> bool {
+        self.slots.iter().flatten().any(|s| s.frame == frame)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::xsk::umem::{Umem, UmemConfig};
+
+    /// Two transmit frames of a small UMEM.
+    fn two_frames() -> (TxFrame, TxFrame) {
+        let config = UmemConfig {
+            frame_size: 2048,
+            frame_count: 4,
+            rx_frames: 2,
+            headroom: 0,
+        };
+        let (_rx, tx) = Umem::new(config).unwrap().split();
+        let mut frames = tx.frames();
+        (frames.next().unwrap(), frames.next().unwrap())
+    }
 
     #[test]
     fn a_reserved_frame_is_reused_after_its_completion_and_never_while_in_flight() {
+        let (f, g) = two_frames();
         let mut r = Reserved::with_capacity(2);
-        let a = r.insert(4096).unwrap();
-        assert_eq!(r.ready(a), Some(4096));
+        let a = r.insert(f).unwrap();
+        assert_eq!(r.ready(a), Some(f));
         r.pushed(a);
         assert_eq!(r.ready(a), None, "in flight: not writable");
-        assert_eq!(r.complete(8192), Completed::NotReserved);
-        assert_eq!(r.complete(4096), Completed::Kept);
-        assert_eq!(r.ready(a), Some(4096));
+        assert_eq!(r.complete(g), Completed::NotReserved);
+        assert_eq!(r.complete(f), Completed::Kept);
+        assert_eq!(r.ready(a), Some(f));
         assert_eq!(
-            r.complete(4096),
+            r.complete(f),
             Completed::NotReserved,
             "a duplicate completion"
         );
@@ -132,16 +149,17 @@ mod tests {
 
     #[test]
     fn release_waits_for_the_completion() {
+        let (f, g) = two_frames();
         let mut r = Reserved::with_capacity(1);
-        let a = r.insert(4096).unwrap();
-        assert!(r.insert(8192).is_none(), "full");
+        let a = r.insert(f).unwrap();
+        assert!(r.insert(g).is_none(), "full");
         r.pushed(a);
         assert_eq!(r.release(a), None);
         assert_eq!(r.ready(a), None);
-        assert_eq!(r.complete(4096), Completed::Released);
-        assert!(!r.holds(4096));
-        let b = r.insert(8192).unwrap();
-        assert_eq!(r.release(b), Some(8192));
+        assert_eq!(r.complete(f), Completed::Released);
+        assert!(!r.holds(f));
+        let b = r.insert(g).unwrap();
+        assert_eq!(r.release(b), Some(g));
         assert_eq!(r.release(b), None, "released twice");
     }
 }

@@ -6,6 +6,10 @@
 //! Written over `libc` rather than xdpilone so the rings and UMEM can be built over
 //! anonymous memory and tested without a kernel, and every descriptor is bounds-checked
 //! in release builds.
+//!
+//! Frame ownership is in the types: the Fill ring takes only an [`RxFrame`] and Tx only a
+//! [`TxDesc`] of a [`TxFrame`], each made only by its own area of the UMEM; what the
+//! kernel writes (an [`RxDesc`], a [`CompletionAddr`]) is checked before it becomes one.
 
 pub mod ring;
 pub mod shared;
@@ -13,7 +17,10 @@ pub mod socket;
 mod sys;
 pub mod umem;
 
-pub use ring::{Desc, Fill, Rx, Tx};
+pub use ring::{Completion, CompletionAddr, Fill, Rx, RxDesc, Tx, TxDesc};
 pub use socket::{BindMode, Xsk, XskConfig, XskStats, ZeroCopy};
 pub use sys::if_index;
-pub use umem::{FramePool, Frames, UmemConfig};
+pub use umem::{
+    BadDesc, FramePool, Frames, Received, RxArea, RxFrame, RxFrames, TxArea, TxFrame, TxFrames,
+    UmemConfig,
+};

@@ -9,13 +9,113 @@
 #![allow(unsafe_code)]
 
 use super::sys::Mmap;
+use super::umem::{RxFrame, TxFrame};
 use std::marker::PhantomData;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
-/// An Rx/Tx descriptor: a UMEM address and a length (`struct xdp_desc`).
-pub type Desc = libc::xdp_desc;
+/// An Rx/Tx descriptor as the kernel lays it out: a UMEM address and a length
+/// (`struct xdp_desc`).
+type Desc = libc::xdp_desc;
+
+/// A descriptor of a frame to send: one transmit frame, sent from its first byte, and a
+/// length. Made only from a [`TxFrame`], so a receive frame can never be handed to Tx:
+///
+/// ```compile_fail,E0308
+/// use quickdraw_datapath::xsk::{RxFrame, Tx, TxDesc};
+/// fn send(tx: &mut Tx, frame: RxFrame) {
+///     let _ = tx.push(TxDesc::new(frame, 60));
+/// }
+/// ```
+///
+/// nor a received descriptor sent back out as it is:
+///
+/// ```compile_fail,E0308
+/// use quickdraw_datapath::xsk::{RxDesc, Tx};
+/// fn echo(tx: &mut Tx, desc: RxDesc) {
+///     let _ = tx.push(desc);
+/// }
+/// ```
+///
+/// What compiles is a transmit frame:
+///
+/// ```no_run
+/// use quickdraw_datapath::xsk::{Tx, TxDesc, TxFrame};
+/// fn send(tx: &mut Tx, frame: TxFrame) {
+///     let _ = tx.push(TxDesc::new(frame, 60));
+/// }
+/// ```
+///
+/// The length is not checked here: whoever writes the frame checks it against the
+/// transmit area (and the kernel checks every Tx descriptor again).
+#[derive(Debug, Clone, Copy)]
+#[repr(transparent)]
+pub struct TxDesc(Desc);
+
+impl TxDesc {
+    pub fn new(frame: TxFrame, len: u32) -> TxDesc {
+        TxDesc(Desc {
+            addr: frame.addr(),
+            len,
+            options: 0,
+        })
+    }
+}
+
+// The entry types are the kernel's layouts under other names (`#[repr(transparent)]`).
+const _: () = assert!(std::mem::size_of::<TxDesc>() == std::mem::size_of::<Desc>());
+const _: () = assert!(std::mem::size_of::<RxDesc>() == std::mem::size_of::<Desc>());
+const _: () = assert!(std::mem::size_of::<RxFrame>() == 8);
+const _: () = assert!(std::mem::size_of::<CompletionAddr>() == 8);
+
+/// A descriptor the kernel wrote to the Rx ring: untrusted until
+/// [`Frames::received`](super::Frames::received) checks it against the receive area it
+/// belongs to, which is the only way to a [`RxFrame`] that can go back to Fill.
+#[derive(Debug, Clone, Copy)]
+#[repr(transparent)]
+pub struct RxDesc(Desc);
+
+#[expect(
+    clippy::len_without_is_empty,
+    reason = "the length of the frame data it points at, not of a collection"
+)]
+impl RxDesc {
+    /// A descriptor as the kernel would write it (tests, fuzzing: nothing trusts it).
+    pub fn new(addr: u64, len: u32) -> RxDesc {
+        RxDesc(Desc {
+            addr,
+            len,
+            options: 0,
+        })
+    }
+
+    pub fn addr(&self) -> u64 {
+        self.0.addr
+    }
+
+    pub fn len(&self) -> u32 {
+        self.0.len
+    }
+}
+
+/// An address the kernel wrote to the Completion ring: untrusted. It becomes a
+/// [`TxFrame`] again only through [`Frames::completed`](super::Frames::completed) (one of
+/// the transmit area's frames) and then the caller's own record of what it handed to Tx.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(transparent)]
+pub struct CompletionAddr(u64);
+
+impl CompletionAddr {
+    /// An address as the kernel would write it (tests: nothing trusts it).
+    pub fn new(addr: u64) -> CompletionAddr {
+        CompletionAddr(addr)
+    }
+
+    pub fn addr(&self) -> u64 {
+        self.0
+    }
+}
 
 /// Our side's view of one ring's indices. Pure arithmetic, no shared memory: what is
 /// tested by the model-based test below.
@@ -157,14 +257,35 @@ pub struct ConsRing<T> {
     _entry: PhantomData<T>,
 }
 
-/// UMEM frame addresses we give the kernel to receive into.
-pub type Fill = ProdRing<u64>;
-/// Descriptors of frames we want sent.
-pub type Tx = ProdRing<Desc>;
-/// Descriptors of frames the kernel received for us.
-pub type Rx = ConsRing<Desc>;
-/// UMEM frame addresses the kernel has finished sending.
-pub type Completion = ConsRing<u64>;
+/// Receive frames we give the kernel to receive into. Only a [`RxFrame`] goes in:
+///
+/// ```compile_fail,E0308
+/// use quickdraw_datapath::xsk::{Fill, TxFrame};
+/// fn refill(fill: &mut Fill, frame: TxFrame) {
+///     let _ = fill.push(frame);
+/// }
+/// ```
+///
+/// ```compile_fail,E0308
+/// use quickdraw_datapath::xsk::Fill;
+/// fn refill(fill: &mut Fill, addr: u64) {
+///     let _ = fill.push(addr);
+/// }
+/// ```
+///
+/// ```no_run
+/// use quickdraw_datapath::xsk::{Fill, RxFrame};
+/// fn refill(fill: &mut Fill, frame: RxFrame) {
+///     let _ = fill.push(frame);
+/// }
+/// ```
+pub type Fill = ProdRing<RxFrame>;
+/// Descriptors of transmit frames we want sent.
+pub type Tx = ProdRing<TxDesc>;
+/// Descriptors of frames the kernel received for us (unchecked).
+pub type Rx = ConsRing<RxDesc>;
+/// Addresses of transmit frames the kernel has finished sending (unchecked).
+pub type Completion = ConsRing<CompletionAddr>;
 
 const NEED_WAKEUP: u32 = libc::XDP_RING_NEED_WAKEUP;
 
@@ -345,7 +466,7 @@ mod tests {
 
     #[test]
     fn need_wakeup_follows_the_flag() {
-        let (ours, _kernel) = anonymous_pair::<Desc>(2);
+        let (ours, _kernel) = anonymous_pair::<TxDesc>(2);
         assert!(!ours.needs_wakeup());
         ours.set_flags(NEED_WAKEUP);
         assert!(ours.needs_wakeup());

@@ -8,7 +8,7 @@
 
 use super::ring::{ConsRing, Fill, ProdRing, Rx};
 use super::sys;
-use super::umem::Frames;
+use super::umem::RxFrames;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
@@ -23,7 +23,7 @@ pub struct SharedRx {
     pub fill: Fill,
     pub rx: Rx,
     /// The receive frames this queue's Fill ring cycles (its own slice of the UMEM).
-    pub frames: Frames,
+    pub frames: RxFrames,
     queue: u32,
 }
 
@@ -35,7 +35,7 @@ impl SharedRx {
         umem_of: BorrowedFd<'_>,
         ifindex: u32,
         queue: u32,
-        frames: Frames,
+        frames: RxFrames,
         ring_size: u32,
     ) -> io::Result<SharedRx> {
         let ctx = |what: &'static str| {
@@ -61,8 +61,8 @@ impl SharedRx {
             super::socket::offsets(off.rx),
             ring_size,
         );
-        for addr in frames.frame_addrs() {
-            fill.push(addr)
+        for frame in frames.frames() {
+            fill.push(frame)
                 .map_err(|_| io::Error::other("Fill ring smaller than the receive frames"))?;
         }
         fill.publish();

@@ -5,7 +5,7 @@
 use super::ring::{Completion, ConsRing, Fill, Offsets, ProdRing, Rx, Tx};
 use super::shared::SharedRx;
 use super::sys::{self, Mmap};
-use super::umem::{Frames, Umem, UmemConfig};
+use super::umem::{RxFrames, TxFrames, Umem, UmemConfig};
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
@@ -65,10 +65,10 @@ pub struct Xsk {
     fd: OwnedFd,
     pub fill: Fill,
     pub rx: Rx,
-    pub rx_frames: Frames,
+    pub rx_frames: RxFrames,
     pub tx: Tx,
     pub completion: Completion,
-    pub tx_frames: Frames,
+    pub tx_frames: TxFrames,
     umem: UmemConfig,
     mode: BindMode,
     ifindex: u32,
@@ -162,8 +162,8 @@ impl Xsk {
             ring,
         );
 
-        for addr in rx_frames.frame_addrs() {
-            fill.push(addr)
+        for frame in rx_frames.frames() {
+            fill.push(frame)
                 .map_err(|_| io::Error::other("Fill ring smaller than the receive frames"))?;
         }
         fill.publish();

@@ -1,11 +1,15 @@
 //! The UMEM: one mapping of equal frames shared with the kernel, split once at start-up
 //! into a receive area (frames that cycle through Fill → Rx) and a transmit area (frames
-//! that cycle through Tx → Completion), so each side owns its frames outright.
+//! that cycle through Tx → Completion), so each side owns its frames outright. The split
+//! is in the types too: a receive area hands out [`RxFrame`]s, the transmit area
+//! [`TxFrame`]s, and each ring takes only its own side's.
 #![allow(unsafe_code)]
 
+use super::ring::{CompletionAddr, RxDesc};
 use super::sys::Mmap;
 use std::fmt;
 use std::io;
+use std::marker::PhantomData;
 use std::ptr::NonNull;
 use std::sync::Arc;
 
@@ -96,7 +100,7 @@ impl Umem {
 
     /// Splits into the receive area (the first `rx_frames` frames) and the transmit area.
     #[cfg(test)]
-    pub fn split(self) -> (Frames, Frames) {
+    pub fn split(self) -> (RxFrames, TxFrames) {
         let (mut rx, tx) = self.split_queues(1);
         (rx.remove(0), tx)
     }
@@ -104,24 +108,27 @@ impl Umem {
     /// Splits the receive area into `queues` equal parts, one per receive queue (frames
     /// left over by the division stay unused), and returns them with the transmit area.
     /// `queues` must be at least 1 and at most `rx_frames`.
-    pub fn split_queues(self, queues: u32) -> (Vec<Frames>, Frames) {
+    pub fn split_queues(self, queues: u32) -> (Vec<RxFrames>, TxFrames) {
         let c = self.config;
         let fs = u64::from(c.frame_size);
         let per_queue = u64::from(c.rx_frames / queues.max(1)) * fs;
         let boundary = u64::from(c.rx_frames) * fs;
         let end = u64::from(c.frame_count) * fs;
-        let base = self.map.as_ptr();
-        let area = |start, end| Frames {
-            base,
+        let rx = (0..u64::from(queues.max(1)))
+            .map(|q| self.area(q * per_queue, (q + 1) * per_queue))
+            .collect();
+        (rx, self.area(boundary, end))
+    }
+
+    fn area<A>(&self, start: u64, end: u64) -> Frames<A> {
+        Frames {
+            base: self.map.as_ptr(),
             start,
             end,
-            frame_size: c.frame_size,
+            frame_size: self.config.frame_size,
             _map: self.map.clone(),
-        };
-        let rx = (0..u64::from(queues.max(1)))
-            .map(|q| area(q * per_queue, (q + 1) * per_queue))
-            .collect();
-        (rx, area(boundary, end))
+            _area: PhantomData,
+        }
     }
 }
 
@@ -142,25 +149,76 @@ impl fmt::Display for BadDesc {
     }
 }
 
-/// The frames one side owns: a contiguous range of the UMEM. Every access is bounds
-/// checked, in release builds too: a descriptor comes from a ring the kernel (or a bug)
-/// writes, and a wrong one must be dropped, not followed.
+/// Marks the receive area: its frames cycle Fill → Rx → Fill.
 #[derive(Debug)]
-pub struct Frames {
+pub enum RxArea {}
+
+/// Marks the transmit area: its frames cycle pool → Tx → Completion → pool.
+#[derive(Debug)]
+pub enum TxArea {}
+
+/// A receive frame (the address of its first byte). Only the receive area makes one, and
+/// only the Fill ring takes one: it cannot be sent ([`TxDesc`](super::TxDesc) takes a
+/// [`TxFrame`]), nor made from a bare address:
+///
+/// ```compile_fail,E0423
+/// use quickdraw_datapath::xsk::RxFrame;
+/// let _ = RxFrame(4096);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(transparent)]
+pub struct RxFrame(u64);
+
+impl RxFrame {
+    pub fn addr(self) -> u64 {
+        self.0
+    }
+}
+
+/// A transmit frame (the address of its first byte). Only the transmit area makes one,
+/// and it goes to Tx (in a [`TxDesc`](super::TxDesc)) and back to the pool, never to the
+/// Fill ring (see [`Fill`](super::Fill)), nor is it made from a bare address:
+///
+/// ```compile_fail,E0277
+/// use quickdraw_datapath::xsk::TxFrame;
+/// let _ = TxFrame::from(8192u64);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(transparent)]
+pub struct TxFrame(u64);
+
+impl TxFrame {
+    pub fn addr(self) -> u64 {
+        self.0
+    }
+}
+
+/// The frames one side owns: a contiguous range of the UMEM, typed by its side
+/// ([`RxArea`] or [`TxArea`]) so its frames cannot reach the other side's rings. Every
+/// access is bounds checked, in release builds too: a descriptor comes from a ring the
+/// kernel (or a bug) writes, and a wrong one must be dropped, not followed.
+#[derive(Debug)]
+pub struct Frames<A> {
     base: NonNull<u8>,
     start: u64,
     end: u64,
     frame_size: u32,
     _map: Arc<Mmap>,
+    _area: PhantomData<fn() -> A>,
 }
 
-// SAFETY: `Frames` owns its address range exclusively (the two areas never overlap) and
-// the mapping lives as long as `_map`.
-unsafe impl Send for Frames {}
+/// The receive frames of one queue.
+pub type RxFrames = Frames<RxArea>;
+/// The transmit frames.
+pub type TxFrames = Frames<TxArea>;
 
-impl Frames {
+// SAFETY: `Frames` owns its address range exclusively (the areas never overlap) and the
+// mapping lives as long as `_map`.
+unsafe impl<A> Send for Frames<A> {}
+
+impl<A> Frames<A> {
     /// Addresses of the first byte of each frame in this area, in order.
-    pub fn frame_addrs(&self) -> impl DoubleEndedIterator<Item = u64> {
+    fn frame_addrs(&self) -> impl DoubleEndedIterator<Item = u64> {
         let (start, size) = (self.start, u64::from(self.frame_size));
         (0..self.frame_count()).map(move |i| start + u64::from(i) * size)
     }
@@ -174,8 +232,14 @@ impl Frames {
     }
 
     /// The frame (chunk) start an address inside it belongs to.
-    pub fn frame_of(&self, addr: u64) -> u64 {
+    fn frame_of(&self, addr: u64) -> u64 {
         addr & !(u64::from(self.frame_size) - 1)
+    }
+
+    /// The start of the frame of this area that `addr` falls in, if any.
+    fn frame_in_area(&self, addr: u64) -> Option<u64> {
+        let frame = self.frame_of(addr);
+        (frame >= self.start && frame < self.end).then_some(frame)
     }
 
     /// Checks that `addr..addr+len` lies in this area and inside one frame.
@@ -191,20 +255,106 @@ impl Frames {
     }
 
     /// The `len` bytes at `addr`.
-    pub fn get(&self, addr: u64, len: u32) -> Result<&[u8], BadDesc> {
+    fn slice(&self, addr: u64, len: u32) -> Result<&[u8], BadDesc> {
         let offset = self.check(addr, len)?;
         // SAFETY: the range is inside this area (checked), which no other `Frames` covers;
-        // the kernel writes a receive frame only while it sits in the Fill ring, and a
-        // frame we read from Rx is ours until we push it back to Fill.
+        // the kernel writes a receive frame only while it sits in the Fill ring (a frame we
+        // read from Rx is ours until we push it back to Fill), and never writes a transmit
+        // frame.
         Ok(unsafe { std::slice::from_raw_parts(self.base.as_ptr().add(offset), len as usize) })
     }
+}
 
-    /// The `len` bytes at `addr`, to write a frame into.
-    pub fn get_mut(&mut self, addr: u64, len: u32) -> Result<&mut [u8], BadDesc> {
-        let offset = self.check(addr, len)?;
+/// A received frame, checked: `len` bytes at `addr`, inside `frame` of the receive area
+/// that checked it. The frame goes back to the Fill ring when its data has been read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Received {
+    frame: RxFrame,
+    addr: u64,
+    len: u32,
+}
+
+impl Received {
+    pub fn frame(&self) -> RxFrame {
+        self.frame
+    }
+}
+
+impl Frames<RxArea> {
+    /// Every frame of this area, in order (each handed to the Fill ring at start-up).
+    pub fn frames(&self) -> impl DoubleEndedIterator<Item = RxFrame> {
+        self.frame_addrs().map(RxFrame)
+    }
+
+    /// Checks a descriptor from this area's Rx ring: its data must lie inside one of this
+    /// area's frames. Returns the descriptor, typed, with its data.
+    pub fn received(&self, desc: RxDesc) -> Result<(Received, &[u8]), BadDesc> {
+        let data = self.slice(desc.addr(), desc.len())?;
+        let received = Received {
+            frame: RxFrame(self.frame_of(desc.addr())),
+            addr: desc.addr(),
+            len: desc.len(),
+        };
+        Ok((received, data))
+    }
+
+    /// The frame of this area a descriptor that failed [`Frames::received`] points into
+    /// (a bad length only), so it can still go back to Fill; `None` when it is not ours.
+    pub fn frame_of_bad(&self, desc: RxDesc) -> Option<RxFrame> {
+        self.frame_in_area(desc.addr()).map(RxFrame)
+    }
+
+    /// The data of a frame this area checked (checked again: a `Received` of another
+    /// queue's area is refused, not followed).
+    pub fn data(&self, received: &Received) -> Result<&[u8], BadDesc> {
+        self.slice(received.addr, received.len)
+    }
+}
+
+impl Frames<TxArea> {
+    /// Every frame of this area, in order (the free pool at start-up).
+    pub fn frames(&self) -> impl DoubleEndedIterator<Item = TxFrame> {
+        self.frame_addrs().map(TxFrame)
+    }
+
+    /// The transmit frame an address from the Completion ring falls in, if it is one of
+    /// this area's. Whether the kernel held that frame is the caller's to check.
+    pub fn completed(&self, addr: CompletionAddr) -> Option<TxFrame> {
+        self.frame_in_area(addr.addr()).map(TxFrame)
+    }
+
+    /// `len` bytes of `frame` from byte `offset`, to read what was written.
+    pub fn get(&self, frame: TxFrame, offset: u32, len: u32) -> Result<&[u8], BadDesc> {
+        let at = self.range(frame, offset, len)?;
+        // SAFETY: the range is inside one frame of this area (checked), which no other
+        // `Frames` covers; the kernel never writes a transmit frame.
+        Ok(unsafe { std::slice::from_raw_parts(self.base.as_ptr().add(at), len as usize) })
+    }
+
+    /// `len` bytes of `frame` from byte `offset`, to write a frame into.
+    pub fn get_mut(&mut self, frame: TxFrame, offset: u32, len: u32) -> Result<&mut [u8], BadDesc> {
+        let at = self.range(frame, offset, len)?;
         // SAFETY: as in `get`; `&mut self` makes this the only live view of the area, and
-        // a transmit frame is only written while it is in our free pool, not in Tx.
-        Ok(unsafe { std::slice::from_raw_parts_mut(self.base.as_ptr().add(offset), len as usize) })
+        // a transmit frame is only written while it is in our free pool or reserved, not
+        // in Tx.
+        Ok(unsafe { std::slice::from_raw_parts_mut(self.base.as_ptr().add(at), len as usize) })
+    }
+
+    /// The offset in the UMEM of `offset..offset + len` of `frame`, when that range starts
+    /// inside the frame and ends by its end, and `frame` is one of this area's (a frame of
+    /// another UMEM is refused). Without overflow: `frame` < `end`, a mapping's length.
+    fn range(&self, frame: TxFrame, offset: u32, len: u32) -> Result<usize, BadDesc> {
+        let (offset, size) = (u64::from(offset), u64::from(self.frame_size));
+        let fits = offset < size && offset + u64::from(len) <= size;
+        let ours = frame.0 >= self.start && frame.0 < self.end && frame.0 == self.frame_of(frame.0);
+        if fits && ours {
+            Ok((frame.0 + offset) as usize)
+        } else {
+            Err(BadDesc {
+                addr: frame.0.saturating_add(offset),
+                len,
+            })
+        }
     }
 }
 
@@ -212,28 +362,28 @@ impl Frames {
 /// returning frames never allocates.
 #[derive(Debug)]
 pub struct FramePool {
-    free: Vec<u64>,
+    free: Vec<TxFrame>,
 }
 
 impl FramePool {
-    pub fn new(frames: &Frames) -> FramePool {
+    pub fn new(frames: &TxFrames) -> FramePool {
         let mut free = Vec::with_capacity(frames.frame_count() as usize);
-        free.extend(frames.frame_addrs().rev());
+        free.extend(frames.frames().rev());
         FramePool { free }
     }
 
-    pub fn take(&mut self) -> Option<u64> {
+    pub fn take(&mut self) -> Option<TxFrame> {
         self.free.pop()
     }
 
     /// Returns a frame. A frame beyond the pool's capacity means the kernel completed a
     /// frame twice or one we never sent: refused (and the caller counts it) rather than
     /// growing the pool on the hot path.
-    pub fn give(&mut self, addr: u64) -> Result<(), u64> {
+    pub fn give(&mut self, frame: TxFrame) -> Result<(), TxFrame> {
         if self.free.len() == self.free.capacity() {
-            return Err(addr);
+            return Err(frame);
         }
-        self.free.push(addr);
+        self.free.push(frame);
         Ok(())
     }
 
@@ -242,7 +392,7 @@ impl FramePool {
     }
 
     /// The frame the next [`FramePool::take`] returns, left in the pool.
-    pub fn peek(&self) -> Option<u64> {
+    pub fn peek(&self) -> Option<TxFrame> {
         self.free.last().copied()
     }
 }
@@ -289,23 +439,109 @@ mod tests {
         .is_err());
     }
 
+    fn addrs<A>(frames: &Frames<A>) -> Vec<u64> {
+        frames.frame_addrs().collect()
+    }
+
     #[test]
     fn areas_do_not_overlap_and_bounds_hold() {
         let (rx, mut tx) = Umem::new(small()).unwrap().split();
-        assert_eq!(
-            rx.frame_addrs().collect::<Vec<_>>(),
-            vec![0, 2048, 4096, 6144]
+        assert_eq!(addrs(&rx), vec![0, 2048, 4096, 6144]);
+        let first = tx.frames().next().unwrap();
+        assert_eq!(first.addr(), 8192);
+        assert!(rx.received(RxDesc::new(0, 2048)).is_ok());
+        assert!(
+            rx.received(RxDesc::new(8192, 1)).is_err(),
+            "tx frame from the rx side"
         );
-        assert_eq!(tx.frame_addrs().next(), Some(8192));
-        assert!(rx.get(0, 2048).is_ok());
-        assert!(rx.get(8192, 1).is_err(), "tx frame from the rx side");
-        assert!(tx.get_mut(0, 1).is_err(), "rx frame from the tx side");
-        assert!(rx.get(100, 2000).is_err(), "crosses into the next frame");
-        assert!(rx.get(u64::MAX - 1, 10).is_err(), "overflowing address");
-        assert!(tx.get_mut(16384, 0).is_err(), "one past the end");
-        tx.get_mut(8192 + 10, 4).unwrap().copy_from_slice(b"abcd");
-        assert_eq!(tx.get(8192 + 10, 4).unwrap(), b"abcd");
-        assert_eq!(rx.frame_of(2048 + 300), 2048);
+        assert!(
+            rx.received(RxDesc::new(100, 2000)).is_err(),
+            "crosses into the next frame"
+        );
+        assert!(
+            rx.received(RxDesc::new(u64::MAX - 1, 10)).is_err(),
+            "overflowing address"
+        );
+        let last = tx.frames().last().unwrap();
+        assert!(tx.get_mut(last, 2048, 0).is_err(), "one past the end");
+        assert!(tx.get_mut(last, 2047, 1).is_ok());
+        assert!(
+            tx.get_mut(first, 2040, 10).is_err(),
+            "crosses into the next frame"
+        );
+        assert!(
+            tx.get_mut(first, u32::MAX, 1).is_err(),
+            "overflowing offset"
+        );
+        tx.get_mut(first, 10, 4).unwrap().copy_from_slice(b"abcd");
+        assert_eq!(tx.get(first, 10, 4).unwrap(), b"abcd");
+    }
+
+    #[test]
+    fn a_frame_of_one_umem_is_refused_by_the_area_of_another() {
+        let config = UmemConfig {
+            frame_count: 16,
+            ..small()
+        };
+        let (_, big_tx) = Umem::new(config).unwrap().split();
+        let (_, mut tx) = Umem::new(small()).unwrap().split();
+        let beyond = big_tx.frames().last().unwrap();
+        assert!(tx.get_mut(beyond, 0, 1).is_err());
+        assert!(tx.get(beyond, 0, 1).is_err());
+
+        // Inside the range of an area of larger frames, but not at one of its frame starts.
+        let (_, mut wide) = Umem::new(UmemConfig {
+            frame_size: 4096,
+            ..small()
+        })
+        .unwrap()
+        .split();
+        let between = big_tx.frames().find(|f| f.addr() == 9 * 2048).unwrap();
+        assert!(between.addr() > 4 * 4096, "inside the wide transmit area");
+        assert!(wide.get_mut(between, 0, 1).is_err());
+    }
+
+    #[test]
+    fn received_descriptors_are_checked_and_typed() {
+        let (rx, _tx) = Umem::new(small()).unwrap().split();
+        let (got, data) = rx.received(RxDesc::new(2048 + 300, 60)).unwrap();
+        assert_eq!(got.frame().addr(), 2048, "the frame the data lies in");
+        assert_eq!(data.len(), 60);
+        assert_eq!(rx.data(&got).unwrap().len(), 60);
+
+        // A bad length in one of our frames: the frame can still go back to Fill.
+        let long = RxDesc::new(2048 + 300, 2000);
+        assert!(rx.received(long).is_err());
+        assert_eq!(rx.frame_of_bad(long).map(RxFrame::addr), Some(2048));
+        // Not ours at all: nothing to give back.
+        assert_eq!(rx.frame_of_bad(RxDesc::new(8192, 1)), None);
+        assert_eq!(rx.frame_of_bad(RxDesc::new(u64::MAX, 1)), None);
+    }
+
+    #[test]
+    fn a_received_frame_is_refused_by_another_queues_area() {
+        let config = UmemConfig {
+            frame_count: 12,
+            rx_frames: 8,
+            ..small()
+        };
+        let (rx, _tx) = Umem::new(config).unwrap().split_queues(2);
+        let (got, _) = rx[1].received(RxDesc::new(4 * 2048, 60)).unwrap();
+        assert!(rx[0].data(&got).is_err());
+        assert!(rx[1].data(&got).is_ok());
+    }
+
+    #[test]
+    fn completions_become_transmit_frames_only_inside_the_transmit_area() {
+        let (_rx, tx) = Umem::new(small()).unwrap().split();
+        let at = |a| tx.completed(CompletionAddr::new(a)).map(TxFrame::addr);
+        assert_eq!(at(8192), Some(8192));
+        assert_eq!(at(8192 + 60), Some(8192), "an offset into the frame");
+        assert_eq!(at(14336), Some(14336), "the last frame");
+        assert_eq!(at(16384), None, "past the area");
+        assert_eq!(at(0), None, "a receive frame");
+        assert_eq!(at(6144 + 100), None, "inside a receive frame");
+        assert_eq!(at(u64::MAX), None, "overflowing");
     }
 
     #[test]
@@ -316,14 +552,17 @@ mod tests {
             ..small()
         };
         let (rx, tx) = Umem::new(config).unwrap().split_queues(3);
-        let addrs: Vec<Vec<u64>> = rx.iter().map(|f| f.frame_addrs().collect()).collect();
+        let per_queue: Vec<Vec<u64>> = rx.iter().map(addrs).collect();
         assert_eq!(
-            addrs,
+            per_queue,
             vec![vec![0, 2048], vec![4096, 6144], vec![8192, 10240]],
             "two frames each; the seventh stays unused"
         );
-        assert!(rx[0].get(4096, 1).is_err(), "queue 1's frame from queue 0");
-        assert_eq!(tx.frame_addrs().next(), Some(7 * 2048));
+        assert!(
+            rx[0].received(RxDesc::new(4096, 1)).is_err(),
+            "queue 1's frame from queue 0"
+        );
+        assert_eq!(addrs(&tx).first(), Some(&(7 * 2048)));
         assert_eq!(tx.frame_count(), 5);
     }
 
@@ -333,11 +572,11 @@ mod tests {
         let mut pool = FramePool::new(&tx);
         assert_eq!(pool.available(), 4);
         let a = pool.take().unwrap();
-        assert_eq!(a, 8192, "lowest frame first");
+        assert_eq!(a.addr(), 8192, "lowest frame first");
         assert_eq!(pool.give(a), Ok(()));
         assert_eq!(
-            pool.give(1),
-            Err(1),
+            pool.give(a),
+            Err(a),
             "a fifth frame in a pool of four is refused"
         );
     }
