@@ -32,6 +32,7 @@ demo: build
 # The whole test suite. Privileged tests (BPF test-run, the lab) run too: they need root.
 test: deps
 	$(CARGO) test --locked --workspace
+	$(CARGO) test --locked -p quickdraw-datapath --doc --features xsk-doctests
 
 # Shell completions (bash, zsh, fish) and man pages for both binaries, from their clap
 # definitions, into out/completions/ and out/man/.

@@ -27,7 +27,13 @@ mod stack;
 mod target;
 pub mod tls;
 pub mod warming;
+// Private to the datapath: only the device touches rings and frames. Public only with
+// the test feature `xsk-doctests`, for the compile_fail doctests that prove a transmit
+// frame cannot go to Fill nor a receive frame to Tx (`make test` runs them).
+#[cfg(feature = "xsk-doctests")]
 pub mod xsk;
+#[cfg(not(feature = "xsk-doctests"))]
+mod xsk;
 
 pub use engine::{ConnId, Engine, EngineConfig};
 pub use error::Error;

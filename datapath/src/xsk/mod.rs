@@ -17,9 +17,13 @@ pub mod socket;
 mod sys;
 pub mod umem;
 
+// The whole vocabulary, for the doctests (feature `xsk-doctests`); the device names only
+// part of it directly.
+#[cfg_attr(not(feature = "xsk-doctests"), allow(unused_imports))]
 pub use ring::{Completion, CompletionAddr, Fill, Rx, RxDesc, Tx, TxDesc};
 pub use socket::{BindMode, Xsk, XskConfig, XskStats, ZeroCopy};
 pub use sys::if_index;
+#[cfg_attr(not(feature = "xsk-doctests"), allow(unused_imports))]
 pub use umem::{
     BadDesc, FramePool, Frames, Received, RxArea, RxFrame, RxFrames, TxArea, TxFrame, TxFrames,
     UmemConfig,

@@ -22,30 +22,36 @@ type Desc = libc::xdp_desc;
 /// A descriptor of a frame to send: one transmit frame, sent from its first byte, and a
 /// length. Made only from a [`TxFrame`], so a receive frame can never be handed to Tx:
 ///
-/// ```compile_fail,E0308
-/// use quickdraw_datapath::xsk::{RxFrame, Tx, TxDesc};
-/// fn send(tx: &mut Tx, frame: RxFrame) {
-///     let _ = tx.push(TxDesc::new(frame, 60));
-/// }
-/// ```
+#[cfg_attr(feature = "xsk-doctests", doc = r#"
+```compile_fail,E0308
+use quickdraw_datapath::xsk::{RxFrame, Tx, TxDesc};
+fn send(tx: &mut Tx, frame: RxFrame) {
+    let _ = tx.push(TxDesc::new(frame, 60));
+}
+```
+"#)]
 ///
 /// nor a received descriptor sent back out as it is:
 ///
-/// ```compile_fail,E0308
-/// use quickdraw_datapath::xsk::{RxDesc, Tx};
-/// fn echo(tx: &mut Tx, desc: RxDesc) {
-///     let _ = tx.push(desc);
-/// }
-/// ```
+#[cfg_attr(feature = "xsk-doctests", doc = r#"
+```compile_fail,E0308
+use quickdraw_datapath::xsk::{RxDesc, Tx};
+fn echo(tx: &mut Tx, desc: RxDesc) {
+    let _ = tx.push(desc);
+}
+```
+"#)]
 ///
 /// What compiles is a transmit frame:
 ///
-/// ```no_run
-/// use quickdraw_datapath::xsk::{Tx, TxDesc, TxFrame};
-/// fn send(tx: &mut Tx, frame: TxFrame) {
-///     let _ = tx.push(TxDesc::new(frame, 60));
-/// }
-/// ```
+#[cfg_attr(feature = "xsk-doctests", doc = r#"
+```no_run
+use quickdraw_datapath::xsk::{Tx, TxDesc, TxFrame};
+fn send(tx: &mut Tx, frame: TxFrame) {
+    let _ = tx.push(TxDesc::new(frame, 60));
+}
+```
+"#)]
 ///
 /// The length is not checked here: whoever writes the frame checks it against the
 /// transmit area (and the kernel checks every Tx descriptor again).
@@ -76,10 +82,9 @@ const _: () = assert!(std::mem::size_of::<CompletionAddr>() == 8);
 #[repr(transparent)]
 pub struct RxDesc(Desc);
 
-#[expect(
-    clippy::len_without_is_empty,
-    reason = "the length of the frame data it points at, not of a collection"
-)]
+// The length of the frame data it points at, not of a collection (the lint fires only
+// when the module is public, with the `xsk-doctests` feature).
+#[allow(clippy::len_without_is_empty)]
 impl RxDesc {
     /// A descriptor as the kernel would write it (tests, fuzzing: nothing trusts it).
     pub fn new(addr: u64, len: u32) -> RxDesc {
@@ -259,26 +264,32 @@ pub struct ConsRing<T> {
 
 /// Receive frames we give the kernel to receive into. Only a [`RxFrame`] goes in:
 ///
-/// ```compile_fail,E0308
-/// use quickdraw_datapath::xsk::{Fill, TxFrame};
-/// fn refill(fill: &mut Fill, frame: TxFrame) {
-///     let _ = fill.push(frame);
-/// }
-/// ```
+#[cfg_attr(feature = "xsk-doctests", doc = r#"
+```compile_fail,E0308
+use quickdraw_datapath::xsk::{Fill, TxFrame};
+fn refill(fill: &mut Fill, frame: TxFrame) {
+    let _ = fill.push(frame);
+}
+```
+"#)]
 ///
-/// ```compile_fail,E0308
-/// use quickdraw_datapath::xsk::Fill;
-/// fn refill(fill: &mut Fill, addr: u64) {
-///     let _ = fill.push(addr);
-/// }
-/// ```
+#[cfg_attr(feature = "xsk-doctests", doc = r#"
+```compile_fail,E0308
+use quickdraw_datapath::xsk::Fill;
+fn refill(fill: &mut Fill, addr: u64) {
+    let _ = fill.push(addr);
+}
+```
+"#)]
 ///
-/// ```no_run
-/// use quickdraw_datapath::xsk::{Fill, RxFrame};
-/// fn refill(fill: &mut Fill, frame: RxFrame) {
-///     let _ = fill.push(frame);
-/// }
-/// ```
+#[cfg_attr(feature = "xsk-doctests", doc = r#"
+```no_run
+use quickdraw_datapath::xsk::{Fill, RxFrame};
+fn refill(fill: &mut Fill, frame: RxFrame) {
+    let _ = fill.push(frame);
+}
+```
+"#)]
 pub type Fill = ProdRing<RxFrame>;
 /// Descriptors of transmit frames we want sent.
 pub type Tx = ProdRing<TxDesc>;
