@@ -254,7 +254,10 @@ fn af_xdp_orders_go_out_once_when_session_tickets_are_rejected() {
         "same ticket key: {reused} of {} new connections resumed",
         first.len()
     );
-    assert!(reused > 0, "no connection resumed from a ticket: {first:#?}");
+    assert!(
+        reused > 0,
+        "no connection resumed from a ticket: {first:#?}"
+    );
     settle();
 
     // A new ticket key: every ticket the pool holds is refused, and every connection
@@ -291,7 +294,10 @@ fn af_xdp_pool_reconnects_verified_after_the_certificate_is_rotated() {
     let before = std::fs::read(quickdraw_lab::LabPaths::standard().server_cert).unwrap();
     lab.rotate_server_cert(Signer::LabCa)
         .expect("a new certificate from the lab CA");
-    assert_ne!(std::fs::read(quickdraw_lab::LabPaths::standard().server_cert).unwrap(), before);
+    assert_ne!(
+        std::fs::read(quickdraw_lab::LabPaths::standard().server_cert).unwrap(),
+        before
+    );
     assert!(warm.pool(|w| w < POOL, 10), "a reload closed no connection");
     assert!(
         warm.pool(|w| w == POOL, 20),
@@ -344,10 +350,16 @@ fn af_xdp_an_untrusted_certificate_fails_verification_and_nothing_is_sent() {
     let done = outcomes(&warm.handle.events, &mut warm.seen, 1, 1);
     assert_eq!(done[0].outcome, Outcome::NotSent, "{done:?}");
     let logged = orders_logged(&status.access_log, &key, 1);
-    assert!(logged.is_empty(), "an order reached the server: {logged:#?}");
+    assert!(
+        logged.is_empty(),
+        "an order reached the server: {logged:#?}"
+    );
     let errors = warm.conn_errors();
     eprintln!("{} connection errors counted", errors.len());
-    assert!(errors.iter().all(|m| m.contains("certificate")), "{errors:?}");
+    assert!(
+        errors.iter().all(|m| m.contains("certificate")),
+        "{errors:?}"
+    );
 
     // The lab CA's certificate back: the pool recovers and an order goes out once.
     lab.rotate_server_cert(Signer::LabCa)

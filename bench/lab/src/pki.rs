@@ -113,12 +113,15 @@ impl LabPki {
     /// Replaces nginx's certificate and key in the state directory with a fresh pair for
     /// `server_name` signed by `signer`; the CA clients trust (ca.pem) is left as it is.
     /// nginx serves it after a reload.
-    pub(crate) fn reissue(paths: &LabPaths, server_name: &str, signer: Signer) -> Result<(), Error> {
+    pub(crate) fn reissue(
+        paths: &LabPaths,
+        server_name: &str,
+        signer: Signer,
+    ) -> Result<(), Error> {
         let (chain, key) = match signer {
             Signer::LabCa => {
-                let read = |p: &Path| {
-                    std::fs::read_to_string(p).map_err(|e| Error::file("read", p, e))
-                };
+                let read =
+                    |p: &Path| std::fs::read_to_string(p).map_err(|e| Error::file("read", p, e));
                 let ca_pem = read(&paths.ca_cert)?;
                 let ca_key = KeyPair::from_pem(&read(&paths.ca_key)?)?;
                 let (leaf_pem, key) = leaf(server_name, &Issuer::new(ca_params(), ca_key))?;

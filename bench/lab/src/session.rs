@@ -2,8 +2,8 @@
 //! drop, even when the holder panics.
 
 use crate::layout::LabOptions;
-use crate::pki::{LabPki, Signer};
 use crate::lock::LabLock;
+use crate::pki::{LabPki, Signer};
 use crate::probe::Probe;
 use crate::setup::{down_locked, up_locked};
 use crate::status::LabStatus;
