@@ -109,7 +109,7 @@ impl Segment<'_> {
         t[13] = self.flags;
         t[14..16].copy_from_slice(&1024u16.to_be_bytes());
         t.extend_from_slice(self.options);
-        while (t.len() - 20) % 4 != 0 {
+        while !(t.len() - 20).is_multiple_of(4) {
             t.push(0);
         }
         t.extend_from_slice(self.payload);
