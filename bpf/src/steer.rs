@@ -160,6 +160,12 @@ impl Steer {
         }
     }
 
+    /// How many flows are steered now: a walk of the map, off the hot path (tests and
+    /// diagnostics: a flood must not grow it).
+    pub fn flow_count(&self) -> usize {
+        self.flows.keys().count()
+    }
+
     /// Steers IPv4/UDP datagrams to `local` (the appliance's address, or a
     /// multicast group the interface has joined) from now on: an event feed.
     /// Adding one twice is not an error. Fails when the map is full

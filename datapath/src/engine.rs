@@ -404,6 +404,12 @@ impl Engine {
         self.device.queues()
     }
 
+    /// Flows in the steering map now: one per connection the engine holds (a walk of the
+    /// map, off the hot path).
+    pub fn steered_flows(&self) -> usize {
+        self.steer.flow_count()
+    }
+
     pub fn steer_counters(&self) -> Result<Counters, Error> {
         Ok(self.steer.counters()?)
     }

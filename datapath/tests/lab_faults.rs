@@ -7,14 +7,21 @@
 //! pool warms again every time, and an order then goes out and is answered. Closing
 //! connections toward a vanished peer are bounded (a few seconds), so ten rounds of eight
 //! dead connections never use up the sixteen sockets.
+//!
+//! The server's TLS changing under a warm pool, each time through an nginx reload (its
+//! old workers close the pool's idle connections): session tickets refused (a new ticket
+//! key), the certificate rotated (a new one from the same CA), and a certificate from a CA
+//! we do not trust — which must fail verification, be reported, and send nothing. Whether
+//! a connection resumed is read from nginx's access log (`$ssl_session_reused`).
 
 mod common;
 
 use common::fire::{backend, config, order, orders_logged, outcomes, target, wait_for, POOL};
 use quickdraw_datapath::order::{ArmSpec, Command, Event, Outcome, Trigger};
 use quickdraw_datapath::runner;
-use quickdraw_lab::{loss, LabSession};
-use std::time::Duration;
+use quickdraw_lab::{loss, LabSession, Signer};
+use std::path::Path;
+use std::time::{Duration, Instant};
 
 /// Turns loss off again whatever happens to the test.
 struct Restore;
@@ -84,8 +91,8 @@ impl Warm {
         &self.seen[self.seen.len().saturating_sub(20)..]
     }
 
-    /// One order over one connection: answered 200 and logged once.
-    fn order_answered(mut self, access_log: &std::path::Path, tag: &str) {
+    /// One order over one connection: answered 200 and logged once; its log line.
+    fn order_answered(mut self, access_log: &std::path::Path, tag: &str) -> String {
         let key = format!("qd-test-{tag}-{}", std::process::id());
         let spec = ArmSpec {
             arm: 1,
@@ -105,9 +112,57 @@ impl Warm {
         commands.push(Command::Fire { req: 2, arm: 1 }).unwrap();
         let done = outcomes(&self.handle.events, &mut self.seen, 1, 1);
         assert_eq!(done[0].outcome, Outcome::Status(200), "{done:?}");
-        assert_eq!(orders_logged(access_log, &key, 1).len(), 1);
+        let logged = orders_logged(access_log, &key, 1);
+        assert_eq!(logged.len(), 1, "{logged:#?}");
         self.handle.stop();
+        logged[0].clone()
     }
+
+    /// The connection errors reported so far (certificate not trusted, handshake failed).
+    fn conn_errors(&self) -> Vec<String> {
+        self.seen
+            .iter()
+            .filter_map(|e| match e {
+                Event::ConnError { message, .. } => Some(message.to_string()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// The access log's length now: lines after it are the ones written from now on.
+fn log_mark(access_log: &Path) -> usize {
+    std::fs::read_to_string(access_log).map_or(0, |t| t.len())
+}
+
+/// The first request of each new connection logged after `mark` (`$connection_requests`
+/// is 1), once there are `want` of them or 5 s have passed. The pool's keep-warm request
+/// is the first thing each new connection sends.
+fn first_requests(access_log: &Path, mark: usize, want: usize) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let text = std::fs::read_to_string(access_log).unwrap_or_default();
+        let lines: Vec<String> = text
+            .get(mark..)
+            .unwrap_or("")
+            .lines()
+            .filter(|l| {
+                // ... $connection:$connection_requests $request_time $ssl_session_reused
+                let fields: Vec<&str> = l.split_whitespace().rev().take(3).collect();
+                fields.len() == 3 && fields[2].ends_with(":1")
+            })
+            .map(str::to_owned)
+            .collect();
+        if lines.len() >= want || Instant::now() >= deadline {
+            return lines;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Whether nginx logged the line on a TLS session resumed from a ticket ("r", else ".").
+fn resumed(line: &str) -> bool {
+    line.ends_with(" r")
 }
 
 #[test]
@@ -170,4 +225,149 @@ fn af_xdp_pool_comes_back_after_the_server_restarts() {
         warm.recent()
     );
     warm.order_answered(&status.access_log, "nginx-restart");
+}
+
+#[test]
+fn af_xdp_orders_go_out_once_when_session_tickets_are_rejected() {
+    let lab = LabSession::start().expect("lab up");
+    let status = lab.status().unwrap().clone();
+    let log = status.access_log.clone();
+    let mut warm = Warm::start(&status.ca_cert);
+    // Each generation of connections logs its first keep-warm (200 ms after it connects)
+    // before the next mark is taken, so a window holds only the connections made in it.
+    let settle = || std::thread::sleep(Duration::from_millis(600));
+    settle();
+
+    // The control: nginx reloaded with the same ticket key closes the pool's connections,
+    // and they come back resuming from the tickets of their first handshakes.
+    let mark = log_mark(&log);
+    lab.reload_nginx().expect("nginx reloads");
+    assert!(warm.pool(|w| w < POOL, 10), "a reload closed no connection");
+    assert!(
+        warm.pool(|w| w == POOL, 20),
+        "the pool did not come back after a reload: {:?}",
+        warm.recent()
+    );
+    let first = first_requests(&log, mark, POOL);
+    let reused = first.iter().filter(|l| resumed(l)).count();
+    eprintln!(
+        "same ticket key: {reused} of {} new connections resumed",
+        first.len()
+    );
+    assert!(
+        reused > 0,
+        "no connection resumed from a ticket: {first:#?}"
+    );
+    settle();
+
+    // A new ticket key: every ticket the pool holds is refused, and every connection
+    // comes back through a full handshake.
+    let mark = log_mark(&log);
+    lab.rotate_ticket_key().expect("new ticket key");
+    assert!(warm.pool(|w| w < POOL, 10), "a reload closed no connection");
+    assert!(
+        warm.pool(|w| w == POOL, 20),
+        "the pool did not come back with its tickets refused: {:?}",
+        warm.recent()
+    );
+    let first = first_requests(&log, mark, POOL);
+    eprintln!(
+        "new ticket key: {} new connections, {} resumed",
+        first.len(),
+        first.iter().filter(|l| resumed(l)).count()
+    );
+    assert!(first.len() >= POOL, "{first:#?}");
+    assert!(
+        first.iter().all(|l| !resumed(l)),
+        "a session resumed from a ticket sealed with the old key: {first:#?}"
+    );
+    assert!(warm.conn_errors().is_empty(), "{:?}", warm.conn_errors());
+    let line = warm.order_answered(&log, "tickets-refused");
+    assert!(!resumed(&line), "{line}");
+}
+
+#[test]
+fn af_xdp_pool_reconnects_verified_after_the_certificate_is_rotated() {
+    let lab = LabSession::start().expect("lab up");
+    let status = lab.status().unwrap().clone();
+    let mut warm = Warm::start(&status.ca_cert);
+    let before = std::fs::read(quickdraw_lab::LabPaths::standard().server_cert).unwrap();
+    lab.rotate_server_cert(Signer::LabCa)
+        .expect("a new certificate from the lab CA");
+    assert_ne!(
+        std::fs::read(quickdraw_lab::LabPaths::standard().server_cert).unwrap(),
+        before
+    );
+    assert!(warm.pool(|w| w < POOL, 10), "a reload closed no connection");
+    assert!(
+        warm.pool(|w| w == POOL, 20),
+        "the pool did not come back on the rotated certificate: {:?}",
+        warm.recent()
+    );
+    assert!(warm.conn_errors().is_empty(), "{:?}", warm.conn_errors());
+    warm.order_answered(&status.access_log, "cert-rotated");
+}
+
+#[test]
+fn af_xdp_an_untrusted_certificate_fails_verification_and_nothing_is_sent() {
+    let lab = LabSession::start().expect("lab up");
+    let status = lab.status().unwrap().clone();
+    let mut warm = Warm::start(&status.ca_cert);
+    lab.rotate_server_cert(Signer::Stranger)
+        .expect("a certificate from a CA nobody trusts");
+    assert!(
+        warm.pool(|w| w == 0, 10),
+        "connections stayed warm on a certificate we do not trust: {:?}",
+        warm.recent()
+    );
+    // Each reconnect fails verification, and says so.
+    let limit = Duration::from_secs(10);
+    let message = wait_for(&warm.handle.events, &mut warm.seen, limit, |e| match e {
+        Event::ConnError { message, .. } => Some(message.to_string()),
+        _ => None,
+    })
+    .expect("a connection error reported");
+    eprintln!("reported: {message}");
+    assert!(message.contains("certificate"), "{message}");
+
+    // An order now: refused a connection, it is reported not sent, at once.
+    let key = format!("qd-test-untrusted-{}", std::process::id());
+    let spec = ArmSpec {
+        arm: 1,
+        target: 0,
+        request: order("1001", &key),
+        conns: 1,
+        trigger: Trigger::Manual,
+    };
+    let commands = &warm.handle.commands;
+    commands
+        .push(Command::Arm {
+            req: 1,
+            spec: Box::new(spec),
+        })
+        .unwrap();
+    commands.push(Command::Fire { req: 2, arm: 1 }).unwrap();
+    let done = outcomes(&warm.handle.events, &mut warm.seen, 1, 1);
+    assert_eq!(done[0].outcome, Outcome::NotSent, "{done:?}");
+    let logged = orders_logged(&status.access_log, &key, 1);
+    assert!(
+        logged.is_empty(),
+        "an order reached the server: {logged:#?}"
+    );
+    let errors = warm.conn_errors();
+    eprintln!("{} connection errors counted", errors.len());
+    assert!(
+        errors.iter().all(|m| m.contains("certificate")),
+        "{errors:?}"
+    );
+
+    // The lab CA's certificate back: the pool recovers and an order goes out once.
+    lab.rotate_server_cert(Signer::LabCa)
+        .expect("a certificate from the lab CA");
+    assert!(
+        warm.pool(|w| w == POOL, 20),
+        "the pool did not come back on a trusted certificate: {:?}",
+        warm.recent()
+    );
+    warm.order_answered(&status.access_log, "untrusted-then-trusted");
 }

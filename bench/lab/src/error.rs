@@ -57,6 +57,15 @@ pub enum Error {
         /// The last lines of nginx's error log.
         log_tail: String,
     },
+    /// nginx did not take a reload: no master to signal, or its old workers still ran
+    /// (a reload nginx refuses, a bad certificate say, keeps the old workers).
+    #[error("nginx did not reload within {waited_ms} ms; nginx error log tail:\n{log_tail}")]
+    NginxReload {
+        /// How long we waited.
+        waited_ms: u64,
+        /// The last lines of nginx's error log.
+        log_tail: String,
+    },
     /// `down` could not get rid of every nginx process of the lab.
     #[error("nginx processes {pids:?} survived SIGKILL")]
     NginxSurvived {

@@ -35,10 +35,15 @@ pub struct LabPaths {
     pub state_dir: PathBuf,
     /// The lab CA certificate, PEM.
     pub ca_cert: PathBuf,
+    /// The lab CA's key, PEM, mode 0600 (for issuing nginx a replacement certificate).
+    pub ca_key: PathBuf,
     /// nginx's certificate chain (server then CA), PEM.
     pub server_cert: PathBuf,
     /// nginx's private key, PEM, mode 0600.
     pub server_key: PathBuf,
+    /// nginx's session ticket key (`ssl_session_ticket_key`, 80 random bytes, mode 0600):
+    /// tickets stay valid across reloads and restarts until it is replaced.
+    pub ticket_key: PathBuf,
     /// nginx's config file.
     pub nginx_conf: PathBuf,
     /// nginx's pid file.
@@ -62,8 +67,10 @@ impl LabPaths {
         LabPaths {
             state_dir: dir.to_owned(),
             ca_cert: dir.join("ca.pem"),
+            ca_key: dir.join("ca.key"),
             server_cert: dir.join("server.pem"),
             server_key: dir.join("server.key"),
+            ticket_key: dir.join("ticket.key"),
             nginx_conf: dir.join("nginx.conf"),
             nginx_pid: dir.join("nginx.pid"),
             access_log: dir.join("access.log"),

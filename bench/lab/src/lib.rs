@@ -41,7 +41,7 @@ pub use error::Error;
 pub use layout::*;
 pub use lock::LabLock;
 pub use netns::mac_address;
-pub use pki::LabPki;
+pub use pki::{LabPki, Signer};
 pub use probe::{Probe, ProbeReport, Request};
 pub use session::LabSession;
 pub use setup::{down, down_locked, status, up, up_locked};

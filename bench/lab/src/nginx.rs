@@ -17,6 +17,8 @@ use crate::{probe, Error};
 
 /// How long `up` waits for nginx to accept TCP.
 const READY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a reload gets for its old workers to close their idle connections and exit.
+const RELOAD_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long nginx gets to exit after SIGTERM (its fast shutdown), then after SIGKILL.
 const TERM_GRACE: Duration = Duration::from_secs(3);
 const KILL_GRACE: Duration = Duration::from_secs(1);
@@ -51,10 +53,12 @@ http {{
     scgi_temp_path {tmp}/scgi;
 
     # $msec first, so a line can be matched to a fire by time; the idempotency key ties it
-    # to an arm; connection:requests shows whether a warm connection was reused.
+    # to an arm; connection:requests shows whether a warm connection was reused; last,
+    # "r" when the connection's TLS session was resumed from a ticket, "." when not.
     log_format quickdraw '$msec $remote_addr:$remote_port "$request" $status '
                          '$body_bytes_sent "$http_idempotency_key" $request_id '
-                         '$connection:$connection_requests $request_time';
+                         '$connection:$connection_requests $request_time '
+                         '$ssl_session_reused';
     access_log {access_log} quickdraw;
 
     # Connections are kept warm by the client; keepalive_requests high enough that nginx
@@ -68,6 +72,9 @@ http {{
         ssl_certificate {server_cert};
         ssl_certificate_key {server_key};
         ssl_protocols TLSv1.3;
+        # TLS 1.3 tickets sealed with a key of our own rather than one made per start: they
+        # stay valid across reloads and restarts until the lab replaces the key.
+        ssl_session_ticket_key {ticket_key};
 
         location = /api/order {{
             if ($request_method != POST) {{
@@ -102,6 +109,7 @@ http {{
         access_log = p(&paths.access_log),
         server_cert = p(&paths.server_cert),
         server_key = p(&paths.server_key),
+        ticket_key = p(&paths.ticket_key),
         keepalive_requests = options.keepalive_requests,
         target_ip = TARGET_IP,
         target_port = TARGET_PORT,
@@ -151,6 +159,32 @@ pub(crate) fn wait_ready(paths: &LabPaths) -> Result<(), Error> {
             });
         }
         thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// Reloads nginx (SIGHUP to the master, as `nginx -s reload`): it reads its config, its
+/// certificate and its ticket key again, starts new workers, and the old workers close
+/// their idle keep-alive connections and exit. Returns once every old worker is gone and
+/// a new one runs; a reload nginx refused (it keeps the old workers) times out.
+pub(crate) fn reload(paths: &LabPaths) -> Result<(), Error> {
+    let started = Instant::now();
+    let failed = |started: Instant| Error::NginxReload {
+        waited_ms: started.elapsed().as_millis() as u64,
+        log_tail: log_tail(&paths.error_log, 20),
+    };
+    let master = BTreeSet::from([master_pid(paths).ok_or_else(|| failed(started))?]);
+    let old = process::children_of(&master);
+    process::signal(&master, "HUP")?;
+    loop {
+        let workers = process::children_of(&master);
+        let old_gone = old.iter().all(|&pid| !process::alive(pid));
+        if old_gone && workers.iter().any(|pid| !old.contains(pid)) {
+            return Ok(());
+        }
+        if started.elapsed() >= RELOAD_TIMEOUT {
+            return Err(failed(started));
+        }
+        thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -256,6 +290,8 @@ mod tests {
             "ssl_certificate /run/quickdraw-lab/server.pem;",
             "ssl_certificate_key /run/quickdraw-lab/server.key;",
             "ssl_protocols TLSv1.3;",
+            "ssl_session_ticket_key /run/quickdraw-lab/ticket.key;",
+            "'$ssl_session_reused';",
             "keepalive_timeout 75s;",
             "keepalive_requests 100000;",
             "location = /api/order {",
@@ -309,6 +345,7 @@ mod tests {
             .unwrap()
             .write(&paths)
             .unwrap();
+        crate::pki::write_ticket_key(&paths).unwrap();
         fs::write(&paths.nginx_conf, config(&paths, &LabOptions::default())).unwrap();
         // `nginx -t` binds the listen address: give it a private network namespace (user
         // namespace too, so no root is needed) with 198.18.0.2 on its loopback.

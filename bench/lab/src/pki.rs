@@ -1,5 +1,7 @@
 //! The lab's PKI: a throwaway CA, generated at every `up`, and the server certificate it
-//! signs for nginx. Only the CA certificate leaves this module for clients to trust.
+//! signs for nginx. Clients trust the CA certificate; the CA's key stays in the state
+//! directory (0600, removed with the lab) only so a test can issue nginx a replacement
+//! certificate ([`Signer`]) as a real certificate rotation would.
 
 use std::fs::{OpenOptions, Permissions};
 use std::io::Write;
@@ -9,7 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
-    KeyPair, KeyUsagePurpose,
+    Issuer, KeyPair, KeyUsagePurpose,
 };
 
 use crate::layout::LabPaths;
@@ -19,17 +21,68 @@ use crate::Error;
 const VALID_DAYS: i64 = 90;
 
 /// A freshly generated lab CA and a server certificate signed by it, as PEM text.
-///
-/// The CA's private key is dropped once the server certificate is signed: nothing else is
-/// ever issued by a lab CA, so it never touches the disk.
 #[derive(Debug, Clone)]
 pub struct LabPki {
     /// The CA certificate (what clients trust).
     pub ca_pem: String,
+    /// The CA's private key, PKCS#8 (written 0600; used only to issue replacements).
+    pub ca_key_pem: String,
     /// The server certificate followed by the CA certificate (what nginx serves).
     pub server_chain_pem: String,
     /// The server's private key, PKCS#8.
     pub server_key_pem: String,
+}
+
+/// Who signs a replacement server certificate ([`LabPki::reissue`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signer {
+    /// The lab CA clients trust: a routine certificate rotation.
+    LabCa,
+    /// A fresh CA nobody trusts (same names as the lab's): what an impostor would serve.
+    Stranger,
+}
+
+/// Makes `params` valid from yesterday for `VALID_DAYS` days: a day of slack costs nothing
+/// and spares surprises around midnight.
+fn set_validity(params: &mut CertificateParams) {
+    let today = days_since_epoch(SystemTime::now());
+    let at = |days: i64| {
+        let (year, month, day) = civil_from_days(days);
+        rcgen::date_time_ymd(year, month, day)
+    };
+    (params.not_before, params.not_after) = (at(today - 1), at(today - 1 + VALID_DAYS));
+}
+
+/// The lab CA's parameters ("quickdraw lab CA", certSign, pathlen 0). Signing with them and
+/// the CA's key gives certificates that chain to the CA certificate made from them.
+fn ca_params() -> CertificateParams {
+    let mut ca = CertificateParams::default();
+    ca.distinguished_name = rcgen::DistinguishedName::new();
+    ca.distinguished_name
+        .push(DnType::CommonName, "quickdraw lab CA");
+    ca.distinguished_name
+        .push(DnType::OrganizationName, "quickdraw lab");
+    // pathlen 0: this CA signs leaves only.
+    ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    set_validity(&mut ca);
+    ca
+}
+
+/// A server certificate for `server_name` (SAN, EKU serverAuth) signed by `issuer`, and
+/// its fresh key, as PEM.
+fn leaf(server_name: &str, issuer: &Issuer<'_, KeyPair>) -> Result<(String, String), Error> {
+    let mut leaf = CertificateParams::new(vec![server_name.to_owned()])?;
+    leaf.distinguished_name = rcgen::DistinguishedName::new();
+    leaf.distinguished_name
+        .push(DnType::CommonName, server_name);
+    leaf.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    leaf.use_authority_key_identifier_extension = true;
+    set_validity(&mut leaf);
+    let leaf_key = KeyPair::generate()?;
+    let leaf = leaf.signed_by(&leaf_key, issuer)?;
+    Ok((leaf.pem(), leaf_key.serialize_pem()))
 }
 
 impl LabPki {
@@ -37,55 +90,61 @@ impl LabPki {
     /// for `server_name` (SAN `server_name`, EKU serverAuth), both valid from yesterday for
     /// `VALID_DAYS` days.
     pub fn generate(server_name: &str) -> Result<Self, Error> {
-        let today = days_since_epoch(SystemTime::now());
-        // From yesterday: a day of slack costs nothing and spares surprises around midnight.
-        let at = |days: i64| {
-            let (year, month, day) = civil_from_days(days);
-            rcgen::date_time_ymd(year, month, day)
-        };
-        let (not_before, not_after) = (at(today - 1), at(today - 1 + VALID_DAYS));
-
-        let mut ca = CertificateParams::default();
-        ca.distinguished_name = rcgen::DistinguishedName::new();
-        ca.distinguished_name
-            .push(DnType::CommonName, "quickdraw lab CA");
-        ca.distinguished_name
-            .push(DnType::OrganizationName, "quickdraw lab");
-        // pathlen 0: this CA signs leaves only.
-        ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-        ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        (ca.not_before, ca.not_after) = (not_before, not_after);
-        let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate()?)?;
-
-        let mut leaf = CertificateParams::new(vec![server_name.to_owned()])?;
-        leaf.distinguished_name = rcgen::DistinguishedName::new();
-        leaf.distinguished_name
-            .push(DnType::CommonName, server_name);
-        leaf.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        leaf.use_authority_key_identifier_extension = true;
-        (leaf.not_before, leaf.not_after) = (not_before, not_after);
-        let leaf_key = KeyPair::generate()?;
-        let leaf = leaf.signed_by(&leaf_key, &ca)?;
-
+        let ca_key = KeyPair::generate()?;
+        let ca_key_pem = ca_key.serialize_pem();
+        let ca = CertifiedIssuer::self_signed(ca_params(), ca_key)?;
+        let (leaf_pem, server_key_pem) = leaf(server_name, &ca)?;
         Ok(LabPki {
             ca_pem: ca.pem(),
-            server_chain_pem: format!("{}{}", leaf.pem(), ca.pem()),
-            server_key_pem: leaf_key.serialize_pem(),
+            ca_key_pem,
+            server_chain_pem: format!("{leaf_pem}{}", ca.pem()),
+            server_key_pem,
         })
     }
 
-    /// Writes ca.pem, server.pem and server.key (mode 0600) into the lab's state directory.
+    /// Writes ca.pem, ca.key and server.key (mode 0600) and server.pem into the lab's
+    /// state directory.
     pub(crate) fn write(&self, paths: &LabPaths) -> Result<(), Error> {
         write_file(&paths.ca_cert, &self.ca_pem, 0o644)?;
-        write_file(&paths.server_cert, &self.server_chain_pem, 0o644)?;
-        write_file(&paths.server_key, &self.server_key_pem, 0o600)
+        write_file(&paths.ca_key, &self.ca_key_pem, 0o600)?;
+        write_server(paths, &self.server_chain_pem, &self.server_key_pem)
     }
+
+    /// Replaces nginx's certificate and key in the state directory with a fresh pair for
+    /// `server_name` signed by `signer`; the CA clients trust (ca.pem) is left as it is.
+    /// nginx serves it after a reload.
+    pub(crate) fn reissue(
+        paths: &LabPaths,
+        server_name: &str,
+        signer: Signer,
+    ) -> Result<(), Error> {
+        let (chain, key) = match signer {
+            Signer::LabCa => {
+                let read =
+                    |p: &Path| std::fs::read_to_string(p).map_err(|e| Error::file("read", p, e));
+                let ca_pem = read(&paths.ca_cert)?;
+                let ca_key = KeyPair::from_pem(&read(&paths.ca_key)?)?;
+                let (leaf_pem, key) = leaf(server_name, &Issuer::new(ca_params(), ca_key))?;
+                (format!("{leaf_pem}{ca_pem}"), key)
+            }
+            Signer::Stranger => {
+                let stranger = LabPki::generate(server_name)?;
+                (stranger.server_chain_pem, stranger.server_key_pem)
+            }
+        };
+        write_server(paths, &chain, &key)
+    }
+}
+
+/// Writes nginx's chain (0644) and key (0600).
+fn write_server(paths: &LabPaths, chain_pem: &str, key_pem: &str) -> Result<(), Error> {
+    write_file(&paths.server_cert, chain_pem, 0o644)?;
+    write_file(&paths.server_key, key_pem, 0o600)
 }
 
 /// Writes `text` to `path` with `mode`, which holds before the first byte is written (even
 /// when the file already existed), so the key is never readable by others, not even briefly.
-pub(crate) fn write_file(path: &Path, text: &str, mode: u32) -> Result<(), Error> {
+pub(crate) fn write_file(path: &Path, text: impl AsRef<[u8]>, mode: u32) -> Result<(), Error> {
     let mut file = OpenOptions::new()
         .write(true)
         .create(true)
@@ -95,8 +154,21 @@ pub(crate) fn write_file(path: &Path, text: &str, mode: u32) -> Result<(), Error
         .map_err(|e| Error::file("create", path, e))?;
     file.set_permissions(Permissions::from_mode(mode))
         .map_err(|e| Error::file("chmod", path, e))?;
-    file.write_all(text.as_bytes())
+    file.write_all(text.as_ref())
         .map_err(|e| Error::file("write", path, e))
+}
+
+/// Writes a fresh session ticket key for nginx (`ssl_session_ticket_key`): 80 random bytes
+/// (AES-256 tickets), mode 0600. Tickets sealed with the previous key are refused after
+/// nginx reloads it: their clients fall back to a full handshake.
+pub(crate) fn write_ticket_key(paths: &LabPaths) -> Result<(), Error> {
+    use std::io::Read;
+    let random = Path::new("/dev/urandom");
+    let mut key = [0u8; 80];
+    std::fs::File::open(random)
+        .and_then(|mut f| f.read_exact(&mut key))
+        .map_err(|e| Error::file("read", random, e))?;
+    write_file(&paths.ticket_key, key, 0o600)
 }
 
 /// Days since 1970-01-01 (UTC) at `now`.
@@ -201,6 +273,38 @@ mod tests {
             matches!(err, rustls::Error::InvalidCertificate(_)),
             "{err:?}"
         );
+    }
+
+    /// A rotation: the replacement (new key) chains to the CA clients already trust; a
+    /// stranger's certificate for the same name does not.
+    #[test]
+    fn a_reissued_certificate_chains_to_the_lab_ca_and_a_strangers_does_not() {
+        let dir = std::env::temp_dir().join(format!("qd-bench-reissue-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let paths = LabPaths::under(&dir);
+        let pki = LabPki::generate("target.lab").unwrap();
+        pki.write(&paths).unwrap();
+        let served = |paths: &LabPaths| LabPki {
+            server_chain_pem: fs::read_to_string(&paths.server_cert).unwrap(),
+            server_key_pem: fs::read_to_string(&paths.server_key).unwrap(),
+            ..pki.clone()
+        };
+        LabPki::reissue(&paths, "target.lab", Signer::LabCa).unwrap();
+        let rotated = served(&paths);
+        LabPki::reissue(&paths, "target.lab", Signer::Stranger).unwrap();
+        let stranger = served(&paths);
+        let ca_key_mode = fs::metadata(&paths.ca_key).unwrap().permissions().mode();
+        fs::remove_dir_all(&dir).unwrap();
+
+        assert_ne!(rotated.server_key_pem, pki.server_key_pem);
+        assert_ne!(rotated.server_chain_pem, pki.server_chain_pem);
+        handshake(&pki.ca_pem, &rotated).unwrap();
+        let err = handshake(&pki.ca_pem, &stranger).unwrap_err();
+        assert!(
+            matches!(err, rustls::Error::InvalidCertificate(_)),
+            "{err:?}"
+        );
+        assert_eq!(ca_key_mode & 0o777, 0o600);
     }
 
     /// Outside truth: OpenSSL checks what webpki does not (the CA's keyCertSign usage, the

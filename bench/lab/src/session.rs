@@ -3,6 +3,7 @@
 
 use crate::layout::LabOptions;
 use crate::lock::LabLock;
+use crate::pki::{LabPki, Signer};
 use crate::probe::Probe;
 use crate::setup::{down_locked, up_locked};
 use crate::status::LabStatus;
@@ -58,6 +59,30 @@ impl LabSession {
         crate::nginx::stop(&paths)?;
         crate::nginx::start(&paths, &self.options)?;
         crate::nginx::wait_ready(&paths)
+    }
+
+    /// Reloads the lab's nginx (SIGHUP, as `nginx -s reload`): it takes its certificate
+    /// and ticket key from the state directory again; its old workers close their idle
+    /// connections (the pool's warm ones) and exit. Returns once the new workers run.
+    pub fn reload_nginx(&self) -> Result<(), Error> {
+        crate::nginx::reload(&crate::layout::LabPaths::standard())
+    }
+
+    /// Replaces the session ticket key (fresh random bytes) and reloads nginx: tickets
+    /// issued before are refused from then on, so clients that resume from them get a
+    /// full handshake instead.
+    pub fn rotate_ticket_key(&self) -> Result<(), Error> {
+        crate::pki::write_ticket_key(&crate::layout::LabPaths::standard())?;
+        self.reload_nginx()
+    }
+
+    /// Replaces nginx's certificate with a fresh one for the same name, signed by `signer`
+    /// (the lab CA clients trust, or a stranger's), and reloads nginx. The CA clients
+    /// trust (`ca.pem`) does not change.
+    pub fn rotate_server_cert(&self, signer: Signer) -> Result<(), Error> {
+        let paths = crate::layout::LabPaths::standard();
+        LabPki::reissue(&paths, crate::layout::SERVER_NAME, signer)?;
+        self.reload_nginx()
     }
 
     /// Brings the lab down under the held lock (harmless when it is down already).

@@ -68,7 +68,8 @@ fn build(paths: &LabPaths, options: &LabOptions) -> Result<(), Error> {
     fs::set_permissions(&paths.state_dir, Permissions::from_mode(0o755))
         .map_err(|e| Error::file("chmod", &paths.state_dir, e))?;
     LabPki::generate(SERVER_NAME)?.write(paths)?;
-    pki::write_file(&paths.nginx_conf, &nginx::config(paths, options), 0o644)?;
+    pki::write_ticket_key(paths)?;
+    pki::write_file(&paths.nginx_conf, nginx::config(paths, options), 0o644)?;
     netns::create(options.queues)?;
     if options.queues > 1 {
         super::queues::spread_flows()?;

@@ -8,7 +8,7 @@ use super::state::{ArmRecord, State};
 use crate::journal::record::{ArmEntry, Line, Record};
 use crate::journal::replay::{self, Action};
 use crate::journal::{Journal, Replayed};
-use crate::protocol::JournalStatus;
+use crate::protocol::{ArmState, JournalStatus};
 use crate::setup::TargetPlan;
 use crate::timing::clock::ClockPair;
 use crate::timing::schedule::Schedule;
@@ -89,6 +89,14 @@ pub fn load(
                     arm: id,
                     how: "unknown".into(),
                 })?;
+                // The fire may have left, so the arm is fired whatever the journal got to:
+                // a crash between the fire line and the first sent line leaves it armed
+                // (restored pending), and an outcome for a pending arm would be refused,
+                // leaving it open with no datapath holding it.
+                if let Some(a) = state.arm_mut(id) {
+                    let so_far = std::mem::take(&mut a.outcomes);
+                    a.restore(ArmState::Fired, so_far);
+                }
                 for o in outcomes {
                     journal.append(Record::Outcome {
                         arm: id,
@@ -139,4 +147,81 @@ pub fn mark_missed(state: &mut State, journal: &mut Journal, id: u64) -> std::io
     }
     tracing::warn!(arm = id, "its time passed while no daemon ran: missed");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::record::{ArmEntry, Line, Record};
+    use std::net::{Ipv4Addr, SocketAddrV4};
+
+    fn target() -> TargetPlan {
+        TargetPlan {
+            name: "lab".into(),
+            host: "target.lab".into(),
+            port: 443,
+            address: SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, 2), 443),
+            template: quickdraw_datapath::http::RequestTemplate {
+                method: "POST".into(),
+                path: "/api/order".into(),
+                headers: vec![],
+                body: String::new(),
+            },
+            connections: 8,
+            max_fires_per_arm: 8,
+            max_fires_per_minute: 100,
+            response_timeout: std::time::Duration::from_secs(1),
+        }
+    }
+
+    /// kill -9 after a manual fire was journaled and before the datapath reported it sent
+    /// (found by `control/tests/lab_burst.rs`): the arm comes back done, its outcome
+    /// unknown, not pending forever with the unknown outcome refused.
+    #[test]
+    fn a_fire_journaled_but_never_reported_sent_is_unknown_and_closed() {
+        let dir = std::env::temp_dir().join(format!("qd-recovery-fire-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("journal.jsonl");
+        let now = ClockPair::now();
+        let line = |record| Line {
+            t: now.real_ns - 1_000_000_000,
+            record,
+        };
+        let entry = |arm| ArmEntry {
+            arm,
+            key: format!("k{arm}"),
+            sku: "1001".into(),
+            qty: 1,
+            target: "lab".into(),
+            conns: 1,
+            at: None,
+            on: None,
+        };
+        // Arm 1: fire asked, nothing after. Arm 2: never fired (the control).
+        let lines = [
+            line(Record::Arm(entry(1))),
+            line(Record::Arm(entry(2))),
+            line(Record::Fire { arm: 1 }),
+        ];
+        let text: String = lines
+            .iter()
+            .map(|l| serde_json::to_string(l).unwrap() + "\n")
+            .collect();
+        std::fs::write(&path, text).unwrap();
+
+        let targets = [target()];
+        let mut s = State::new("kernel", "kernel", false, &["lab".to_owned()]);
+        let (mut journal, replayed) = Journal::open(&path, 16).unwrap();
+        let (rearm, status) = load(&mut s, &mut journal, &replayed, &targets, 0).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+
+        assert_eq!(rearm.iter().map(|e| e.arm).collect::<Vec<_>>(), [2]);
+        assert_eq!(status.unknown, [1]);
+        let a = s.arm(1).unwrap();
+        assert_eq!(a.state(), ArmState::Done);
+        assert_eq!(a.outcomes.len(), 1);
+        assert_eq!(a.outcomes[0].unknown.as_deref(), Some(replay::RESTART));
+        assert_eq!(a.recovered.as_deref(), Some("unknown"));
+    }
 }
