@@ -558,8 +558,10 @@ impl<L: Link> Turn for Appliance<L> {
             work = Work::Busy;
         }
 
+        // Receive only: an event in these frames fires below, before the stack's own
+        // sends (ACKs and the like) go out at the end of the turn.
         for link in &mut self.links {
-            link.poll(now);
+            link.poll_receive(now);
         }
         now = self.feed_events(now, &mut work);
         let mut events: [Option<Event>; 8] = Default::default();
@@ -605,6 +607,9 @@ impl<L: Link> Turn for Appliance<L> {
                     self.assign(slot, now);
                 }
             }
+        }
+        for link in &mut self.links {
+            link.finish(now);
         }
         self.warm_send_path(now);
         self.report_counters(now);

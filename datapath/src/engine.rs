@@ -106,6 +106,8 @@ pub struct Engine {
     /// The clock when a poll last found frames waiting on a Rx ring (the receive
     /// floor's end: see [`Engine::rx_seen_ns`]).
     rx_seen_ns: u64,
+    /// Whether this turn's receive half changed a socket (reaping looks at it).
+    received_changes: bool,
     /// When closed connections were last reaped.
     reaped_at: u64,
     /// The raw frame (the bench's floor), built ahead: its frame and length.
@@ -189,6 +191,7 @@ impl Engine {
             egress_pending: false,
             now_ns,
             rx_seen_ns: 0,
+            received_changes: false,
             reaped_at: now_ns,
             raw: None,
             ntuple_at: ntuple
@@ -450,9 +453,23 @@ impl Engine {
 }
 
 impl Engine {
-    /// One turn: completions → RX → smoltcp → TX → kick → Fill refill, and the steering
-    /// map kept in step with the connections that exist.
+    /// One whole turn: [`poll_receive`](Self::poll_receive) then
+    /// [`finish`](Self::finish).
     pub fn poll(&mut self, now_ns: u64) -> Work {
+        let received = self.poll_receive(now_ns);
+        let finished = self.finish(now_ns);
+        if received == Work::Busy {
+            Work::Busy
+        } else {
+            finished
+        }
+    }
+
+    /// The receive half of a turn: completions, then every waiting frame through
+    /// smoltcp's receive side. What the stack owes in return (ACKs, retransmissions,
+    /// data written during the turn) waits for [`finish`](Self::finish), so that an
+    /// event in these frames is matched and its order sent before any of it.
+    pub fn poll_receive(&mut self, now_ns: u64) -> Work {
         self.now_ns = now_ns;
         // One clock read, only in a turn that has frames to take: when an event's frame
         // was first seen in our ring, before the stack, TLS and the parser touch it.
@@ -460,8 +477,26 @@ impl Engine {
             self.rx_seen_ns = crate::clock::monotonic_ns();
         }
         self.device.reap_completions();
+        let changed = self
+            .stack
+            .poll_ingress(smoltcp_instant(now_ns), &mut self.device);
+        self.received_changes |= changed;
+        if changed {
+            Work::Busy
+        } else {
+            Work::Idle
+        }
+    }
+
+    /// The send half of a turn: smoltcp transmits what is due, the Rx ring is released
+    /// and Fill refilled, one kick; and the steering map kept in step with the
+    /// connections that exist.
+    pub fn finish(&mut self, now_ns: u64) -> Work {
         self.egress_pending = false;
-        let changed = self.stack.poll(smoltcp_instant(now_ns), &mut self.device);
+        let changed = self
+            .stack
+            .poll_egress_all(smoltcp_instant(now_ns), &mut self.device)
+            | std::mem::take(&mut self.received_changes);
         // A failed kick leaves the descriptors in the ring for the next one; it is
         // counted by the device, and logged here once per new failure, not per turn.
         if self.device.flush().is_err() && self.device.stats().kick_errors > self.kick_errors_seen {

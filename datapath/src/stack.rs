@@ -4,7 +4,9 @@
 
 mod udp;
 
-use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet, SocketStorage};
+use smoltcp::iface::{
+    Config, Interface, PollIngressSingleResult, SocketHandle, SocketSet, SocketStorage,
+};
 use smoltcp::phy::Device;
 use smoltcp::socket::tcp;
 use smoltcp::time::Instant;
@@ -173,9 +175,33 @@ impl Stack {
         self.iface.poll_egress(now, device, &mut self.sockets);
     }
 
-    /// Runs smoltcp for one turn at `now`. True if any socket may have changed.
-    pub fn poll<D: Device + ?Sized>(&mut self, now: Instant, device: &mut D) -> bool {
-        self.iface.poll(now, device, &mut self.sockets)
+    /// Emits everything due at `now` (each pass sends at most a segment per socket; as
+    /// smoltcp's own `poll` does, pass again until one sends nothing). True if any
+    /// socket sent.
+    pub fn poll_egress_all<D: Device + ?Sized>(&mut self, now: Instant, device: &mut D) -> bool {
+        let mut sent = false;
+        while self.iface.poll_egress(now, device, &mut self.sockets)
             == smoltcp::iface::PollResult::SocketStateChanged
+        {
+            sent = true;
+        }
+        sent
     }
+
+    /// smoltcp's receive side at `now`: every waiting frame, nothing transmitted but
+    /// what a frame calls for at once (an ARP reply, a RST). True if any socket may
+    /// have changed.
+    pub fn poll_ingress<D: Device + ?Sized>(&mut self, now: Instant, device: &mut D) -> bool {
+        self.iface.poll_maintenance(now);
+        let mut changed = false;
+        // Bounded by the Rx rings: each call takes one frame, and a frame taken is gone.
+        loop {
+            match self.iface.poll_ingress_single(now, device, &mut self.sockets) {
+                PollIngressSingleResult::None => return changed,
+                PollIngressSingleResult::PacketProcessed => {}
+                PollIngressSingleResult::SocketStateChanged => changed = true,
+            }
+        }
+    }
+
 }

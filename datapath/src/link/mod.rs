@@ -50,9 +50,20 @@ pub trait Link {
     fn recv(&mut self, id: LinkId, buf: &mut [u8]) -> usize;
     /// Closes cleanly (FIN) and forgets the connection; its id may be reused.
     fn close(&mut self, id: LinkId);
-    /// Moves packets: receive, run the stack, transmit, kick. Called once per loop turn
-    /// and right after a fire's sends.
+    /// Moves packets: receive, run the stack, transmit, kick.
     fn poll(&mut self, now_ns: u64);
+    /// The receive half of a loop turn: what arrived goes through the stack, and what
+    /// the stack owes in return waits for [`finish`](Self::finish) at the end of the
+    /// turn, after the turn's triggers have fired. Links without such a split poll
+    /// whole here.
+    fn poll_receive(&mut self, now_ns: u64) {
+        self.poll(now_ns);
+    }
+    /// The send half of a loop turn: what the stack owes and what the turn queued goes
+    /// out, one kick.
+    fn finish(&mut self, now_ns: u64) {
+        let _ = now_ns;
+    }
     /// Pushes out what was just sent, and nothing else: the fire path's half of
     /// [`poll`](Self::poll) (no receive processing ahead of the order).
     ///
@@ -214,6 +225,12 @@ impl Link for AnyLink {
     }
     fn poll(&mut self, now_ns: u64) {
         dispatch!(self, l => l.poll(now_ns))
+    }
+    fn poll_receive(&mut self, now_ns: u64) {
+        dispatch!(self, l => l.poll_receive(now_ns))
+    }
+    fn finish(&mut self, now_ns: u64) {
+        dispatch!(self, l => l.finish(now_ns))
     }
     fn now_ns(&self) -> u64 {
         dispatch!(self, l => l.now_ns())

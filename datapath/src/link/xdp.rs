@@ -68,6 +68,14 @@ impl Link for XdpLink {
         self.engine.poll(now_ns);
     }
 
+    fn poll_receive(&mut self, now_ns: u64) {
+        self.engine.poll_receive(now_ns);
+    }
+
+    fn finish(&mut self, now_ns: u64) {
+        self.engine.finish(now_ns);
+    }
+
     fn defer_acks(&mut self, id: LinkId, delay_ns: u64) {
         let delay = smoltcp::time::Duration::from_micros(delay_ns / 1_000);
         self.engine
