@@ -82,6 +82,9 @@ const CLOSE_LINGER_NS: u64 = 3_000_000_000;
 /// one second: one lost frame would cost a million round trips of a LAN). smoltcp adds
 /// max(5 ms, 4·RTTVAR) to SRTT, so a path measured slower gets a longer one.
 const RTO_MIN: smoltcp::time::Duration = smoltcp::time::Duration::from_millis(5);
+/// The longest an egress pass is skipped while nothing seems due: a bound on what a
+/// change the engine did not see (smoltcp's own state moving) can wait.
+const EGRESS_IDLE_MAX_NS: u64 = 100_000;
 
 /// Identifies a connection of this engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -108,6 +111,15 @@ pub struct Engine {
     rx_seen_ns: u64,
     /// Whether this turn's receive half changed a socket (reaping looks at it).
     received_changes: bool,
+    /// Whether this turn's receive half took frames: the stack may owe ACKs.
+    received: bool,
+    /// A socket was changed through the API since the last egress pass (connect,
+    /// close, a read, a delegated send, `tcp()`): the next `finish` runs one.
+    egress_due: bool,
+    /// When smoltcp said it next needs an egress pass (its timers), as of the last one.
+    egress_at_ns: u64,
+    /// When the last egress pass ran.
+    egressed_ns: u64,
     /// When closed connections were last reaped.
     reaped_at: u64,
     /// The raw frame (the bench's floor), built ahead: its frame and length.
@@ -192,6 +204,10 @@ impl Engine {
             now_ns,
             rx_seen_ns: 0,
             received_changes: false,
+            received: false,
+            egress_due: true,
+            egress_at_ns: 0,
+            egressed_ns: now_ns,
             reaped_at: now_ns,
             raw: None,
             ntuple_at: ntuple
@@ -219,6 +235,7 @@ impl Engine {
             closing: None,
         });
         self.stack.tcp(slot).set_rto_min(RTO_MIN);
+        self.egress_due = true;
         Ok(ConnId(slot))
     }
 
@@ -236,9 +253,24 @@ impl Engine {
         self.device.mac()
     }
 
-    /// The TCP socket of a connection.
+    /// The TCP socket of a connection, to change: the turn's end runs smoltcp's
+    /// egress after it.
     pub fn tcp(&mut self, id: ConnId) -> &mut tcp::Socket<'static> {
+        self.egress_due = true;
         self.stack.tcp(id.0)
+    }
+
+    /// The TCP socket of a connection, to look at.
+    pub fn tcp_ref(&self, id: ConnId) -> &tcp::Socket<'static> {
+        self.stack.tcp_ref(id.0)
+    }
+
+    /// Reads received bytes of connection `id` into `buf`.
+    pub fn recv(&mut self, id: ConnId, buf: &mut [u8]) -> usize {
+        let n = self.stack.tcp(id.0).recv_slice(buf).unwrap_or(0);
+        // The window opened: smoltcp may want to say so.
+        self.egress_due |= n > 0;
+        n
     }
 
     /// Starts a clean close (FIN). The flow stays steered until the socket is closed, so
@@ -247,6 +279,7 @@ impl Engine {
         if let Some(conn) = self.conns[id.0].as_mut() {
             conn.closing = Some(self.now_ns);
             self.stack.tcp(id.0).close();
+            self.egress_due = true;
         }
         if let Some(p) = self.prebuilt[id.0].take() {
             self.device.release(p.frame());
@@ -307,6 +340,8 @@ impl Engine {
     pub fn send_prepared(&mut self, id: ConnId, tag: u64, record: &[u8], now_ns: u64) -> bool {
         let handle = self.stack.handle(id.0);
         let socket = self.stack.sockets.get_mut::<tcp::Socket>(handle);
+        // The socket now times the bytes as sent: the next pass learns its timer.
+        self.egress_due = true;
         prebuilt::fire(
             &mut self.prebuilt[id.0],
             &mut self.device,
@@ -475,6 +510,7 @@ impl Engine {
         // was first seen in our ring, before the stack, TLS and the parser touch it.
         if self.device.rx_waiting() {
             self.rx_seen_ns = crate::clock::monotonic_ns();
+            self.received = true;
         }
         self.device.reap_completions();
         let changed = self
@@ -491,12 +527,24 @@ impl Engine {
     /// The send half of a turn: smoltcp transmits what is due, the Rx ring is released
     /// and Fill refilled, one kick; and the steering map kept in step with the
     /// connections that exist.
+    ///
+    /// smoltcp's egress looks at every socket; it runs only when something may be due:
+    /// frames came in, a socket was changed, one of smoltcp's timers is up, or
+    /// `EGRESS_IDLE_MAX_NS` passed. Idle turns stay short, which is what a deadline's
+    /// accuracy and an event's wait for the next look at the ring are made of.
     pub fn finish(&mut self, now_ns: u64) -> Work {
-        self.egress_pending = false;
-        let changed = self
-            .stack
-            .poll_egress_all(smoltcp_instant(now_ns), &mut self.device)
-            | std::mem::take(&mut self.received_changes);
+        let due = std::mem::take(&mut self.egress_pending)
+            | std::mem::take(&mut self.egress_due)
+            | std::mem::take(&mut self.received)
+            || now_ns >= self.egress_at_ns
+            || now_ns.saturating_sub(self.egressed_ns) >= EGRESS_IDLE_MAX_NS;
+        let mut changed = std::mem::take(&mut self.received_changes);
+        if due {
+            let at = smoltcp_instant(now_ns);
+            changed |= self.stack.poll_egress_all(at, &mut self.device);
+            self.egress_at_ns = self.stack.next_poll_ns(at);
+            self.egressed_ns = now_ns;
+        }
         // A failed kick leaves the descriptors in the ring for the next one; it is
         // counted by the device, and logged here once per new failure, not per turn.
         if self.device.flush().is_err() && self.device.stats().kick_errors > self.kick_errors_seen {
@@ -508,6 +556,8 @@ impl Engine {
         if changed || (now_ns / CLOSE_LINGER_NS) != (self.reaped_at / CLOSE_LINGER_NS) {
             self.reaped_at = now_ns;
             self.reap_closed(now_ns);
+            // Reaping may abort a socket (a RST to send).
+            self.egress_due = true;
         }
         if changed {
             Work::Busy

@@ -161,6 +161,19 @@ impl Stack {
         self.sockets.get_mut::<tcp::Socket>(self.slots[slot].handle)
     }
 
+    pub fn tcp_ref(&self, slot: usize) -> &tcp::Socket<'static> {
+        self.sockets.get::<tcp::Socket>(self.slots[slot].handle)
+    }
+
+    /// When smoltcp next needs an egress pass (a timer, or at once), in the clock's ns;
+    /// `u64::MAX` when only a received frame can give it work.
+    pub fn next_poll_ns(&mut self, now: Instant) -> u64 {
+        match self.iface.poll_at(now, &self.sockets) {
+            Some(at) => u64::try_from(at.total_micros()).map_or(0, |us| us.saturating_mul(1_000)),
+            None => u64::MAX,
+        }
+    }
+
     /// Gives slot `slot` back once its socket is closed (aborting it if it is not).
     pub fn release(&mut self, slot: usize) {
         let socket = self.sockets.get_mut::<tcp::Socket>(self.slots[slot].handle);

@@ -35,7 +35,7 @@ impl Link for XdpLink {
     }
 
     fn state(&mut self, id: LinkId) -> LinkState {
-        match self.engine.tcp(crate::ConnId(id.0)).state() {
+        match self.engine.tcp_ref(crate::ConnId(id.0)).state() {
             State::SynSent | State::SynReceived => LinkState::Connecting,
             State::Established => LinkState::Open,
             _ => LinkState::Gone,
@@ -43,7 +43,7 @@ impl Link for XdpLink {
     }
 
     fn local_addr(&mut self, id: LinkId) -> Option<SocketAddrV4> {
-        let ep = self.engine.tcp(crate::ConnId(id.0)).local_endpoint()?;
+        let ep = self.engine.tcp_ref(crate::ConnId(id.0)).local_endpoint()?;
         match ep.addr {
             smoltcp::wire::IpAddress::Ipv4(ip) => Some(SocketAddrV4::new(ip, ep.port)),
         }
@@ -54,10 +54,7 @@ impl Link for XdpLink {
     }
 
     fn recv(&mut self, id: LinkId, buf: &mut [u8]) -> usize {
-        self.engine
-            .tcp(crate::ConnId(id.0))
-            .recv_slice(buf)
-            .unwrap_or(0)
+        self.engine.recv(crate::ConnId(id.0), buf)
     }
 
     fn close(&mut self, id: LinkId) {
