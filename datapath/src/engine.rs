@@ -95,6 +95,8 @@ pub struct Engine {
     steer: Steer,
     conns: Vec<Option<Steered>>,
     ip: Ipv4Addr,
+    /// The interface's index (for the kernel's memberships of feeds' groups).
+    ifindex: u32,
     kick_errors_seen: u64,
     /// Stage 3: each connection's order frame, built ahead (see [`prebuilt`]).
     prebuilt: Vec<Option<prebuilt::Prebuilt>>,
@@ -184,6 +186,7 @@ impl Engine {
             steer,
             conns: vec![None; config.sockets],
             ip: config.ip,
+            ifindex,
             kick_errors_seen: 0,
             prebuilt: (0..config.sockets).map(|_| None).collect(),
             egress_pending: false,
