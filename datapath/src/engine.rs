@@ -118,6 +118,8 @@ pub struct Engine {
     ntuple_at: Option<(String, u32)>,
     /// Those rules, one per bound feed, deleted with the engine.
     ntuple_udp: Vec<NtupleRule>,
+    /// The destinations of the UDP feeds bound so far.
+    feeds: Vec<SocketAddrV4>,
 }
 
 impl Engine {
@@ -199,6 +201,7 @@ impl Engine {
                 .map(|_| (config.interface.clone(), config.queue)),
             _ntuple: ntuple,
             ntuple_udp: Vec::new(),
+            feeds: Vec::new(),
         })
     }
 

@@ -156,11 +156,7 @@ fn a_group_feed_fires_on_both_backends() {
     let paths = LabPaths::standard();
     assert!(lab.status().is_some());
     assert!(!joined(HOST_IF, UDP_GROUP), "no membership before the feed");
-    group_fires(
-        KernelLink::new(Some(HOST_IF.into()), 16),
-        &paths,
-        KERNEL_IP,
-    );
+    group_fires(KernelLink::new(Some(HOST_IF.into()), 16), &paths, KERNEL_IP);
     assert!(!joined(HOST_IF, UDP_GROUP), "kernel: left with the feed");
     let engine = Engine::start(&common::lab_engine(), monotonic_ns()).expect("datapath starts");
     group_fires(XdpLink::new(engine), &paths, APPLIANCE_IP);

@@ -21,7 +21,19 @@ impl Engine {
         let refused = |why: String| Error::Udp { local, why };
         let group = local.ip().is_multicast();
         if !group && *local.ip() != self.ip {
-            return Err(refused(format!("{} is neither ours nor a group", local.ip())));
+            return Err(refused(format!(
+                "{} is neither ours nor a group",
+                local.ip()
+            )));
+        }
+        // smoltcp hands a datagram to the first UDP socket on its port that accepts it,
+        // and a socket bound to any address accepts every group's datagrams to its port:
+        // two feeds on one port would take each other's.
+        if let Some(other) = self.feeds.iter().find(|f| f.port() == local.port()) {
+            return Err(refused(format!(
+                "port {} already carries the feed on {other}",
+                local.port()
+            )));
         }
         if group {
             let now = smoltcp_instant(self.now_ns);
@@ -39,6 +51,7 @@ impl Engine {
             let rule = super::NtupleRule::install_udp(interface, local, *queue)?;
             self.ntuple_udp.push(rule);
         }
+        self.feeds.push(local);
         Ok(handle)
     }
 
