@@ -15,7 +15,8 @@
 //! kind = "udp"                # one datagram = one event
 //! port = 9000                 # on the appliance's address (AF_XDP), or:
 //! kernel_address = "198.18.0.1"   # what the kernel backend binds (default 0.0.0.0)
-//! # group = "239.1.2.3"       # a multicast group instead (kernel sockets join it)
+//! # group = "239.1.2.3"       # a multicast group instead, on both backends (the
+//!                             # kernel joins it on the interface; one feed per port)
 //! ```
 
 use crate::schema::TrustAnchors;
@@ -50,7 +51,8 @@ pub struct EventSource {
     pub idle_timeout_ms: u64,
     /// UDP: the port.
     pub port: Option<u16>,
-    /// UDP: a multicast group to receive instead of unicast.
+    /// UDP: a multicast group to receive instead of unicast (both backends; the kernel
+    /// holds the interface's membership, on AF_XDP too).
     pub group: Option<Ipv4Addr>,
     /// UDP: the address the kernel backend's socket binds.
     pub kernel_address: Option<Ipv4Addr>,

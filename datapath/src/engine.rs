@@ -98,6 +98,8 @@ pub struct Engine {
     steer: Steer,
     conns: Vec<Option<Steered>>,
     ip: Ipv4Addr,
+    /// The interface's index (for the kernel's memberships of feeds' groups).
+    ifindex: u32,
     kick_errors_seen: u64,
     /// Stage 3: each connection's order frame, built ahead (see [`prebuilt`]).
     prebuilt: Vec<Option<prebuilt::Prebuilt>>,
@@ -130,6 +132,8 @@ pub struct Engine {
     ntuple_at: Option<(String, u32)>,
     /// Those rules, one per bound feed, deleted with the engine.
     ntuple_udp: Vec<NtupleRule>,
+    /// The destinations of the UDP feeds bound so far.
+    feeds: Vec<SocketAddrV4>,
 }
 
 impl Engine {
@@ -198,6 +202,7 @@ impl Engine {
             steer,
             conns: vec![None; config.sockets],
             ip: config.ip,
+            ifindex,
             kick_errors_seen: 0,
             prebuilt: (0..config.sockets).map(|_| None).collect(),
             egress_pending: false,
@@ -215,6 +220,7 @@ impl Engine {
                 .map(|_| (config.interface.clone(), config.queue)),
             _ntuple: ntuple,
             ntuple_udp: Vec::new(),
+            feeds: Vec::new(),
         })
     }
 

@@ -7,19 +7,16 @@
 mod common;
 
 use common::alloc::{measure, Counting};
-use common::fire::{order, orders_logged, target, POOL};
-use crossbeam_queue::ArrayQueue;
-use quickdraw_datapath::appliance::Appliance;
+use common::events::Run;
+use common::fire::{orders_logged, POOL};
 use quickdraw_datapath::clock::monotonic_ns;
-use quickdraw_datapath::event::predicate::Matcher;
 use quickdraw_datapath::event::source::SourceSpec;
 use quickdraw_datapath::event::sse_source::SseSpec;
 use quickdraw_datapath::event::udp_source::UdpSpec;
 use quickdraw_datapath::link::kernel::KernelLink;
 use quickdraw_datapath::link::xdp::XdpLink;
 use quickdraw_datapath::link::Link;
-use quickdraw_datapath::order::{ArmSpec, Command, Event, Outcome, Stamps, Trigger};
-use quickdraw_datapath::poll::Turn;
+use quickdraw_datapath::order::{Command, Outcome};
 use quickdraw_datapath::{tls, Engine};
 use quickdraw_lab::events::{udp_feed, EventServer, EVENTS_PATH, EVENTS_PORT, UDP_PORT};
 use quickdraw_lab::{LabPaths, LabSession};
@@ -27,7 +24,6 @@ use quickdraw_lab::{APPLIANCE_IP, HOST_IF, KERNEL_IP, SERVER_NAME, TARGET_IP};
 use rustls_pki_types::ServerName;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 #[global_allocator]
@@ -52,143 +48,18 @@ fn sse_spec(ca: &Path) -> SseSpec {
     }
 }
 
-struct Run<L: Link> {
-    app: Appliance<L>,
-    commands: Arc<ArrayQueue<Command>>,
-    events: Arc<ArrayQueue<Event>>,
-    seen: Vec<Event>,
-}
-
-impl<L: Link> Run<L> {
-    fn new(link: L, ca: &Path, kernel_addr: Ipv4Addr) -> Run<L> {
-        let commands = Arc::new(ArrayQueue::new(64));
-        let events = Arc::new(ArrayQueue::new(1024));
-        let targets = vec![target(ca, Duration::from_secs(30))];
-        let mut app = Appliance::new(link, targets, 16, commands.clone(), events.clone());
-        assert_eq!(app.add_source(SourceSpec::Sse(sse_spec(ca)), 0), SSE);
-        let udp = UdpSpec {
-            name: "lab-udp".into(),
-            addr: kernel_addr,
-            port: UDP_PORT,
-            max_event: 1024,
-        };
-        assert_eq!(app.add_source(SourceSpec::Udp(udp), 0), UDP);
-        let mut run = Run {
-            app,
-            commands,
-            events,
-            seen: Vec::new(),
-        };
-        run.turn_until("warm and live", Duration::from_secs(10), |r| {
-            r.app.source_live(SSE)
-                && r.app.source_live(UDP)
-                && r.seen
-                    .iter()
-                    .any(|e| matches!(e, Event::Pool { warm, .. } if *warm == POOL))
-        });
-        run.settle(Duration::from_millis(50));
-        run
-    }
-
-    fn turn(&mut self) {
-        self.app.turn(monotonic_ns());
-        while let Some(e) = self.events.pop() {
-            self.seen.push(e);
-        }
-    }
-
-    fn turn_until(&mut self, what: &str, limit: Duration, done: impl Fn(&Self) -> bool) {
-        let deadline = monotonic_ns() + limit.as_nanos() as u64;
-        while monotonic_ns() < deadline {
-            self.turn();
-            if done(self) {
-                return;
-            }
-        }
-        panic!("timed out waiting for {what}: {:?}", self.seen);
-    }
-
-    fn settle(&mut self, d: Duration) {
-        let end = monotonic_ns() + d.as_nanos() as u64;
-        while monotonic_ns() < end {
-            self.turn();
-        }
-    }
-
-    fn arm(&mut self, arm: u64, source: usize, predicate: &str, key: &str) {
-        let spec = ArmSpec {
-            arm,
-            target: 0,
-            request: order("1001", key),
-            conns: 1,
-            trigger: Trigger::Event {
-                source,
-                matcher: Arc::new(Matcher::compile(predicate).unwrap()),
-            },
-        };
-        self.commands
-            .push(Command::Arm {
-                req: arm,
-                spec: Box::new(spec),
-            })
-            .unwrap();
-        self.turn_until("armed", Duration::from_secs(2), |r| {
-            r.seen
-                .iter()
-                .any(|e| matches!(e, Event::Ack { req, result: Ok(_) } if *req == arm))
-        });
-    }
-
-    fn stamps(&self, arm: u64) -> Stamps {
-        self.seen
-            .iter()
-            .find_map(|e| match e {
-                Event::Sent { arm: a, stamps, .. } if *a == arm => Some(*stamps),
-                _ => None,
-            })
-            .expect("sent")
-    }
-
-    fn sent(&self, arm: u64) -> usize {
-        self.seen
-            .iter()
-            .filter(|e| matches!(e, Event::Sent { arm: a, .. } if *a == arm))
-            .count()
-    }
-
-    /// Turns, counting allocations, until `arm` has been sent; returns the allocations
-    /// made from the first turn after the event left the server to the fire's kick.
-    fn fire_allocations(&mut self, arm: u64) -> u64 {
-        let mut total = 0;
-        let deadline = monotonic_ns() + 2_000_000_000;
-        while monotonic_ns() < deadline {
-            let now = monotonic_ns();
-            let (_, n) = measure(|| self.app.turn(now));
-            total += n;
-            while let Some(e) = self.events.pop() {
-                self.seen.push(e);
-            }
-            if self.sent(arm) > 0 {
-                return total;
-            }
-        }
-        panic!("arm {arm} never fired: {:?}", self.seen);
-    }
-
-    fn outcome(&mut self, arm: u64) -> Outcome {
-        self.turn_until("the outcome", Duration::from_secs(5), |r| {
-            r.seen
-                .iter()
-                .any(|e| matches!(e, Event::Done(d) if d.arm == arm))
-        });
-        self.seen
-            .iter()
-            .find_map(|e| match e {
-                Event::Done(d) if d.arm == arm => Some(d.outcome),
-                _ => None,
-            })
-            .unwrap()
-    }
+fn run<L: Link>(link: L, ca: &Path, kernel_addr: Ipv4Addr) -> Run<L> {
+    let udp = UdpSpec {
+        name: "lab-udp".into(),
+        addr: kernel_addr,
+        port: UDP_PORT,
+        max_event: 1024,
+    };
+    Run::start(
+        link,
+        ca,
+        vec![SourceSpec::Sse(sse_spec(ca)), SourceSpec::Udp(udp)],
+    )
 }
 
 const MATCH: &str = r#"sku == "1001" && stock > 0"#;
@@ -210,7 +81,7 @@ fn sse(data: &[u8]) -> Vec<u8> {
 fn events_fire<L: Link>(link: L, paths: &LabPaths, kernel_addr: Ipv4Addr, udp_to: SocketAddrV4) {
     let backend = link.backend();
     let server = EventServer::start(paths).expect("event server");
-    let mut run = Run::new(link, &paths.ca_cert, kernel_addr);
+    let mut run = run(link, &paths.ca_cert, kernel_addr);
     assert!(server.wait_subscribers(1, Duration::from_secs(2)));
     let key = |what: &str| format!("qd-ev-{backend}-{what}");
     let mut allocations = Vec::new();

@@ -6,7 +6,8 @@
 //! of the calling process (a socket stays in the namespace it was made in), so a test or
 //! a bench run drives the source with plain calls: [`EventServer::send_sse`] writes an
 //! event to every subscriber, cut into as many TLS records (and TCP segments) as asked;
-//! [`EventServer::send_udp`] sends one datagram.
+//! [`EventServer::send_udp`] sends one datagram, to an address or to a multicast group
+//! such as [`UDP_GROUP`].
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -33,6 +34,9 @@ pub const EVENTS_PATH: &str = "/events";
 pub const UDP_PORT: u16 = 9000;
 /// The port datagrams leave from.
 pub const UDP_SOURCE_PORT: u16 = 9001;
+/// A multicast group for the UDP feed (administratively scoped, RFC 2365): datagrams to
+/// it leave the namespace by `qd1` only, with a TTL of 1.
+pub const UDP_GROUP: Ipv4Addr = Ipv4Addr::new(239, 18, 0, 1);
 
 type Stream = StreamOwned<ServerConnection, TcpStream>;
 
@@ -92,6 +96,11 @@ impl EventServer {
         let (listener, udp) = in_lab(|| {
             let listener = TcpListener::bind(SocketAddrV4::new(TARGET_IP, EVENTS_PORT))?;
             let udp = UdpSocket::bind(SocketAddrV4::new(TARGET_IP, UDP_SOURCE_PORT))?;
+            // Datagrams to a group leave by qd1 (the interface of TARGET_IP), with no
+            // route for the group needed, and are not looped back into the namespace.
+            let sock = socket2::SockRef::from(&udp);
+            sock.set_multicast_if_v4(&TARGET_IP)?;
+            sock.set_multicast_loop_v4(false)?;
             Ok((listener, udp))
         })?;
         listener
@@ -200,7 +209,8 @@ impl EventServer {
         }
     }
 
-    /// Sends `payload` as one datagram from 198.18.0.2:9001 to `to`.
+    /// Sends `payload` as one datagram from 198.18.0.2:9001 to `to`, a unicast address or
+    /// a multicast group (sent on `qd1`, TTL 1).
     pub fn send_udp(&self, to: SocketAddrV4, payload: &[u8]) -> Result<(), Error> {
         self.udp
             .send_to(payload, to)

@@ -8,7 +8,9 @@
  *   - IPv4/TCP frames whose 4-tuple is in the flows map (exact match), IPv4
  *     options allowed;
  *   - unfragmented IPv4/UDP datagrams whose destination
- *     address:port is in the udp_ports map (event feeds);
+ *     address:port is in the udp_ports map (event feeds: the appliance's
+ *     address, or a multicast group whose membership the kernel holds on
+ *     the interface; IGMP and the group's other ports stay the kernel's);
  *   - Ethernet/IPv4 ARP requests and replies whose target protocol address
  *     is the appliance's own address (config map).
  * Everything else is XDP_PASS: other TCP and UDP, IPv6, IPv4 fragments,

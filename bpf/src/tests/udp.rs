@@ -108,3 +108,23 @@ fn fragments_and_broken_udp_headers_are_passed() {
     }
     assert_eq!(steer.counters().unwrap(), counters(4, 0, 4, 3));
 }
+
+#[test]
+fn only_the_owned_port_of_a_group_is_steered() {
+    let (steer, _xsk) = owning(&[SocketAddrV4::new(GROUP, 9000)]);
+    assert_eq!(run(&steer, &datagram(GROUP, 9000, b"x")), Verdict::Redirect);
+    // The kernel keeps the rest: the group's other ports, other groups, our own address
+    // on the port (no unicast feed here), and the group's IGMP (the kernel holds the
+    // membership and answers the queriers).
+    let igmp_report = [0x16, 0, 0xfa, 0xeb, 239, 18, 0, 1];
+    let frames = [
+        datagram(GROUP, 9001, b"x"),
+        datagram(Ipv4Addr::new(239, 18, 0, 2), 9000, b"x"),
+        datagram(APPLIANCE, 9000, b"x"),
+        Ipv4::new(SENDER, GROUP, 2).frame(&igmp_report),
+    ];
+    for f in &frames {
+        assert_eq!(run(&steer, f), Verdict::Pass, "{f:02x?}");
+    }
+    assert_eq!(steer.counters().unwrap(), counters(5, 1, 4, 0));
+}

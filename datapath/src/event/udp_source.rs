@@ -18,8 +18,8 @@ const PER_TURN: usize = 64;
 pub struct UdpSpec {
     /// The source's name, as arms name it.
     pub name: String,
-    /// The address kernel sockets bind (the kernel backend's own address, or a
-    /// multicast group); the AF_XDP link always uses the appliance's address.
+    /// A multicast group (on both backends), or the address kernel sockets bind (the
+    /// kernel backend's own address; the AF_XDP link then uses the appliance's).
     pub addr: Ipv4Addr,
     pub port: u16,
     /// Largest datagram payload kept (longer ones are truncated by the socket and then
@@ -106,7 +106,7 @@ impl Source for UdpSource {
         for _ in 0..PER_TURN {
             let n = match rx {
                 Datagrams::Kernel(socket) => kernel_recv(socket, &mut self.buf),
-                Datagrams::Stack(handle) => link.recv_datagram(*handle, &mut self.buf),
+                Datagrams::Stack { handle, .. } => link.recv_datagram(*handle, &mut self.buf),
             };
             let Some(n) = n else { break };
             progressed = true;

@@ -1,10 +1,11 @@
 //! [`Link`] over the kernel's TCP: non-blocking std sockets with TCP_NODELAY, bound to
 //! the configured interface so traffic never leaves by another route.
 
+use super::datagram::{kernel_socket, Datagrams};
 use super::{Link, LinkError, LinkId, LinkState};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, SocketAddrV4, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpStream};
 
 #[derive(Debug)]
 enum Slot {
@@ -129,6 +130,22 @@ impl Link for KernelLink {
 
     fn poll(&mut self, _now_ns: u64) {
         // The kernel moves the packets; nothing to drive.
+    }
+
+    /// A kernel socket; a group is joined on this link's interface when it has one (the
+    /// kernel would otherwise pick the interface its routes give the group, often the
+    /// default route's, and never see the feed on ours).
+    fn bind_udp(
+        &mut self,
+        addr: Ipv4Addr,
+        port: u16,
+        _max_payload: usize,
+    ) -> Result<Datagrams, LinkError> {
+        let ifindex = match &self.interface {
+            Some(name) if addr.is_multicast() => Some(crate::xsk::if_index(name)?),
+            _ => None,
+        };
+        kernel_socket(addr, port, ifindex).map(Datagrams::Kernel)
     }
 
     fn backend(&self) -> &'static str {

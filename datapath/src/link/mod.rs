@@ -157,9 +157,11 @@ pub trait Link {
         None
     }
     /// Starts receiving UDP datagrams to `addr:port` for an event feed, payloads up to
-    /// `max_payload` bytes. By default a kernel socket (the kernel backend's way); the
-    /// AF_XDP link binds a socket of its own stack on its own address instead and steers
-    /// the port to itself.
+    /// `max_payload` bytes; `addr` a multicast group, or what a kernel socket binds for
+    /// unicast. By default a kernel socket (the kernel backend's way), joined to a group
+    /// where the kernel routes it; the kernel link joins on its own interface. The AF_XDP
+    /// link binds a socket of its own stack instead, on the group or its own address, and
+    /// steers that destination to itself (the kernel keeps the group's membership).
     fn bind_udp(
         &mut self,
         addr: std::net::Ipv4Addr,
@@ -167,7 +169,7 @@ pub trait Link {
         max_payload: usize,
     ) -> Result<datagram::Datagrams, LinkError> {
         let _ = max_payload;
-        datagram::kernel_socket(addr, port).map(datagram::Datagrams::Kernel)
+        datagram::kernel_socket(addr, port, None).map(datagram::Datagrams::Kernel)
     }
     /// The next datagram of a [`datagram::Datagrams::Stack`] socket, into `buf`.
     fn recv_datagram(

@@ -1,5 +1,6 @@
 //! [`Link`] over the AF_XDP [`Engine`]: smoltcp TCP sockets, steered flows, one kick.
 
+use super::datagram::{Datagrams, Membership};
 use super::{Link, LinkError, LinkId, LinkState};
 use crate::Engine;
 use smoltcp::socket::tcp::State;
@@ -140,16 +141,26 @@ impl Link for XdpLink {
         self.engine.send_prepared_raw()
     }
 
+    /// A socket of our stack on `addr:port` for a group, else on our own address. For a
+    /// group, the kernel joins it on our interface first (so a NIC's multicast filter
+    /// lets it in, and IGMP is the kernel's); the feed holds that membership.
     fn bind_udp(
         &mut self,
-        _addr: std::net::Ipv4Addr,
+        addr: std::net::Ipv4Addr,
         port: u16,
         max_payload: usize,
-    ) -> Result<super::datagram::Datagrams, LinkError> {
-        self.engine
-            .bind_udp(port, max_payload)
-            .map(super::datagram::Datagrams::Stack)
-            .map_err(|e| LinkError::Datapath(Box::new(e)))
+    ) -> Result<Datagrams, LinkError> {
+        let (local, membership) = if addr.is_multicast() {
+            let membership = Membership::join(addr, self.engine.ifindex())?;
+            (SocketAddrV4::new(addr, port), Some(membership))
+        } else {
+            (SocketAddrV4::new(self.engine.ip(), port), None)
+        };
+        let handle = self
+            .engine
+            .bind_udp(local, max_payload)
+            .map_err(|e| LinkError::Datapath(Box::new(e)))?;
+        Ok(Datagrams::Stack { handle, membership })
     }
 
     fn recv_datagram(

@@ -17,6 +17,7 @@ pub fn lab_engine() -> EngineConfig {
 
 /// Turns the engine until `done` holds or `limit` passes; false on time-out.
 pub mod alloc;
+pub mod events;
 pub mod fire;
 
 pub fn drive_until(
