@@ -131,7 +131,8 @@ fn deliver(
 ) -> Vec<Vec<u8>> {
     wire.rx.extend(frames.iter().cloned());
     for _ in 0..frames.len() + 1 {
-        stack.poll(Instant::from_millis(1), wire);
+        stack.poll_ingress(Instant::from_millis(1), wire);
+        stack.poll_egress_all(Instant::from_millis(1), wire);
     }
     let mut got = Vec::new();
     let mut buf = [0; 64];
@@ -148,7 +149,8 @@ fn a_joined_group_reaches_its_socket_and_joining_sends_nothing() {
     stack.join_group(GROUP, Instant::ZERO).unwrap();
     stack.join_group(GROUP, Instant::ZERO).unwrap(); // twice: not an error
     let feed = stack.bind_udp(SocketAddrV4::new(GROUP, PORT), 32).unwrap();
-    stack.poll(Instant::from_millis(1), &mut wire);
+    stack.poll_ingress(Instant::from_millis(1), &mut wire);
+    stack.poll_egress_all(Instant::from_millis(1), &mut wire);
     assert!(wire.tx.is_empty(), "joining sent {:02x?}", wire.tx);
 
     let got = deliver(
