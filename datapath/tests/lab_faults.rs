@@ -187,6 +187,55 @@ fn af_xdp_pool_comes_back_after_ten_blackholes() {
     warm.order_answered(&status.access_log, "blackhole");
 }
 
+/// The matrix's long outage: an order fired into a 10 s blackhole gets a known outcome
+/// (it left; what became of it is unknown: never "answered", never silently dropped, never
+/// resent on a new connection), the pool comes back once the path does, and the next order
+/// is answered and logged once. The blackholed order reaches nginx at most once.
+#[test]
+fn af_xdp_an_order_fired_into_a_ten_second_blackhole_has_a_known_outcome() {
+    let lab = LabSession::start().expect("lab up");
+    let status = lab.status().unwrap().clone();
+    let _restore = Restore;
+    let mut warm = Warm::start(&status.ca_cert);
+    let key = format!("qd-test-dark-{}", std::process::id());
+    let commands = &warm.handle.commands;
+    commands
+        .push(Command::Arm {
+            req: 7,
+            spec: Box::new(ArmSpec {
+                arm: 7,
+                target: 0,
+                request: order("1001", &key),
+                conns: 1,
+                trigger: Trigger::Manual,
+            }),
+        })
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    let dark = Instant::now();
+    loss::set(100).expect("blackhole");
+    commands.push(Command::Fire { req: 8, arm: 7 }).unwrap();
+    let done = outcomes(&warm.handle.events, &mut warm.seen, 7, 1);
+    assert!(
+        matches!(done[0].outcome, Outcome::Unknown(_)),
+        "a fire into a blackhole: {done:?}"
+    );
+    assert!(
+        warm.pool(|w| w == 0, 10),
+        "connections kept counting as warm through the blackhole"
+    );
+    std::thread::sleep(Duration::from_secs(10).saturating_sub(dark.elapsed()));
+    loss::set(0).expect("restore");
+    assert!(
+        warm.pool(|w| w == POOL, 20),
+        "the pool did not come back after 10 s dark: {:?}",
+        warm.recent()
+    );
+    let logged = orders_logged(&status.access_log, &key, 0);
+    assert!(logged.len() <= 1, "the blackholed order twice: {logged:#?}");
+    warm.order_answered(&status.access_log, "after-dark");
+}
+
 #[test]
 fn af_xdp_pool_comes_back_after_a_link_flap() {
     let lab = LabSession::start().expect("lab up");
