@@ -393,8 +393,13 @@ impl Engine {
     }
 
     /// Pushes a self-addressed warm frame and kicks (see [`XdpDevice::send_warm_frame`]).
+    /// The frame is as long as the longest frame built for an armed order (or the raw
+    /// floor frame), so the kernel's path for that size is the one kept warm.
     pub fn warm_wire(&mut self) -> bool {
-        self.device.send_warm_frame()
+        let built = self.prebuilt.iter().flatten().map(prebuilt::Prebuilt::len);
+        let raw = self.raw.map(|(_, len)| len);
+        let len = built.chain(raw).max().unwrap_or(0);
+        self.device.send_warm_frame(len)
     }
 
     /// Builds a complete frame into the transmit frame set aside for raw frames (the

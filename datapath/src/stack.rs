@@ -209,12 +209,14 @@ impl Stack {
         let mut changed = false;
         // Bounded by the Rx rings: each call takes one frame, and a frame taken is gone.
         loop {
-            match self.iface.poll_ingress_single(now, device, &mut self.sockets) {
+            match self
+                .iface
+                .poll_ingress_single(now, device, &mut self.sockets)
+            {
                 PollIngressSingleResult::None => return changed,
                 PollIngressSingleResult::PacketProcessed => {}
                 PollIngressSingleResult::SocketStateChanged => changed = true,
             }
         }
     }
-
 }

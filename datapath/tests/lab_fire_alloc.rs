@@ -177,6 +177,7 @@ fn warming_sends_only_warm_frames_which_reach_no_stack() {
     let peer_before = peer_counters();
     let log_before = access_log_lines(&lab);
     let warmings = a.warmings;
+    let captured = common::capture(0x88B5, 5);
     let wait = monotonic_ns() + 20_000_000; // 20 ms armed: ~400 warmings
     while monotonic_ns() < wait {
         a.turn(monotonic_ns());
@@ -215,6 +216,28 @@ fn warming_sends_only_warm_frames_which_reach_no_stack() {
         log_before,
         "warming reached the target"
     );
+    // Each is our own MAC twice and the experimental EtherType, as long as the armed
+    // order's frame (the kernel's path for that size is the one kept warm), and zeros
+    // after its 22-byte header: no IP, nothing of the order.
+    let mac = a.link().engine().mac();
+    let frames = captured.frames();
+    assert!(!frames.is_empty(), "no warm frame captured at the peer");
+    for f in &frames {
+        assert!(
+            f.len() > 200 && f.len() <= 1514,
+            "warm frame of {} bytes",
+            f.len()
+        );
+        assert_eq!(
+            (&f[0..6], &f[6..12], &f[12..14]),
+            (&mac[..], &mac[..], &[0x88, 0xB5][..])
+        );
+        assert_eq!(&f[14..22], b"qdwarm\0\0");
+        assert!(
+            f[22..].iter().all(|&b| b == 0),
+            "a warm frame carried data: {f:02x?}"
+        );
+    }
     // And the armed order still goes out intact.
     commands
         .push(Command::Fire {

@@ -37,7 +37,8 @@ impl Prebuilt {
         self.frame
     }
 
-    fn len(&self) -> usize {
+    /// The frame's length on the wire.
+    pub(super) fn len(&self) -> usize {
         HEADERS + self.payload_len
     }
 }

@@ -22,36 +22,45 @@ type Desc = libc::xdp_desc;
 /// A descriptor of a frame to send: one transmit frame, sent from its first byte, and a
 /// length. Made only from a [`TxFrame`], so a receive frame can never be handed to Tx:
 ///
-#[cfg_attr(feature = "xsk-doctests", doc = r#"
+#[cfg_attr(
+    feature = "xsk-doctests",
+    doc = r#"
 ```compile_fail,E0308
 use quickdraw_datapath::xsk::{RxFrame, Tx, TxDesc};
 fn send(tx: &mut Tx, frame: RxFrame) {
     let _ = tx.push(TxDesc::new(frame, 60));
 }
 ```
-"#)]
+"#
+)]
 ///
 /// nor a received descriptor sent back out as it is:
 ///
-#[cfg_attr(feature = "xsk-doctests", doc = r#"
+#[cfg_attr(
+    feature = "xsk-doctests",
+    doc = r#"
 ```compile_fail,E0308
 use quickdraw_datapath::xsk::{RxDesc, Tx};
 fn echo(tx: &mut Tx, desc: RxDesc) {
     let _ = tx.push(desc);
 }
 ```
-"#)]
+"#
+)]
 ///
 /// What compiles is a transmit frame:
 ///
-#[cfg_attr(feature = "xsk-doctests", doc = r#"
+#[cfg_attr(
+    feature = "xsk-doctests",
+    doc = r#"
 ```no_run
 use quickdraw_datapath::xsk::{Tx, TxDesc, TxFrame};
 fn send(tx: &mut Tx, frame: TxFrame) {
     let _ = tx.push(TxDesc::new(frame, 60));
 }
 ```
-"#)]
+"#
+)]
 ///
 /// The length is not checked here: whoever writes the frame checks it against the
 /// transmit area (and the kernel checks every Tx descriptor again).
@@ -264,32 +273,41 @@ pub struct ConsRing<T> {
 
 /// Receive frames we give the kernel to receive into. Only a [`RxFrame`] goes in:
 ///
-#[cfg_attr(feature = "xsk-doctests", doc = r#"
+#[cfg_attr(
+    feature = "xsk-doctests",
+    doc = r#"
 ```compile_fail,E0308
 use quickdraw_datapath::xsk::{Fill, TxFrame};
 fn refill(fill: &mut Fill, frame: TxFrame) {
     let _ = fill.push(frame);
 }
 ```
-"#)]
+"#
+)]
 ///
-#[cfg_attr(feature = "xsk-doctests", doc = r#"
+#[cfg_attr(
+    feature = "xsk-doctests",
+    doc = r#"
 ```compile_fail,E0308
 use quickdraw_datapath::xsk::Fill;
 fn refill(fill: &mut Fill, addr: u64) {
     let _ = fill.push(addr);
 }
 ```
-"#)]
+"#
+)]
 ///
-#[cfg_attr(feature = "xsk-doctests", doc = r#"
+#[cfg_attr(
+    feature = "xsk-doctests",
+    doc = r#"
 ```no_run
 use quickdraw_datapath::xsk::{Fill, RxFrame};
 fn refill(fill: &mut Fill, frame: RxFrame) {
     let _ = fill.push(frame);
 }
 ```
-"#)]
+"#
+)]
 pub type Fill = ProdRing<RxFrame>;
 /// Descriptors of transmit frames we want sent.
 pub type Tx = ProdRing<TxDesc>;

@@ -161,12 +161,15 @@ pub enum TxArea {}
 /// only the Fill ring takes one: it cannot be sent ([`TxDesc`](super::TxDesc) takes a
 /// [`TxFrame`]), nor made from a bare address:
 ///
-#[cfg_attr(feature = "xsk-doctests", doc = r#"
+#[cfg_attr(
+    feature = "xsk-doctests",
+    doc = r#"
 ```compile_fail,E0423
 use quickdraw_datapath::xsk::RxFrame;
 let _ = RxFrame(4096);
 ```
-"#)]
+"#
+)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(transparent)]
 pub struct RxFrame(u64);
@@ -181,12 +184,15 @@ impl RxFrame {
 /// and it goes to Tx (in a [`TxDesc`](super::TxDesc)) and back to the pool, never to the
 /// Fill ring (see [`Fill`](super::Fill)), nor is it made from a bare address:
 ///
-#[cfg_attr(feature = "xsk-doctests", doc = r#"
+#[cfg_attr(
+    feature = "xsk-doctests",
+    doc = r#"
 ```compile_fail,E0277
 use quickdraw_datapath::xsk::TxFrame;
 let _ = TxFrame::from(8192u64);
 ```
-"#)]
+"#
+)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(transparent)]
 pub struct TxFrame(u64);

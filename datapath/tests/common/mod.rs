@@ -61,6 +61,53 @@ pub fn xdp_attached(ifname: &str) -> bool {
     links[0].get("xdp").is_some()
 }
 
+/// Frames of one EtherType arriving at the lab peer's interface, captured from inside the
+/// lab namespace (a raw packet socket) while the test goes on.
+pub struct Capture {
+    child: std::process::Child,
+}
+
+/// Starts capturing up to `max` frames of `ethertype` at the lab peer; returns once the
+/// socket is bound. It stops by itself after `max` frames or 2 s without one.
+#[allow(dead_code)] // not every test binary captures
+pub fn capture(ethertype: u16, max: usize) -> Capture {
+    use quickdraw_lab::{NETNS, PEER_IF};
+    use std::io::BufRead;
+    let script = format!(
+        "import socket\ns=socket.socket(socket.AF_PACKET,socket.SOCK_RAW,socket.htons({ethertype}))\n\
+         s.bind(('{PEER_IF}',0))\nprint('ready',flush=True)\ns.settimeout(2.0)\n\
+         for _ in range({max}):\n  try: print(s.recv(4096).hex(),flush=True)\n  except socket.timeout: break\n"
+    );
+    let mut child = std::process::Command::new("ip")
+        .args(["netns", "exec", NETNS, "python3", "-c", &script])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 in the lab namespace");
+    let mut ready = String::new();
+    let out = child.stdout.as_mut().expect("piped");
+    std::io::BufReader::new(out)
+        .read_line(&mut ready)
+        .expect("capture starts");
+    assert_eq!(ready.trim(), "ready", "capture did not start");
+    Capture { child }
+}
+
+impl Capture {
+    /// The frames captured (waits for the capture to end).
+    #[allow(dead_code)]
+    pub fn frames(self) -> Vec<Vec<u8>> {
+        let out = self.child.wait_with_output().expect("capture ends");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|h| {
+                (0..h.len() / 2)
+                    .map(|i| u8::from_str_radix(&h[2 * i..2 * i + 2], 16).expect("hex"))
+                    .collect()
+            })
+            .collect()
+    }
+}
+
 /// Sends raw Ethernet frames out of the lab peer's interface, from inside the lab
 /// namespace, as a host on the LAN would (a raw packet socket).
 pub fn inject(frames: &[Vec<u8>]) {
