@@ -363,6 +363,7 @@ impl<L: Link> Appliance<L> {
     /// many requests left.
     /// `stamps` holds what is known before the send: the trigger (the turn's `now`),
     /// and for scheduled or event fires the deadline or the receive stamp.
+    #[inline(never)] // code warming prefetches this very body (warming/code.rs)
     fn fire(&mut self, slot: usize, stamps: Stamps) -> (u64, usize) {
         let now = stamps.trigger_ns;
         let Some(arm) = self.arms[slot].as_mut() else {
@@ -497,6 +498,14 @@ impl<L: Link> Appliance<L> {
                 {
                     let link = self.target_link[self.conns[c].target];
                     self.links[link].warm(id, tag, record, now);
+                    // The fire's own code (sizes from `nm -S` of the release build, rounded
+                    // up: 3.3 KiB and 1.2 KiB).
+                    crate::warming::prefetch_code(Self::fire as *const (), 4096);
+                    crate::warming::prefetch_code(
+                        crate::conn::WarmConn::fire::<L> as *const (),
+                        1536,
+                    );
+                    self.links[link].warm_code();
                     self.warmings += 1;
                     self.warm_next = c + 1;
                     break;

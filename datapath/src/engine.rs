@@ -300,6 +300,7 @@ impl Engine {
     /// The fire path: smoltcp emits what the sockets have queued (egress only, no receive
     /// processing ahead of it), then one kick. With `profile`, returns the clock between
     /// the two (0 otherwise): step profiling for the bench, off in production.
+    #[inline(never)] // code warming prefetches this very body (warming/code.rs)
     pub fn transmit(&mut self, now_ns: u64, profile: bool) -> u64 {
         if std::mem::take(&mut self.egress_pending) {
             self.stack
@@ -343,6 +344,7 @@ impl Engine {
     /// The fire of a prepared order: patch, account, push (the kick follows in
     /// [`Engine::transmit`]). False when the built frame does not match (nothing sent:
     /// the caller sends through smoltcp instead).
+    #[inline(never)] // code warming prefetches this very body (warming/code.rs)
     pub fn send_prepared(&mut self, id: ConnId, tag: u64, record: &[u8], now_ns: u64) -> bool {
         let handle = self.stack.handle(id.0);
         let socket = self.stack.sockets.get_mut::<tcp::Socket>(handle);
@@ -390,6 +392,17 @@ impl Engine {
             return 1;
         }
         self.device.warm_tx(record)
+    }
+
+    /// Code warming of the engine's part of the fire path: the built frame's send, the
+    /// kick, and smoltcp's delegated-send accounting.
+    pub fn warm_code(&self) {
+        use crate::warming::prefetch_code;
+        prefetch_code(Engine::send_prepared as *const (), 1024);
+        prefetch_code(Engine::transmit as *const (), 512);
+        prefetch_code(tcp::Socket::delegated_send_complete as *const (), 512);
+        prefetch_code(tcp::Socket::delegated_send_prepare as *const (), 512);
+        self.device.warm_code();
     }
 
     /// Pushes a self-addressed warm frame and kicks (see [`XdpDevice::send_warm_frame`]).

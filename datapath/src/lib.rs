@@ -2,8 +2,8 @@
 //! and TLS 1.3 (rustls handshakes, records sealed by us) over UMEM frames or the kernel's
 //! sockets, warm connection pools, pre-sealed requests and the fire path.
 //!
-//! `unsafe` is confined to `xsk/` (the kernel's shared rings and packet memory) and
-//! `placement/sched.rs` (one scheduler call).
+//! `unsafe` is confined to `xsk/` (the kernel's shared rings and packet memory),
+//! `placement/sched.rs` (one scheduler call) and `warming/code.rs` (one cache prefetch).
 
 pub mod appliance;
 pub mod clock;

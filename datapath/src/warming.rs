@@ -6,6 +6,9 @@
 //!
 //! What each bought, measured in the lab, is in the README ("Warming").
 
+mod code;
+pub use code::prefetch_code;
+
 /// Warming settings of one datapath thread.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Warming {

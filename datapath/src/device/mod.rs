@@ -362,6 +362,18 @@ impl XdpDevice {
         self.kick_if_needed().is_ok()
     }
 
+    /// Code warming of the device's part of the fire path: the built frame's patch and
+    /// push, and the kick (see `warming/code.rs`).
+    pub fn warm_code(&self) {
+        use crate::warming::prefetch_code;
+        prefetch_code(XdpDevice::reserved_mut as *const (), 256);
+        prefetch_code(XdpDevice::push_reserved as *const (), 128);
+        prefetch_code(XdpDevice::push_reserved_frame as *const (), 640);
+        prefetch_code(XdpDevice::kick_if_needed as *const (), 256);
+        prefetch_code(fixup::set16 as *const (), 256);
+        prefetch_code(fixup::set32 as *const (), 384);
+    }
+
     /// Whether the Tx ring has a free slot.
     pub fn tx_free(&mut self) -> bool {
         self.xsk.tx.free(1) > 0

@@ -117,6 +117,10 @@ pub trait Link {
     fn warm_wire(&mut self) -> bool {
         false
     }
+    /// Code warming of this link's part of the fire path (see
+    /// [`crate::warming::prefetch_code`]). Links with no code of their own there do
+    /// nothing.
+    fn warm_code(&self) {}
     /// The clock right after a [`poll`](Self::poll) returned: a fire's tx stamp. Real
     /// links read CLOCK_MONOTONIC; a simulated one answers with its virtual time.
     fn now_ns(&self) -> u64 {
@@ -239,6 +243,11 @@ impl Link for AnyLink {
     }
     fn rx_seen_ns(&self) -> u64 {
         dispatch!(self, l => l.rx_seen_ns())
+    }
+    fn warm_code(&self) {
+        crate::warming::prefetch_code(<AnyLink as Link>::send_prepared as *const (), 512);
+        crate::warming::prefetch_code(<AnyLink as Link>::transmit as *const (), 512);
+        dispatch!(self, l => l.warm_code())
     }
     fn defer_acks(&mut self, id: LinkId, delay_ns: u64) {
         dispatch!(self, l => l.defer_acks(id, delay_ns))

@@ -81,6 +81,12 @@ impl Link for XdpLink {
             .set_ack_delay(Some(delay));
     }
 
+    fn warm_code(&self) {
+        crate::warming::prefetch_code(<XdpLink as Link>::send_prepared as *const (), 512);
+        crate::warming::prefetch_code(<XdpLink as Link>::transmit as *const (), 512);
+        self.engine.warm_code();
+    }
+
     fn rx_seen_ns(&self) -> u64 {
         self.engine.rx_seen_ns()
     }
