@@ -500,8 +500,8 @@ impl<L: Link> Appliance<L> {
                     self.links[link].warm(id, tag, record, now);
                     // The fire's own code (sizes from `nm -S` of the release build, rounded
                     // up: 3.3 KiB and 1.2 KiB).
-                    crate::warming::prefetch_code(Self::fire as *const (), 4096);
-                    crate::warming::prefetch_code(
+                    crate::warming::prefetch(Self::fire as *const (), 4096);
+                    crate::warming::prefetch(
                         crate::conn::WarmConn::fire::<L> as *const (),
                         1536,
                     );

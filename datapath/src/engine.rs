@@ -389,6 +389,9 @@ impl Engine {
             (0, ())
         });
         if self.prepare(id, tag, record, now_ns) {
+            if let Some(p) = &self.prebuilt[id.0] {
+                self.device.warm_reserved(p.frame(), p.len());
+            }
             return 1;
         }
         self.device.warm_tx(record)
@@ -397,11 +400,11 @@ impl Engine {
     /// Code warming of the engine's part of the fire path: the built frame's send, the
     /// kick, and smoltcp's delegated-send accounting.
     pub fn warm_code(&self) {
-        use crate::warming::prefetch_code;
-        prefetch_code(Engine::send_prepared as *const (), 1024);
-        prefetch_code(Engine::transmit as *const (), 512);
-        prefetch_code(tcp::Socket::delegated_send_complete as *const (), 512);
-        prefetch_code(tcp::Socket::delegated_send_prepare as *const (), 512);
+        use crate::warming::prefetch;
+        prefetch(Engine::send_prepared as *const (), 1024);
+        prefetch(Engine::transmit as *const (), 512);
+        prefetch(tcp::Socket::delegated_send_complete as *const (), 512);
+        prefetch(tcp::Socket::delegated_send_prepare as *const (), 512);
         self.device.warm_code();
     }
 

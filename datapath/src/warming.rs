@@ -7,7 +7,7 @@
 //! What each bought, measured in the lab, is in the README ("Warming").
 
 mod code;
-pub use code::prefetch_code;
+pub use code::prefetch;
 
 /// Warming settings of one datapath thread.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

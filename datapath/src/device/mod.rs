@@ -365,13 +365,25 @@ impl XdpDevice {
     /// Code warming of the device's part of the fire path: the built frame's patch and
     /// push, and the kick (see `warming/code.rs`).
     pub fn warm_code(&self) {
-        use crate::warming::prefetch_code;
-        prefetch_code(XdpDevice::reserved_mut as *const (), 256);
-        prefetch_code(XdpDevice::push_reserved as *const (), 128);
-        prefetch_code(XdpDevice::push_reserved_frame as *const (), 640);
-        prefetch_code(XdpDevice::kick_if_needed as *const (), 256);
-        prefetch_code(fixup::set16 as *const (), 256);
-        prefetch_code(fixup::set32 as *const (), 384);
+        use crate::warming::prefetch;
+        prefetch(XdpDevice::reserved_mut as *const (), 256);
+        prefetch(XdpDevice::push_reserved as *const (), 128);
+        prefetch(XdpDevice::push_reserved_frame as *const (), 640);
+        prefetch(XdpDevice::kick_if_needed as *const (), 256);
+        prefetch(fixup::set16 as *const (), 256);
+        prefetch(fixup::set32 as *const (), 384);
+    }
+
+    /// Pulls a built frame's first `len` bytes into the cache, and its page into the TLB,
+    /// without writing it: the fire patches its header in place, and a frame whose ACK and
+    /// window have not moved is otherwise left untouched between fires.
+    pub fn warm_reserved(&self, h: FrameHandle, len: usize) {
+        let Some(frame) = self.reserved.ready(h) else {
+            return;
+        };
+        if let Ok(bytes) = self.xsk.tx_frames.get(frame, 0, u32::try_from(len).unwrap_or(0)) {
+            crate::warming::prefetch(bytes.as_ptr().cast(), bytes.len());
+        }
     }
 
     /// Whether the Tx ring has a free slot.

@@ -118,7 +118,7 @@ pub trait Link {
         false
     }
     /// Code warming of this link's part of the fire path (see
-    /// [`crate::warming::prefetch_code`]). Links with no code of their own there do
+    /// [`crate::warming::prefetch`]). Links with no code of their own there do
     /// nothing.
     fn warm_code(&self) {}
     /// The clock right after a [`poll`](Self::poll) returned: a fire's tx stamp. Real
@@ -245,8 +245,8 @@ impl Link for AnyLink {
         dispatch!(self, l => l.rx_seen_ns())
     }
     fn warm_code(&self) {
-        crate::warming::prefetch_code(<AnyLink as Link>::send_prepared as *const (), 512);
-        crate::warming::prefetch_code(<AnyLink as Link>::transmit as *const (), 512);
+        crate::warming::prefetch(<AnyLink as Link>::send_prepared as *const (), 512);
+        crate::warming::prefetch(<AnyLink as Link>::transmit as *const (), 512);
         dispatch!(self, l => l.warm_code())
     }
     fn defer_acks(&mut self, id: LinkId, delay_ns: u64) {

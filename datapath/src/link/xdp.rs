@@ -82,8 +82,8 @@ impl Link for XdpLink {
     }
 
     fn warm_code(&self) {
-        crate::warming::prefetch_code(<XdpLink as Link>::send_prepared as *const (), 512);
-        crate::warming::prefetch_code(<XdpLink as Link>::transmit as *const (), 512);
+        crate::warming::prefetch(<XdpLink as Link>::send_prepared as *const (), 512);
+        crate::warming::prefetch(<XdpLink as Link>::transmit as *const (), 512);
         self.engine.warm_code();
     }
 

@@ -1,5 +1,5 @@
-//! Code warming: the fire path's machine code pulled into the core's caches, and its
-//! pages into the TLB, without running it. After a long wait the fire's own code, which
+//! Code warming: the fire path's machine code (and the built frame it patches) pulled
+//! into the core's caches, and its pages into the TLB, without running it. After a long wait the fire's own code, which
 //! nothing else runs, was most of what made a cold fire slow (lab, 1 s gap, 2 × 30 fires
 //! each way: af_xdp trigger→wire p50 3.0 and 3.1 µs without, 1.8 and 1.9 µs with). Send
 //! warming calls it on its tick for the functions a fire runs, each marked
@@ -10,14 +10,14 @@
 //! and changes nothing but the caches. SSE, which it belongs to, is part of x86_64.
 #![allow(unsafe_code)]
 
-/// Prefetches `len` bytes of code from `function`'s first byte into the second-level
-/// cache, one prefetch per 64-byte line.
+/// Prefetches `len` bytes from `at` (a function's code, or data the fire will touch)
+/// into the second-level cache, one prefetch per 64-byte line.
 #[inline]
-pub fn prefetch_code(function: *const (), len: usize) {
+pub fn prefetch(at: *const (), len: usize) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T1};
-        let start = function.cast::<i8>();
+        let start = at.cast::<i8>();
         for offset in (0..len).step_by(64) {
             // SAFETY: a prefetch never dereferences in the program's sense and never
             // faults; `wrapping_add` only forms the address.
@@ -25,5 +25,5 @@ pub fn prefetch_code(function: *const (), len: usize) {
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = (function, len);
+    let _ = (at, len);
 }
