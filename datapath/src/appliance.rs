@@ -501,10 +501,7 @@ impl<L: Link> Appliance<L> {
                     // The fire's own code (sizes from `nm -S` of the release build, rounded
                     // up: 3.3 KiB and 1.2 KiB).
                     crate::warming::prefetch(Self::fire as *const (), 4096);
-                    crate::warming::prefetch(
-                        crate::conn::WarmConn::fire::<L> as *const (),
-                        1536,
-                    );
+                    crate::warming::prefetch(crate::conn::WarmConn::fire::<L> as *const (), 1536);
                     self.links[link].warm_code();
                     self.warmings += 1;
                     self.warm_next = c + 1;

@@ -309,8 +309,9 @@ fn af_xdp_orders_go_out_once_when_session_tickets_are_rejected() {
     );
     settle();
 
-    // A new ticket key: every ticket the pool holds is refused, and every connection
-    // comes back through a full handshake.
+    // A new ticket key (nginx restarted, so no worker with the old key is left): every
+    // ticket the pool holds is refused, and every connection comes back through a full
+    // handshake.
     let mark = log_mark(&log);
     lab.rotate_ticket_key().expect("new ticket key");
     assert!(warm.pool(|w| w < POOL, 10), "a reload closed no connection");
@@ -330,7 +331,15 @@ fn af_xdp_orders_go_out_once_when_session_tickets_are_rejected() {
         first.iter().all(|l| !resumed(l)),
         "a session resumed from a ticket sealed with the old key: {first:#?}"
     );
-    assert!(warm.conn_errors().is_empty(), "{:?}", warm.conn_errors());
+    // A refused ticket is a full handshake, never an error. (Reconnects made while nginx
+    // was stopping may have been closed mid-handshake: that is the restart, not the key.)
+    let errors = warm.conn_errors();
+    assert!(
+        errors
+            .iter()
+            .all(|e| e.contains("closed the connection") && !e.contains("certificate")),
+        "{errors:?}"
+    );
     let line = warm.order_answered(&log, "tickets-refused");
     assert!(!resumed(&line), "{line}");
 }

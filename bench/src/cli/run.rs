@@ -67,7 +67,8 @@ pub(crate) struct RunArgs {
     #[arg(long)]
     no_pin: bool,
     /// Send-path warming while armed: all (the default), none, send (our half only:
-    /// the order's frame, record and socket) or wire (the kernel's half only: warm frames).
+    /// the order's frame, record and socket, and the fire path's code) or wire (the
+    /// kernel's half only: warm frames).
     #[arg(long, default_value = "all")]
     warming: String,
     /// Seed of the interleaving and gap jitter.

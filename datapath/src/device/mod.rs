@@ -381,7 +381,11 @@ impl XdpDevice {
         let Some(frame) = self.reserved.ready(h) else {
             return;
         };
-        if let Ok(bytes) = self.xsk.tx_frames.get(frame, 0, u32::try_from(len).unwrap_or(0)) {
+        if let Ok(bytes) = self
+            .xsk
+            .tx_frames
+            .get(frame, 0, u32::try_from(len).unwrap_or(0))
+        {
             crate::warming::prefetch(bytes.as_ptr().cast(), bytes.len());
         }
     }
