@@ -305,6 +305,8 @@ impl Engine {
         if std::mem::take(&mut self.egress_pending) {
             self.stack
                 .poll_egress(smoltcp_instant(now_ns), &mut self.device);
+            // One pass sends one segment per socket: the turn's end sends the rest.
+            self.egress_due = true;
         }
         let pushed = if profile {
             crate::clock::monotonic_ns()
