@@ -11,7 +11,7 @@
 mod common;
 
 use common::fire::{order, orders_logged, target, POOL};
-use common::inject;
+use common::{inject, turn_for};
 use crossbeam_queue::ArrayQueue;
 use quickdraw_datapath::appliance::Appliance;
 use quickdraw_datapath::clock::monotonic_ns;
@@ -34,13 +34,6 @@ type App = Appliance<XdpLink>;
 /// SYNs in the flood.
 const FLOOD: usize = 3_000;
 const EVIL: [u8; 6] = [0x02, 0x66, 0x66, 0x66, 0x66, 0x66];
-
-fn turn_for(a: &mut App, ns: u64) {
-    let end = monotonic_ns() + ns;
-    while monotonic_ns() < end {
-        a.turn(monotonic_ns());
-    }
-}
 
 /// A deterministic generator (xorshift64*): the barrage is the same on every run.
 struct Rng(u64);
@@ -394,18 +387,7 @@ fn a_hostile_barrage_while_armed_costs_no_connection_and_the_order_goes_out_once
         commands.clone(),
         events.clone(),
     );
-    let deadline = monotonic_ns() + 10_000_000_000;
-    let mut warm = 0;
-    while warm < POOL && monotonic_ns() < deadline {
-        a.turn(monotonic_ns());
-        while let Some(e) = events.pop() {
-            if let Event::Pool { warm: w, .. } = e {
-                warm = w;
-            }
-        }
-    }
-    assert_eq!(warm, POOL, "pool warm");
-    turn_for(&mut a, 50_000_000);
+    common::turn_until_warm(&mut a, &events, POOL);
 
     // Armed, over one connection, before the barrage.
     let key = format!("qd-barrage-{}", std::process::id());

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::inject;
+use common::{inject, turn_for};
 
 use common::fire::{order, orders_logged, target, POOL};
 use crossbeam_queue::ArrayQueue;
@@ -23,13 +23,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 type App = Appliance<XdpLink>;
-
-fn turn_for(a: &mut App, ns: u64) {
-    let end = monotonic_ns() + ns;
-    while monotonic_ns() < end {
-        a.turn(monotonic_ns());
-    }
-}
 
 /// An established connection of ours and its TCP fields right now.
 fn established(a: &mut App) -> (ConnId, DelegatedSend) {
@@ -91,18 +84,7 @@ fn blind_rst_and_syn_get_challenged_and_orders_still_go_out() {
         commands.clone(),
         events.clone(),
     );
-    let deadline = monotonic_ns() + 10_000_000_000;
-    let mut warm = 0;
-    while warm < POOL && monotonic_ns() < deadline {
-        a.turn(monotonic_ns());
-        while let Some(e) = events.pop() {
-            if let Event::Pool { warm: w, .. } = e {
-                warm = w;
-            }
-        }
-    }
-    assert_eq!(warm, POOL, "pool warm");
-    turn_for(&mut a, 50_000_000);
+    common::turn_until_warm(&mut a, &events, POOL);
 
     // In the window, not RCV.NXT: a blind RST, then a blind SYN.
     let (id, d) = established(&mut a);

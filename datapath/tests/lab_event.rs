@@ -16,7 +16,7 @@ use quickdraw_datapath::event::udp_source::UdpSpec;
 use quickdraw_datapath::link::kernel::KernelLink;
 use quickdraw_datapath::link::xdp::XdpLink;
 use quickdraw_datapath::link::Link;
-use quickdraw_datapath::order::{Command, Outcome};
+use quickdraw_datapath::order::Outcome;
 use quickdraw_datapath::{tls, Engine};
 use quickdraw_lab::events::{udp_feed, EventServer, EVENTS_PATH, EVENTS_PORT, UDP_PORT};
 use quickdraw_lab::{LabPaths, LabSession};
@@ -114,17 +114,7 @@ fn events_fire<L: Link>(link: L, paths: &LabPaths, kernel_addr: Ipv4Addr, udp_to
         }
         allocations.push(run.fire_allocations(base));
         assert_eq!(run.outcome(base), Outcome::Status(200));
-        // The receive stamp: on AF_XDP when the event's frames were seen in the Rx ring,
-        // before the match (the trigger) and the kick; the kernel backend has none.
-        let st = run.stamps(base);
-        if backend == "af_xdp" {
-            assert!(
-                st.rx_ns > 0 && st.rx_ns <= st.trigger_ns && st.trigger_ns <= st.tx_ns,
-                "{backend} round {round}: {st:?}"
-            );
-        } else {
-            assert_eq!(st.rx_ns, 0, "{backend} round {round}");
-        }
+        run.check_receive_stamp(base, backend);
         // Again: an arm fires at most once; the other never.
         server.send_sse(&sse(YES), &[], Duration::ZERO);
         server.send_udp(udp_to, YES).unwrap();
@@ -134,14 +124,7 @@ fn events_fire<L: Link>(link: L, paths: &LabPaths, kernel_addr: Ipv4Addr, udp_to
             (1, 0),
             "{backend} round {round}"
         );
-        // Request ids apart from the arms' (each arm is acknowledged under its own id).
-        run.commands
-            .push(Command::Disarm {
-                req: 1_000_000 + base,
-                arm: base + 1,
-            })
-            .unwrap();
-        run.settle(Duration::from_millis(5));
+        run.disarm(base + 1);
     }
     assert_eq!(
         allocations,

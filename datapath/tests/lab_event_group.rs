@@ -18,7 +18,7 @@ use quickdraw_datapath::event::udp_source::UdpSpec;
 use quickdraw_datapath::link::kernel::KernelLink;
 use quickdraw_datapath::link::xdp::XdpLink;
 use quickdraw_datapath::link::Link;
-use quickdraw_datapath::order::{Command, Outcome};
+use quickdraw_datapath::order::Outcome;
 use quickdraw_datapath::Engine;
 use quickdraw_lab::events::{EventServer, UDP_GROUP, UDP_PORT};
 use quickdraw_lab::{LabPaths, LabSession};
@@ -107,13 +107,7 @@ fn group_fires<L: Link>(link: L, paths: &LabPaths, own_ip: Ipv4Addr) {
         server.send_udp(feed, YES).unwrap();
         allocations.push(run.fire_allocations(base));
         assert_eq!(run.outcome(base), Outcome::Status(200));
-        let st = run.stamps(base);
-        if backend == "af_xdp" {
-            assert!(
-                st.rx_ns > 0 && st.rx_ns <= st.trigger_ns && st.trigger_ns <= st.tx_ns,
-                "{backend} round {round}: {st:?}"
-            );
-        }
+        run.check_receive_stamp(base, backend);
         // Again: the arm has fired; the other never does.
         server.send_udp(feed, YES).unwrap();
         run.settle(Duration::from_millis(20));
@@ -122,13 +116,7 @@ fn group_fires<L: Link>(link: L, paths: &LabPaths, own_ip: Ipv4Addr) {
             (1, 0),
             "{backend} round {round}"
         );
-        run.commands
-            .push(Command::Disarm {
-                req: 1_000_000 + base,
-                arm: base + 1,
-            })
-            .unwrap();
-        run.settle(Duration::from_millis(5));
+        run.disarm(base + 1);
     }
     assert_eq!(
         allocations,

@@ -91,27 +91,43 @@ impl Warm {
         &self.seen[self.seen.len().saturating_sub(20)..]
     }
 
-    /// One order over one connection: answered 200 and logged once; its log line.
-    fn order_answered(mut self, access_log: &std::path::Path, tag: &str) -> String {
+    /// Arms order `arm` (by hand, over one connection) with an idempotency key made of
+    /// `tag`; returns the key. Gives the arm 50 ms to be pre-sealed.
+    fn arm(&self, arm: u64, tag: &str) -> String {
         let key = format!("qd-test-{tag}-{}", std::process::id());
         let spec = ArmSpec {
-            arm: 1,
+            arm,
             target: 0,
             request: order("1001", &key),
             conns: 1,
             trigger: Trigger::Manual,
         };
-        let commands = &self.handle.commands;
-        commands
+        self.handle
+            .commands
             .push(Command::Arm {
-                req: 1,
+                req: arm,
                 spec: Box::new(spec),
             })
             .unwrap();
         std::thread::sleep(Duration::from_millis(50));
-        commands.push(Command::Fire { req: 2, arm: 1 }).unwrap();
-        let done = outcomes(&self.handle.events, &mut self.seen, 1, 1);
-        assert_eq!(done[0].outcome, Outcome::Status(200), "{done:?}");
+        key
+    }
+
+    /// Fires armed order `arm`; its one outcome.
+    fn fire(&mut self, arm: u64) -> Outcome {
+        let fire = Command::Fire {
+            req: 1_000 + arm,
+            arm,
+        };
+        self.handle.commands.push(fire).unwrap();
+        outcomes(&self.handle.events, &mut self.seen, arm, 1)[0].outcome
+    }
+
+    /// One order over one connection: answered 200 and logged once; its log line.
+    fn order_answered(mut self, access_log: &std::path::Path, tag: &str) -> String {
+        let key = self.arm(1, tag);
+        let outcome = self.fire(1);
+        assert_eq!(outcome, Outcome::Status(200));
         let logged = orders_logged(access_log, &key, 1);
         assert_eq!(logged.len(), 1, "{logged:#?}");
         self.handle.stop();
@@ -197,28 +213,13 @@ fn af_xdp_an_order_fired_into_a_ten_second_blackhole_has_a_known_outcome() {
     let status = lab.status().unwrap().clone();
     let _restore = Restore;
     let mut warm = Warm::start(&status.ca_cert);
-    let key = format!("qd-test-dark-{}", std::process::id());
-    let commands = &warm.handle.commands;
-    commands
-        .push(Command::Arm {
-            req: 7,
-            spec: Box::new(ArmSpec {
-                arm: 7,
-                target: 0,
-                request: order("1001", &key),
-                conns: 1,
-                trigger: Trigger::Manual,
-            }),
-        })
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(50));
+    let key = warm.arm(7, "dark");
     let dark = Instant::now();
     loss::set(100).expect("blackhole");
-    commands.push(Command::Fire { req: 8, arm: 7 }).unwrap();
-    let done = outcomes(&warm.handle.events, &mut warm.seen, 7, 1);
+    let outcome = warm.fire(7);
     assert!(
-        matches!(done[0].outcome, Outcome::Unknown(_)),
-        "a fire into a blackhole: {done:?}"
+        matches!(outcome, Outcome::Unknown(_)),
+        "a fire into a blackhole: {outcome:?}"
     );
     assert!(
         warm.pool(|w| w == 0, 10),

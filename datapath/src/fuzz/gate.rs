@@ -30,18 +30,18 @@ const MAX_FRAMES: usize = 64;
 #[derive(Debug, Default)]
 pub struct GateRig;
 
-/// An in-memory Ethernet device: frames the gate let through go in, what smoltcp sends is
-/// kept for inspection.
+/// An in-memory Ethernet device: frames put in `rx` are received, what smoltcp sends is
+/// kept in `tx` for inspection. Also the stack's own unit tests' wire.
 #[derive(Debug, Default)]
-struct Wire {
-    rx: VecDeque<Vec<u8>>,
-    tx: Vec<Vec<u8>>,
+pub(crate) struct Wire {
+    pub(crate) rx: VecDeque<Vec<u8>>,
+    pub(crate) tx: Vec<Vec<u8>>,
 }
 
 #[derive(Debug)]
-struct Rx(Vec<u8>);
+pub(crate) struct Rx(Vec<u8>);
 #[derive(Debug)]
-struct Tx<'a>(&'a mut Vec<Vec<u8>>);
+pub(crate) struct Tx<'a>(&'a mut Vec<Vec<u8>>);
 
 impl phy::RxToken for Rx {
     fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {

@@ -11,6 +11,8 @@ mod http;
 mod session;
 mod tls;
 
+#[cfg(test)] // the stack's unit tests drive smoltcp on the same wire
+pub(crate) use gate::Wire;
 pub use gate::{rx_gate, GateRig};
 pub use http::http_response;
 pub use session::{session_receive, SessionRig};

@@ -267,10 +267,8 @@ impl<A> Frames<A> {
     /// The `len` bytes at `addr`.
     fn slice(&self, addr: u64, len: u32) -> Result<&[u8], BadDesc> {
         let offset = self.check(addr, len)?;
-        // SAFETY: the range is inside this area (checked), which no other `Frames` covers;
-        // the kernel writes a receive frame only while it sits in the Fill ring (a frame we
-        // read from Rx is ours until we push it back to Fill), and never writes a transmit
-        // frame.
+        // SAFETY: inside this area (checked), which no other `Frames` covers; the kernel
+        // writes a receive frame only while it is in Fill, and never a transmit frame.
         Ok(unsafe { std::slice::from_raw_parts(self.base.as_ptr().add(offset), len as usize) })
     }
 }

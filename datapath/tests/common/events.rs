@@ -110,6 +110,33 @@ impl<L: Link> Run<L> {
             .expect("sent")
     }
 
+    /// The receive stamp of `arm`'s fire: on AF_XDP when the event's frames were seen in
+    /// the Rx ring, before the match (the trigger) and the kick; the kernel backend has
+    /// none.
+    pub fn check_receive_stamp(&self, arm: u64, backend: &str) {
+        let st = self.stamps(arm);
+        if backend == "af_xdp" {
+            assert!(
+                st.rx_ns > 0 && st.rx_ns <= st.trigger_ns && st.trigger_ns <= st.tx_ns,
+                "{backend} arm {arm}: {st:?}"
+            );
+        } else {
+            assert_eq!(st.rx_ns, 0, "{backend} arm {arm}");
+        }
+    }
+
+    /// Disarms `arm` (under a request id apart from the arms', each arm being
+    /// acknowledged under its own id) and turns 5 ms.
+    pub fn disarm(&mut self, arm: u64) {
+        self.commands
+            .push(Command::Disarm {
+                req: 1_000_000 + arm,
+                arm,
+            })
+            .unwrap();
+        self.settle(Duration::from_millis(5));
+    }
+
     pub fn sent(&self, arm: u64) -> usize {
         self.seen
             .iter()

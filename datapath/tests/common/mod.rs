@@ -38,6 +38,35 @@ pub fn drive_until(
     }
 }
 
+/// Turns an appliance on the real clock for `ns` nanoseconds.
+pub fn turn_for<T: quickdraw_datapath::poll::Turn>(a: &mut T, ns: u64) {
+    let end = monotonic_ns() + ns;
+    while monotonic_ns() < end {
+        a.turn(monotonic_ns());
+    }
+}
+
+/// Turns an appliance until its pool reports `want` connections warm (10 s at most;
+/// panics otherwise), draining `events`, then 50 ms more so the first keep-warms settle.
+pub fn turn_until_warm<T: quickdraw_datapath::poll::Turn>(
+    a: &mut T,
+    events: &crossbeam_queue::ArrayQueue<quickdraw_datapath::order::Event>,
+    want: usize,
+) {
+    let deadline = monotonic_ns() + 10_000_000_000;
+    let mut warm = 0;
+    while warm < want && monotonic_ns() < deadline {
+        a.turn(monotonic_ns());
+        while let Some(e) = events.pop() {
+            if let quickdraw_datapath::order::Event::Pool { warm: w, .. } = e {
+                warm = w;
+            }
+        }
+    }
+    assert_eq!(warm, want, "pool warm");
+    turn_for(a, 50_000_000);
+}
+
 /// A real TLS 1.3 ClientHello for target.lab, trusting the lab CA.
 pub fn client_hello(ca_pem: &std::path::Path) -> Vec<u8> {
     quickdraw_lab::probe::client_hello(ca_pem).expect("lab CA loads")

@@ -2,13 +2,13 @@
 //! to it and nothing else does, and joining sends nothing.
 
 use super::super::{Stack, StackConfig};
-use smoltcp::phy::{self, ChecksumCapabilities, DeviceCapabilities, Medium};
+use crate::fuzz::Wire;
+use smoltcp::phy::ChecksumCapabilities;
 use smoltcp::time::Instant;
 use smoltcp::wire::{
     EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, IpProtocol, Ipv4Packet,
     Ipv4Repr, UdpPacket, UdpRepr,
 };
-use std::collections::VecDeque;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 const OURS: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 10);
@@ -18,54 +18,6 @@ const PEER_MAC: [u8; 6] = [2, 0, 0, 0, 0, 2];
 const GROUP: Ipv4Addr = Ipv4Addr::new(239, 18, 0, 1);
 const OTHER_GROUP: Ipv4Addr = Ipv4Addr::new(239, 18, 0, 2);
 const PORT: u16 = 9000;
-
-/// Frames in, and what the stack sends kept for inspection.
-#[derive(Debug, Default)]
-struct Wire {
-    rx: VecDeque<Vec<u8>>,
-    tx: Vec<Vec<u8>>,
-}
-
-#[derive(Debug)]
-struct Rx(Vec<u8>);
-#[derive(Debug)]
-struct Tx<'a>(&'a mut Vec<Vec<u8>>);
-
-impl phy::RxToken for Rx {
-    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
-        f(&self.0)
-    }
-}
-
-impl phy::TxToken for Tx<'_> {
-    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
-        let mut buf = vec![0; len];
-        let r = f(&mut buf);
-        self.0.push(buf);
-        r
-    }
-}
-
-impl phy::Device for Wire {
-    type RxToken<'a> = Rx;
-    type TxToken<'a> = Tx<'a>;
-
-    fn receive(&mut self, _: Instant) -> Option<(Rx, Tx<'_>)> {
-        let frame = self.rx.pop_front()?;
-        Some((Rx(frame), Tx(&mut self.tx)))
-    }
-
-    fn transmit(&mut self, _: Instant) -> Option<Tx<'_>> {
-        Some(Tx(&mut self.tx))
-    }
-
-    fn capabilities(&self) -> DeviceCapabilities {
-        let mut caps = DeviceCapabilities::default();
-        caps.medium = Medium::Ethernet;
-        caps.max_transmission_unit = 1514;
-        caps
-    }
-}
 
 fn stack(wire: &mut Wire) -> Stack {
     let config = StackConfig {
