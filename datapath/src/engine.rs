@@ -106,6 +106,11 @@ pub struct Engine {
     /// Something was queued on a socket since the last egress poll: the fire path must
     /// let smoltcp emit it. A fire that only pushed built frames skips smoltcp entirely.
     egress_pending: bool,
+    /// A built frame was pushed whose octets smoltcp has not taken as sent yet
+    /// ([`Engine::settle`]).
+    owed: bool,
+    /// Settles smoltcp refused (none expected: see [`prebuilt::Settled::Refused`]).
+    pub settle_refused: u64,
     /// The clock of the last turn (for work done between turns).
     now_ns: u64,
     /// The clock when a poll last found frames waiting on a Rx ring (the receive
@@ -206,6 +211,8 @@ impl Engine {
             kick_errors_seen: 0,
             prebuilt: (0..config.sockets).map(|_| None).collect(),
             egress_pending: false,
+            owed: false,
+            settle_refused: 0,
             now_ns,
             rx_seen_ns: 0,
             received_changes: false,
@@ -262,6 +269,7 @@ impl Engine {
     /// The TCP socket of a connection, to change: the turn's end runs smoltcp's
     /// egress after it.
     pub fn tcp(&mut self, id: ConnId) -> &mut tcp::Socket<'static> {
+        self.settle();
         self.egress_due = true;
         self.stack.tcp(id.0)
     }
@@ -273,6 +281,7 @@ impl Engine {
 
     /// Reads received bytes of connection `id` into `buf`.
     pub fn recv(&mut self, id: ConnId, buf: &mut [u8]) -> usize {
+        self.settle();
         let n = self.stack.tcp(id.0).recv_slice(buf).unwrap_or(0);
         // The window opened: smoltcp may want to say so.
         self.egress_due |= n > 0;
@@ -282,6 +291,7 @@ impl Engine {
     /// Starts a clean close (FIN). The flow stays steered until the socket is closed, so
     /// the peer's FIN and ACKs still reach us.
     pub fn close(&mut self, id: ConnId) {
+        self.settle();
         if let Some(conn) = self.conns[id.0].as_mut() {
             conn.closing = Some(self.now_ns);
             self.stack.tcp(id.0).close();
@@ -303,6 +313,8 @@ impl Engine {
     #[inline(never)] // code warming prefetches this very body (warming/code.rs)
     pub fn transmit(&mut self, now_ns: u64, profile: bool) -> u64 {
         if std::mem::take(&mut self.egress_pending) {
+            // smoltcp's pass must see every delegated send accounted for.
+            self.settle();
             self.stack
                 .poll_egress(smoltcp_instant(now_ns), &mut self.device);
             // One pass sends one segment per socket: the turn's end sends the rest.
@@ -314,11 +326,38 @@ impl Engine {
             0
         };
         let _ = self.device.kick_if_needed();
+        self.settle();
         pushed
+    }
+
+    /// smoltcp takes as sent the octets of every built frame pushed since the last
+    /// settle (see `engine/prebuilt.rs` for why this may follow the kick). Runs before
+    /// anything else can touch those sockets: at the end of a fire's transmit, and
+    /// first in every receive and egress pass. A refusal, which the order of work rules
+    /// out, aborts the connection rather than let it reuse the sequence numbers.
+    fn settle(&mut self) {
+        if !std::mem::take(&mut self.owed) {
+            return;
+        }
+        for slot in 0..self.prebuilt.len() {
+            if self.prebuilt[slot].is_none() {
+                continue;
+            }
+            let handle = self.stack.handle(slot);
+            let socket = self.stack.sockets.get_mut::<tcp::Socket>(handle);
+            let settled = prebuilt::settle(&mut self.prebuilt[slot], &self.device, socket);
+            if settled == prebuilt::Settled::Refused {
+                debug_assert!(false, "smoltcp refused a delegated send it had prepared");
+                self.settle_refused += 1;
+                socket.abort();
+                self.egress_due = true;
+            }
+        }
     }
 
     /// Queues bytes on a connection for smoltcp to send.
     pub fn send(&mut self, id: ConnId, bytes: &[u8]) -> usize {
+        self.settle();
         let n = self.stack.tcp(id.0).send_slice(bytes).unwrap_or(0);
         self.egress_pending |= n > 0;
         n
@@ -328,6 +367,7 @@ impl Engine {
     /// the caller, non-zero) into a reserved transmit frame, or brings its ACK and window
     /// up to date. False when it cannot now (the fire then goes through smoltcp).
     pub fn prepare(&mut self, id: ConnId, tag: u64, record: &[u8], now_ns: u64) -> bool {
+        self.settle();
         let socket = self
             .stack
             .sockets
@@ -343,16 +383,14 @@ impl Engine {
         )
     }
 
-    /// The fire of a prepared order: patch, account, push (the kick follows in
-    /// [`Engine::transmit`]). False when the built frame does not match (nothing sent:
+    /// The fire of a prepared order: patch, push (the kick, then smoltcp's accounting,
+    /// follow in [`Engine::transmit`]). False when the built frame does not match (nothing sent:
     /// the caller sends through smoltcp instead).
     #[inline(never)] // code warming prefetches this very body (warming/code.rs)
     pub fn send_prepared(&mut self, id: ConnId, tag: u64, record: &[u8], now_ns: u64) -> bool {
         let handle = self.stack.handle(id.0);
-        let socket = self.stack.sockets.get_mut::<tcp::Socket>(handle);
-        // The socket now times the bytes as sent: the next pass learns its timer.
-        self.egress_due = true;
-        prebuilt::fire(
+        let socket = self.stack.sockets.get::<tcp::Socket>(handle);
+        let fired = prebuilt::fire(
             &mut self.prebuilt[id.0],
             &mut self.device,
             socket,
@@ -360,17 +398,23 @@ impl Engine {
             record,
             smoltcp_instant(now_ns),
         )
-        .is_ok()
+        .is_ok();
+        // The socket times the octets as sent once settled: the next pass learns its timer.
+        self.owed |= fired;
+        self.egress_due |= fired;
+        fired
     }
 
     /// Bytes queued on connection `id` and not yet acknowledged (or not yet sent).
     pub fn unacked(&mut self, id: ConnId) -> usize {
+        self.settle();
         self.stack.tcp(id.0).send_queue()
     }
 
     /// Resends connection `id`'s unacknowledged bytes now, identical (same sequence
     /// numbers), ahead of smoltcp's timer. False when nothing was in flight.
     pub fn retransmit(&mut self, id: ConnId) -> bool {
+        self.settle();
         let again = self.stack.tcp(id.0).retransmit_now();
         self.egress_pending |= again;
         again
@@ -385,6 +429,7 @@ impl Engine {
     /// frame was refreshed, else the checksum `warm_tx` computed: the caller keeps it
     /// (`black_box`) so the work is not optimised away.
     pub fn warm(&mut self, id: ConnId, tag: u64, record: &[u8], now_ns: u64) -> u16 {
+        self.settle();
         let _ = self.stack.tcp(id.0).send(|free| {
             let n = free.len().min(record.len());
             free[..n].copy_from_slice(&record[..n]);
@@ -534,6 +579,7 @@ impl Engine {
     /// data written during the turn) waits for [`finish`](Self::finish), so that an
     /// event in these frames is matched and its order sent before any of it.
     pub fn poll_receive(&mut self, now_ns: u64) -> Work {
+        self.settle();
         self.now_ns = now_ns;
         // One clock read, only in a turn that has frames to take: when an event's frame
         // was first seen in our ring, before the stack, TLS and the parser touch it.
@@ -562,6 +608,7 @@ impl Engine {
     /// `EGRESS_IDLE_MAX_NS` passed. Idle turns stay short, which is what a deadline's
     /// accuracy and an event's wait for the next look at the ring are made of.
     pub fn finish(&mut self, now_ns: u64) -> Work {
+        self.settle();
         let due = std::mem::take(&mut self.egress_pending)
             | std::mem::take(&mut self.egress_due)
             | std::mem::take(&mut self.received)

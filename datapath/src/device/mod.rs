@@ -292,6 +292,16 @@ impl XdpDevice {
             .ok()
     }
 
+    /// A reserved frame's first `len` bytes as built, even while the kernel holds it
+    /// (reading is safe then: the kernel and a NIC only read transmit frames).
+    pub fn reserved_bytes(&self, h: FrameHandle, len: usize) -> Option<&[u8]> {
+        let frame = self.reserved.held(h)?;
+        self.xsk
+            .tx_frames
+            .get(frame, 0, u32::try_from(len).ok()?)
+            .ok()
+    }
+
     /// Pushes a reserved frame's first `len` bytes to the Tx ring as they stand (no kick:
     /// see [`XdpDevice::kick_if_needed`]). False while it is in flight or Tx is full.
     pub fn push_reserved(&mut self, h: FrameHandle, len: usize) -> bool {

@@ -61,6 +61,15 @@ impl Reserved {
         }
     }
 
+    /// The frame while it is held, in flight or not: to read what was built into it
+    /// (the kernel never writes a transmit frame).
+    pub fn held(&self, h: FrameHandle) -> Option<TxFrame> {
+        match self.slots.get(h.0).copied().flatten() {
+            Some(s) if !s.release => Some(s.frame),
+            _ => None,
+        }
+    }
+
     /// Marks the frame handed to the kernel.
     pub fn pushed(&mut self, h: FrameHandle) {
         if let Some(Some(s)) = self.slots.get_mut(h.0) {

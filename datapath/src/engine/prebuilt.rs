@@ -1,9 +1,17 @@
 //! Stage 3 of the hot path: an armed order's whole Ethernet/IPv4/TCP frame, built with
 //! its pre-sealed TLS record into a reserved transmit frame before the trigger. At the
 //! fire only the ACK and window can have moved: they are patched with an incremental
-//! checksum, smoltcp takes the octets as sent (delegated send: it retransmits them if
-//! they are lost), the descriptor is pushed. The frame is rebuilt whenever the socket's
-//! sequence number moves (anything else sent first makes the record stale anyway).
+//! checksum and the descriptor is pushed; right after the kick smoltcp takes the octets
+//! as sent ([`settle`]: a delegated send, so it retransmits them if they are lost). The
+//! frame is rebuilt whenever the socket's sequence number moves (anything else sent
+//! first makes the record stale anyway).
+//!
+//! Why the accounting may follow the kick: smoltcp's documented order is "account, then
+//! transmit", so that no ACK for the octets can be processed before the socket knows
+//! them. Here only this thread processes what arrives, and it settles before its next
+//! receive (and before any egress pass), so the order is kept where it matters; the
+//! kick, which is what the fire waits for, no longer waits for the copy of the record
+//! into smoltcp's buffer and its timer and congestion bookkeeping.
 
 use crate::device::fixup::{set16, set32};
 use crate::device::frame::emit_tcp;
@@ -30,6 +38,8 @@ pub(super) struct Prebuilt {
     seq: u32,
     ack: u32,
     window: u16,
+    /// Pushed and not yet taken by smoltcp as sent: the segment's fields, and when.
+    owed: Option<(DelegatedSend, Instant)>,
 }
 
 impl Prebuilt {
@@ -112,16 +122,18 @@ pub(super) fn prepare(
         seq: d.seq_number.0 as u32,
         ack: d.ack_number.0 as u32,
         window: d.window_len,
+        owed: None,
     });
     true
 }
 
-/// The fire: patches ACK and window if they moved, has smoltcp take `record` as sent, and
-/// pushes the frame (no kick). On a miss nothing changed and nothing was sent.
+/// The fire: patches ACK and window if they moved and pushes the frame (no kick);
+/// [`settle`] must follow before anything else touches the socket. On a miss nothing
+/// changed and nothing was sent.
 pub(super) fn fire(
     slot: &mut Option<Prebuilt>,
     device: &mut XdpDevice,
-    socket: &mut tcp::Socket<'static>,
+    socket: &tcp::Socket<'static>,
     tag: u64,
     record: &[u8],
     now: Instant,
@@ -129,7 +141,7 @@ pub(super) fn fire(
     let Some(p) = slot.as_mut() else {
         return Err(Miss::Stale);
     };
-    if p.tag != tag || tag == 0 || p.payload_len != record.len() {
+    if p.tag != tag || tag == 0 || p.payload_len != record.len() || p.owed.is_some() {
         return Err(Miss::Stale);
     }
     let Some(d) = socket.delegated_send_prepare() else {
@@ -151,15 +163,47 @@ pub(super) fn fire(
     if d.window_len != p.window {
         set16(frame, WINDOW_AT, CHECKSUM_AT, d.window_len);
     }
-    // smoltcp owns the octets before the frame can reach the wire: from here on it
-    // retransmits them like its own.
-    if socket.delegated_send_complete(&d, record, now).is_err() {
-        return Err(Miss::Stale);
-    }
     p.tag = 0;
+    p.owed = Some((d, now));
     let pushed = device.push_reserved(p.frame, len);
     debug_assert!(pushed, "Tx slot and frame were checked free");
     Ok(())
+}
+
+/// What a settle found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Settled {
+    /// Nothing was owed.
+    Nothing,
+    /// smoltcp took the pushed octets as sent.
+    Taken,
+    /// smoltcp refused them (the socket moved between the fire and now, which the
+    /// engine's order of work rules out): the caller must abort the connection, since
+    /// its next segment would reuse those sequence numbers for other octets.
+    Refused,
+}
+
+/// Has smoltcp take the octets of a pushed frame as sent, from the frame itself (the
+/// record sits after the headers, unchanged since the build).
+pub(super) fn settle(
+    slot: &mut Option<Prebuilt>,
+    device: &XdpDevice,
+    socket: &mut tcp::Socket<'static>,
+) -> Settled {
+    let Some(p) = slot.as_mut() else {
+        return Settled::Nothing;
+    };
+    let Some((d, at)) = p.owed.take() else {
+        return Settled::Nothing;
+    };
+    let taken = device
+        .reserved_bytes(p.frame, p.len())
+        .is_some_and(|frame| socket.delegated_send_complete(&d, &frame[HEADERS..], at).is_ok());
+    if taken {
+        Settled::Taken
+    } else {
+        Settled::Refused
+    }
 }
 
 /// Writes the whole frame: a PSH|ACK segment, no TCP options (the socket delegates only

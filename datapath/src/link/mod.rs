@@ -65,7 +65,8 @@ pub trait Link {
         let _ = now_ns;
     }
     /// Pushes out what was just sent, and nothing else: the fire path's half of
-    /// [`poll`](Self::poll) (no receive processing ahead of the order).
+    /// [`poll`](Self::poll) (no receive processing ahead of the order). A link that
+    /// pushed built frames settles its stack's accounting of them after the kick.
     ///
     /// With `profile`, returns the clock between the descriptor push and the kick (links
     /// whose sends already left, the kernel's, return the clock after their poll); always
@@ -92,7 +93,8 @@ pub trait Link {
         false
     }
     /// Sends `record` on connection `id` as the frame [`prepare`](Self::prepare) built
-    /// for `tag` (the kick follows in [`transmit`](Self::transmit)). False, with nothing
+    /// for `tag` (the kick, and the stack's accounting of the octets, follow in
+    /// [`transmit`](Self::transmit), which the caller must call next). False, with nothing
     /// sent, when there is no such frame or the connection moved on since: the caller
     /// then uses [`send`](Self::send).
     fn send_prepared(&mut self, id: LinkId, tag: u64, record: &[u8], now_ns: u64) -> bool {
