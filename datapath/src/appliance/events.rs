@@ -56,6 +56,20 @@ impl<L: Link> Appliance<L> {
         self.feeds.sources.get(source).is_some_and(Source::is_live)
     }
 
+    /// Warms the matching code between events: every unfired event arm's predicate runs
+    /// on its source's last event, result discarded. After 20 ms without events, the
+    /// predicate's code and the JSON scanner's were cold, and matching one event took
+    /// about 0.5 µs. Predicates are pure and never allocate; nothing is fired here.
+    pub(super) fn warm_matchers(&self) {
+        for arm in self.arms.iter().flatten().filter(|a| !a.fired) {
+            if let Trigger::Event { source, matcher } = &arm.spec.trigger {
+                if let Some(s) = self.feeds.sources.get(*source) {
+                    std::hint::black_box(matcher.matches(std::hint::black_box(s.last_event())));
+                }
+            }
+        }
+    }
+
     /// Runs every source at `now`; returns the clock after the last fire (or `now`).
     pub(super) fn feed_events(&mut self, now: u64, work: &mut Work) -> u64 {
         let mut after = now;

@@ -198,7 +198,11 @@ pub(super) fn settle(
     };
     let taken = device
         .reserved_bytes(p.frame, p.len())
-        .is_some_and(|frame| socket.delegated_send_complete(&d, &frame[HEADERS..], at).is_ok());
+        .is_some_and(|frame| {
+            socket
+                .delegated_send_complete(&d, &frame[HEADERS..], at)
+                .is_ok()
+        });
     if taken {
         Settled::Taken
     } else {

@@ -39,6 +39,10 @@ pub trait Source {
     ) -> bool;
     /// The last state change not yet reported.
     fn take_change(&mut self) -> Option<SourceChange>;
+    /// The data of the last event handed out (empty before the first), kept only to
+    /// warm the matching code with between events: predicates are pure, so running
+    /// them on it changes nothing. Its bytes may be partly overwritten by a later read.
+    fn last_event(&self) -> &[u8];
 }
 
 /// How to build a source, given to the datapath at start.
@@ -94,6 +98,12 @@ impl Source for AnySource {
         match self {
             AnySource::Sse(s) => s.take_change(),
             AnySource::Udp(s) => s.take_change(),
+        }
+    }
+    fn last_event(&self) -> &[u8] {
+        match self {
+            AnySource::Sse(s) => s.last_event(),
+            AnySource::Udp(s) => s.last_event(),
         }
     }
 }

@@ -59,6 +59,9 @@ pub struct SseParser {
     name_len: usize,
     data: Box<[u8]>,
     data_len: usize,
+    /// The length of the last event dispatched, whose data stays at the start of `data`
+    /// until the next event's overwrites it (see [`SseParser::last_data`]).
+    last_len: usize,
     /// A `data` field was seen for the pending event (its data may still be empty).
     has_data: bool,
     kind: [u8; MAX_KIND],
@@ -95,6 +98,7 @@ impl SseParser {
             name_len: 0,
             data: vec![0; data_capacity].into_boxed_slice(),
             data_len: 0,
+            last_len: 0,
             has_data: false,
             kind: [0; MAX_KIND],
             kind_len: 0,
@@ -110,6 +114,14 @@ impl SseParser {
             oversized: 0,
             dispatched: 0,
         }
+    }
+
+    /// The data of the last event dispatched, for warming the code that matches events
+    /// (a pure function of these bytes). Once the next event is being read, its bytes
+    /// overwrite these from the start: still harmless bytes to warm with, never an
+    /// event to act on.
+    pub fn last_data(&self) -> &[u8] {
+        &self.data[..self.last_len]
     }
 
     /// Back to the start of a new stream (a reconnect). The last event id is kept: a
@@ -308,6 +320,7 @@ impl SseParser {
                 self.oversized += 1;
             } else {
                 self.dispatched += 1;
+                self.last_len = self.data_len;
                 on_event(SseEvent {
                     kind: &self.kind[..self.kind_len],
                     data: &self.data[..self.data_len],

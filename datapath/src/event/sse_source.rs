@@ -457,6 +457,10 @@ impl Source for SseSource {
         self.change.take()
     }
 
+    fn last_event(&self) -> &[u8] {
+        self.parser.last_data()
+    }
+
     fn progress<L: Link>(
         &mut self,
         link: &mut L,

@@ -43,6 +43,8 @@ pub struct UdpSource {
     retry_at_ns: u64,
     backoff_ns: u64,
     change: Option<SourceChange>,
+    /// The length of the last event in `buf` (see [`Source::last_event`]).
+    last: usize,
     pub stats: UdpStats,
 }
 
@@ -57,6 +59,7 @@ impl UdpSource {
             retry_at_ns: 0,
             backoff_ns: BACKOFF_MIN_NS,
             change: None,
+            last: 0,
             stats: UdpStats::default(),
         }
     }
@@ -73,6 +76,11 @@ impl Source for UdpSource {
 
     fn take_change(&mut self) -> Option<SourceChange> {
         self.change.take()
+    }
+
+    fn last_event(&self) -> &[u8] {
+        // An oversized datagram read since may have overwritten it: harmless bytes.
+        &self.buf[..self.last]
     }
 
     fn progress<L: Link>(
@@ -115,6 +123,7 @@ impl Source for UdpSource {
                 continue;
             }
             self.stats.events += 1;
+            self.last = n;
             on_event(&self.buf[..n]);
         }
         progressed

@@ -253,6 +253,26 @@ fn one_event_fires_every_arm_it_matches_once_in_its_turn() {
 }
 
 #[test]
+fn warming_the_matchers_on_the_last_event_never_fires_a_later_arm() {
+    let mut rig = Rig::new();
+    rig.arm(1, r#"sku == "1001""#);
+    rig.emit(b"data: {\"sku\":\"1001\"}\n\n");
+    rig.run_for(2 * MS);
+    assert_eq!(rig.sents(1).len(), 1);
+    // Arm 2 would match the event just seen, which send warming now runs every
+    // matcher on between events: an old event must never fire it.
+    rig.arm(2, r#"sku == "1001""#);
+    let warmings = rig.app.warmings;
+    rig.run_for(10 * MS);
+    assert!(rig.app.warmings > warmings, "the warming tick ran");
+    assert!(rig.sents(2).is_empty(), "{:?}", rig.seen);
+    assert_eq!(rig.orders(), vec!["ev-1"]);
+    rig.emit(b"data: {\"sku\":\"1001\"}\n\n");
+    rig.turn();
+    assert_eq!(rig.sents(2).len(), 1);
+}
+
+#[test]
 fn non_matching_events_never_fire() {
     let mut rig = Rig::new();
     rig.arm(1, r#"sku == "1001" && stock > 0"#);

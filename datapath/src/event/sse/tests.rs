@@ -244,3 +244,20 @@ fn random_streams_split_randomly_match_one_piece() {
         assert_eq!(whole.1.oversized, split.1.oversized);
     }
 }
+
+#[test]
+fn the_last_event_data_is_kept_for_warming_and_only_dispatched_data_counts() {
+    let mut p = SseParser::new(64);
+    assert_eq!(p.last_data(), b"", "nothing before the first event");
+    p.feed(b"data: {\"sku\":\"1001\"}\n\n", |_| {});
+    assert_eq!(p.last_data(), b"{\"sku\":\"1001\"}");
+    // An oversized event is dropped, not kept: the last one stays.
+    p.feed(
+        &[b"data: ".as_slice(), &[b'x'; 80], b"\n\n"].concat(),
+        |_| {},
+    );
+    assert_eq!(p.oversized, 1);
+    assert_eq!(p.last_data().len(), b"{\"sku\":\"1001\"}".len());
+    p.feed(b"data: b\n\n", |_| {});
+    assert_eq!(p.last_data(), b"b");
+}
