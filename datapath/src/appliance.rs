@@ -502,7 +502,7 @@ impl<L: Link> Appliance<L> {
         }
         if self.warming.send_due(now, self.warmed_at, deadline) && !self.conns.is_empty() {
             self.warmed_at = now;
-            self.warm_matchers();
+            self.warm_events();
             for i in 0..self.conns.len() {
                 let c = (self.warm_next + i) % self.conns.len();
                 if let (Some((tag, record)), Some(id)) =

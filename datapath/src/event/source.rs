@@ -43,6 +43,9 @@ pub trait Source {
     /// warm the matching code with between events: predicates are pure, so running
     /// them on it changes nothing. Its bytes may be partly overwritten by a later read.
     fn last_event(&self) -> &[u8];
+    /// Keeps the source's receive path warm between events, without reading or
+    /// changing anything an event depends on. Sources with nothing to warm do nothing.
+    fn warm(&mut self) {}
 }
 
 /// How to build a source, given to the datapath at start.
@@ -104,6 +107,12 @@ impl Source for AnySource {
         match self {
             AnySource::Sse(s) => s.last_event(),
             AnySource::Udp(s) => s.last_event(),
+        }
+    }
+    fn warm(&mut self) {
+        match self {
+            AnySource::Sse(s) => s.warm(),
+            AnySource::Udp(s) => s.warm(),
         }
     }
 }

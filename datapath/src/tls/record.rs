@@ -303,6 +303,44 @@ impl Sealer {
 #[derive(Debug)]
 pub struct Opener {
     k: RecordKey,
+    warm: Box<WarmOpen>,
+}
+
+/// Plaintext bytes of the record [`Opener::warm`] opens: an SSE event's size.
+const WARM_LEN: usize = 128;
+
+/// A throwaway key of the opener's algorithm (all zeros, never used on the wire) and a
+/// record sealed with it, to run the decryption code between records.
+struct WarmOpen {
+    key: LessSafeKey,
+    sealed: [u8; WARM_LEN + TAG_LEN],
+    scratch: [u8; WARM_LEN + TAG_LEN],
+}
+
+impl WarmOpen {
+    fn new(alg: &'static aead::Algorithm) -> Result<Box<WarmOpen>, TlsError> {
+        let zeros = [0u8; 32];
+        let key = LessSafeKey::new(UnboundKey::new(alg, &zeros[..alg.key_len()])?);
+        let mut sealed = [0u8; WARM_LEN + TAG_LEN];
+        let nonce = Nonce::assume_unique_for_key([0; NONCE_LEN]);
+        let tag = key.seal_in_place_separate_tag(
+            nonce,
+            Aad::from([0u8; HEADER_LEN]),
+            &mut sealed[..WARM_LEN],
+        )?;
+        sealed[WARM_LEN..].copy_from_slice(tag.as_ref());
+        Ok(Box::new(WarmOpen {
+            key,
+            sealed,
+            scratch: [0; WARM_LEN + TAG_LEN],
+        }))
+    }
+}
+
+impl fmt::Debug for WarmOpen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("WarmOpen")
+    }
 }
 
 impl Opener {
@@ -312,9 +350,29 @@ impl Opener {
         secrets: &ConnectionTrafficSecrets,
         seq: u64,
     ) -> Result<Self, TlsError> {
-        Ok(Self {
-            k: RecordKey::new(suite, secrets, seq)?,
-        })
+        let k = RecordKey::new(suite, secrets, seq)?;
+        let warm = WarmOpen::new(k.key.algorithm())?;
+        Ok(Self { k, warm })
+    }
+
+    /// Keeps the receive side warm between records without touching the session: the
+    /// AEAD's decryption code runs on a throwaway record (same algorithm, its own zero
+    /// key), and this key's schedule is pulled into the cache. After 20 ms without a
+    /// record, opening an SSE event's record took about 0.5 µs, cold code and key.
+    pub fn warm(&mut self) {
+        let w = &mut *self.warm;
+        w.scratch = w.sealed;
+        let nonce = Nonce::assume_unique_for_key([0; NONCE_LEN]);
+        let opened = w
+            .key
+            .open_in_place(nonce, Aad::from([0u8; HEADER_LEN]), &mut w.scratch)
+            .is_ok();
+        debug_assert!(opened, "the warm record opens with its own key");
+        std::hint::black_box(opened);
+        crate::warming::prefetch(
+            std::ptr::from_ref(&self.k).cast(),
+            std::mem::size_of::<RecordKey>(),
+        );
     }
 
     /// Switches to the peer's new key (after its key update).
@@ -401,6 +459,7 @@ impl Opener {
     ) -> Self {
         Self {
             k: RecordKey::from_parts(alg, key, iv, seq, limit).expect("test key"),
+            warm: WarmOpen::new(alg).expect("warm key"),
         }
     }
 }
@@ -479,6 +538,24 @@ mod tests {
         assert_eq!(typ, ContentType::ApplicationData);
         assert_eq!(record[range], rfc_payload()[..]);
         assert_eq!(opener.next_seq(), 2);
+    }
+
+    #[test]
+    fn warming_the_opener_changes_nothing_it_opens_for_every_aead() {
+        let mut opener = Opener::for_test(&aead::AES_128_GCM, &SERVER_KEY, SERVER_IV, 1, 1 << 24);
+        opener.warm();
+        opener.warm();
+        assert_eq!(opener.next_seq(), 1, "warming consumes no sequence number");
+        let mut record = SERVER_APP_RECORD;
+        let (typ, range) = opener.open_in_place(&mut record).unwrap();
+        assert_eq!(typ, ContentType::ApplicationData);
+        assert_eq!(record[range], rfc_payload()[..]);
+        // The throwaway record opens under each suite's algorithm (debug-asserted).
+        for (alg, len) in [(&aead::AES_256_GCM, 32), (&aead::CHACHA20_POLY1305, 32)] {
+            let mut o = Opener::for_test(alg, &[7; 32][..len], [1; NONCE_LEN], 0, 1 << 24);
+            o.warm();
+            assert_eq!(o.next_seq(), 0);
+        }
     }
 
     #[test]

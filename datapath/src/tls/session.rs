@@ -212,6 +212,13 @@ impl Session {
         self.out.len -= n;
     }
 
+    /// Keeps the receive path warm between records (see [`Opener::warm`]) and the buffer
+    /// records are gathered in; changes nothing the session reads.
+    pub fn warm_receive(&mut self) {
+        self.keys.opener.warm();
+        crate::warming::prefetch(self.rx.as_ptr().cast(), 512);
+    }
+
     /// Processes bytes received from the peer. Complete records are opened in place;
     /// application data goes to `on_data` (the slice is valid during the call only),
     /// session tickets to rustls' session store (which allocates: not a fire-path
