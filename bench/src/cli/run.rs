@@ -234,11 +234,8 @@ fn run_event(args: &RunArgs, fires: usize, gap: Duration) -> anyhow::Result<()> 
         report.fires_per_backend, args.source, gap
     );
     print!("{}", report.table());
-    if report.stamps_lost > 0 {
-        println!("warning: {} wire stamps lost", report.stamps_lost);
-    }
     if let Some(p) = &args.out {
         println!("json: {}", p.display());
     }
-    Ok(())
+    report.check()
 }

@@ -23,7 +23,7 @@ use quickdraw_datapath::runner::{self, BackendConfig, DatapathConfig, Handle};
 use quickdraw_datapath::{setup, tls};
 use quickdraw_lab::events::{udp_feed, EventServer, EVENTS_PATH, EVENTS_PORT, UDP_PORT};
 use quickdraw_lab::LabPaths;
-use quickdraw_lab::{self as lab, LabSession, APPLIANCE_IP, KERNEL_IP, NETNS, PEER_IF, TARGET_IP};
+use quickdraw_lab::{self as lab, APPLIANCE_IP, KERNEL_IP, NETNS, PEER_IF, TARGET_IP};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -109,6 +109,9 @@ pub struct EventRunReport {
     pub backends: BTreeMap<&'static str, EventBackendReport>,
     /// Wire stamps the ring had no room for.
     pub stamps_lost: u64,
+    /// Why the numbers cannot be trusted (see [`EventRunReport::check`]); empty for a
+    /// good run.
+    pub problems: Vec<String>,
 }
 
 /// One fire as the datapath and the driver saw it.
@@ -141,11 +144,7 @@ pub fn run(opts: &EventRunOptions) -> anyhow::Result<EventRunReport> {
     if config.targets.is_empty() {
         bail!("{}: no target", opts.config.display());
     }
-    let _lab = if lab::status().map(|s| s.up).unwrap_or(false) {
-        None
-    } else {
-        Some(LabSession::start()?)
-    };
+    let _lab = super::lab_for_run()?;
     let paths = LabPaths::standard();
     let server = EventServer::start(&paths).context("starting the lab event server")?;
 
@@ -506,6 +505,7 @@ fn analyse(
             },
         );
     }
+    let problems = problems(&backends, lost);
     EventRunReport {
         trigger: "event",
         source: opts.source,
@@ -513,10 +513,52 @@ fn analyse(
         gap_ns: opts.gap.as_nanos() as u64,
         backends,
         stamps_lost: lost,
+        problems,
     }
 }
 
+/// What makes an event run's numbers untrustworthy, the rules of `bench run`'s
+/// (`analyse::problems`): more than [`super::MAX_UNMATCHED_PCT`] of a backend's fires
+/// without both wire stamps, any fire on a non-matching event, any stamp lost.
+fn problems(backends: &BTreeMap<&'static str, EventBackendReport>, lost: u64) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (name, b) in backends {
+        let unmatched = b.fires - b.matched.min(b.fires);
+        if unmatched as f64 * 100.0 > super::MAX_UNMATCHED_PCT * b.fires as f64 {
+            problems.push(format!(
+                "{name}: {unmatched} of {} fires without both the event's and the order's                  wire stamp at the peer (more than {}%); is the stamper on {} blind (a                  foreign qdisc?) or did frames not leave?",
+                b.fires,
+                super::MAX_UNMATCHED_PCT,
+                quickdraw_lab::PEER_IF
+            ));
+        }
+        if b.false_fires > 0 {
+            problems.push(format!(
+                "{name}: {} fires on a non-matching event",
+                b.false_fires
+            ));
+        }
+    }
+    if lost > 0 {
+        problems.push(format!(
+            "{lost} wire stamps lost (the stamper's ring was full)"
+        ));
+    }
+    problems
+}
+
 impl EventRunReport {
+    /// Fails, with every problem in the message, when the numbers cannot be trusted.
+    pub fn check(&self) -> anyhow::Result<()> {
+        if self.problems.is_empty() {
+            return Ok(());
+        }
+        bail!(
+            "this event run cannot be trusted:\n  - {}",
+            self.problems.join("\n  - ")
+        )
+    }
+
     /// The table for a person, µs.
     pub fn table(&self) -> String {
         let us = |p: &Option<Percentiles>, f: fn(&Percentiles) -> u64| {
@@ -553,5 +595,45 @@ impl EventRunReport {
             );
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn backend(fires: usize, matched: usize, false_fires: usize) -> EventBackendReport {
+        EventBackendReport {
+            fires,
+            ok: fires,
+            matched,
+            false_fires,
+            wire_to_wire_ns: None,
+            event_wire_to_trigger_ns: None,
+            event_wire_to_rx_ns: None,
+            rx_to_trigger_ns: None,
+            rx_to_wire_ns: None,
+            trigger_to_wire_ns: None,
+            event_to_tx_ns: None,
+        }
+    }
+
+    #[test]
+    fn a_blind_stamper_a_false_fire_or_a_lost_stamp_makes_an_event_run_untrustworthy() {
+        let good = BTreeMap::from([
+            ("af_xdp", backend(300, 300, 0)),
+            ("kernel", backend(300, 297, 0)),
+        ]);
+        assert!(problems(&good, 0).is_empty(), "1 % unmatched is allowed");
+        let blind = BTreeMap::from([
+            ("af_xdp", backend(15, 0, 0)),
+            ("kernel", backend(15, 15, 0)),
+        ]);
+        let p = problems(&blind, 0);
+        assert_eq!(p.len(), 1);
+        assert!(p[0].starts_with("af_xdp: 15 of 15 fires"), "{p:?}");
+        let false_fire = BTreeMap::from([("kernel", backend(300, 300, 1))]);
+        assert_eq!(problems(&false_fire, 0).len(), 1);
+        assert_eq!(problems(&good, 2).len(), 1, "stamps lost");
     }
 }
