@@ -13,8 +13,10 @@ use crate::Error;
 ///
 /// `start` takes the lab lock (waiting for any other session or CLI run), brings the lab up,
 /// and `Drop` brings it down and releases the lock: two test processes, or two test threads,
-/// never use the lab at once, and a failing test leaves no lab behind. A lab brought up by
-/// hand before the session is torn down when the session ends.
+/// never use the lab at once, and a failing test leaves no lab behind. A lab already up
+/// when the session starts (brought up by hand, or left by a run that was killed, perhaps
+/// with loss or a foreign qdisc on the peer) is rebuilt, not reused, and torn down when
+/// the session ends.
 #[derive(Debug)]
 pub struct LabSession {
     lock: LabLock,
@@ -57,8 +59,14 @@ impl LabSession {
         })
     }
 
-    /// Brings the lab up under the held lock (harmless when it is up already).
+    /// Brings the lab up under the held lock (harmless when this session has it up
+    /// already). A lab this session did not bring up is taken down first: a session
+    /// starts from a fresh lab, whatever an earlier run left on it (loss, a qdisc or a
+    /// filter on the peer, a stale nginx).
     pub fn up(&mut self) -> Result<&LabStatus, Error> {
+        if self.status.is_none() {
+            down_locked(&self.lock)?;
+        }
         let status = up_locked(&self.lock, &self.options)?;
         Ok(self.status.insert(status))
     }
