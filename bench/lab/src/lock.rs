@@ -1,7 +1,6 @@
 //! The lab lock: an exclusive flock on /run/quickdraw-lab.lock, so two runs (two CLIs, two
 //! test processes, two test threads) never build, use or tear down the lab at once.
 
-use std::cell::Cell;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
 
@@ -20,11 +19,6 @@ pub struct LabLock {
     path: PathBuf,
 }
 
-thread_local! {
-    /// Lab locks this thread holds now.
-    static HELD_HERE: Cell<usize> = const { Cell::new(0) };
-}
-
 impl LabLock {
     /// Waits for and takes the lab lock.
     pub fn acquire() -> Result<Self, Error> {
@@ -35,28 +29,20 @@ impl LabLock {
     pub fn acquire_at(path: &Path) -> Result<Self, Error> {
         let file = open(path)?;
         file.lock().map_err(|e| Error::file("flock", path, e))?;
-        Ok(LabLock::held(file, path))
-    }
-
-    fn held(file: File, path: &Path) -> LabLock {
-        HELD_HERE.with(|n| n.set(n.get() + 1));
-        LabLock {
+        Ok(LabLock {
             _file: file,
             path: path.to_owned(),
-        }
-    }
-
-    /// Whether this thread holds a lab lock now: a caller inside a `LabSession` (`bench
-    /// demo`, a test) asks before taking the lock again, which would wait for itself.
-    pub fn held_by_this_thread() -> bool {
-        HELD_HERE.with(|n| n.get() > 0)
+        })
     }
 
     /// Takes the lock on `path` if nobody holds it; `None` if somebody does.
     pub fn try_acquire_at(path: &Path) -> Result<Option<Self>, Error> {
         let file = open(path)?;
         match file.try_lock() {
-            Ok(()) => Ok(Some(LabLock::held(file, path))),
+            Ok(()) => Ok(Some(LabLock {
+                _file: file,
+                path: path.to_owned(),
+            })),
             Err(TryLockError::WouldBlock) => Ok(None),
             Err(TryLockError::Error(e)) => Err(Error::file("flock", path, e)),
         }
@@ -65,12 +51,6 @@ impl LabLock {
     /// The lock file.
     pub fn path(&self) -> &Path {
         &self.path
-    }
-}
-
-impl Drop for LabLock {
-    fn drop(&mut self) {
-        HELD_HERE.with(|n| n.set(n.get().saturating_sub(1)));
     }
 }
 
@@ -91,14 +71,9 @@ mod tests {
     #[test]
     fn a_second_lock_waits_for_the_first_even_in_one_process() {
         let path = std::env::temp_dir().join(format!("qd-bench-lock-{}", std::process::id()));
-        assert!(!LabLock::held_by_this_thread());
         let first = LabLock::try_acquire_at(&path).unwrap().expect("free");
-        assert!(LabLock::held_by_this_thread());
         assert!(LabLock::try_acquire_at(&path).unwrap().is_none());
-        let other = std::thread::spawn(LabLock::held_by_this_thread);
-        assert!(!other.join().unwrap(), "held by this thread only");
         drop(first);
-        assert!(!LabLock::held_by_this_thread());
         let again = LabLock::try_acquire_at(&path).unwrap();
         assert!(again.is_some());
         drop(again);

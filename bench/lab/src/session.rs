@@ -37,18 +37,6 @@ impl LabSession {
         Ok(session)
     }
 
-    /// Brings the lab up under `lock`, already taken by the caller; dropping the session
-    /// brings it down and releases the lock.
-    pub fn start_locked(lock: LabLock, options: LabOptions) -> Result<Self, Error> {
-        let mut session = LabSession {
-            lock,
-            options,
-            status: None,
-        };
-        session.up()?;
-        Ok(session)
-    }
-
     /// Locks the lab without bringing it up (for tests of `up` and `down` themselves).
     /// Dropping the session still brings it down.
     pub fn locked(options: LabOptions) -> Result<Self, Error> {

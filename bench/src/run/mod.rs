@@ -28,9 +28,7 @@ use quickdraw_config::Config;
 use quickdraw_datapath::poll::Idle;
 use quickdraw_datapath::runner::{self, BackendConfig, DatapathConfig};
 use quickdraw_datapath::setup;
-use quickdraw_lab::{
-    self as lab, LabLock, LabOptions, LabSession, APPLIANCE_IP, HOST_IF, NETNS, PEER_IF, TARGET_IP,
-};
+use quickdraw_lab::{self as lab, LabSession, APPLIANCE_IP, HOST_IF, NETNS, PEER_IF, TARGET_IP};
 use std::net::SocketAddrV4;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -105,7 +103,12 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<RunReport> {
         bail!("--scheduled measures orders: add af_xdp and/or kernel to --backends");
     }
 
-    let _lab = lab_for_run()?;
+    // The lab: use it if it is up, else bring it up for this run and down after.
+    let _lab = if lab::status().map(|s| s.up).unwrap_or(false) {
+        None
+    } else {
+        Some(LabSession::start()?)
+    };
 
     let mut stamper = Stamper::load()?;
     stamper.set_filter(StampFilter {
@@ -153,34 +156,6 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<RunReport> {
 }
 
 /// Drains the stamper's ring until told to stop (then once more).
-/// The lab as one run holds it, for the run's length.
-pub(crate) enum RunLab {
-    /// This thread already holds the lab (`bench demo`, a test inside a `LabSession`).
-    Caller,
-    /// The lab was up (brought up by hand): used under the lock, left up.
-    Borrowed { _lock: LabLock },
-    /// Brought up for this run, down after.
-    Own { _session: Box<LabSession> },
-}
-
-/// Holds the lab lock for a run, so that a run never shares the lab with a test or
-/// another run (they collided on the AF_XDP bind, EBUSY on `qd0`), and brings the lab up
-/// when nobody had it up. A thread that holds the lock already is its own caller's.
-pub(crate) fn lab_for_run() -> anyhow::Result<RunLab> {
-    if LabLock::held_by_this_thread() {
-        return Ok(RunLab::Caller);
-    }
-    let lock = LabLock::acquire().context("waiting for the lab lock")?;
-    // Read after taking the lock: a test that held it has brought the lab down since.
-    if lab::status().map(|s| s.up).unwrap_or(false) {
-        return Ok(RunLab::Borrowed { _lock: lock });
-    }
-    let session = LabSession::start_locked(lock, LabOptions::default())?;
-    Ok(RunLab::Own {
-        _session: Box::new(session),
-    })
-}
-
 fn spawn_collector(
     mut stamper: Stamper,
     stop: Arc<AtomicBool>,
