@@ -23,7 +23,7 @@ use quickdraw_datapath::runner::{self, BackendConfig, DatapathConfig, Handle};
 use quickdraw_datapath::{setup, tls};
 use quickdraw_lab::events::{udp_feed, EventServer, EVENTS_PATH, EVENTS_PORT, UDP_PORT};
 use quickdraw_lab::LabPaths;
-use quickdraw_lab::{self as lab, APPLIANCE_IP, KERNEL_IP, NETNS, PEER_IF, TARGET_IP};
+use quickdraw_lab::{self as lab, LabSession, APPLIANCE_IP, KERNEL_IP, NETNS, PEER_IF, TARGET_IP};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -144,7 +144,11 @@ pub fn run(opts: &EventRunOptions) -> anyhow::Result<EventRunReport> {
     if config.targets.is_empty() {
         bail!("{}: no target", opts.config.display());
     }
-    let _lab = super::lab_for_run()?;
+    let _lab = if lab::status().map(|s| s.up).unwrap_or(false) {
+        None
+    } else {
+        Some(LabSession::start()?)
+    };
     let paths = LabPaths::standard();
     let server = EventServer::start(&paths).context("starting the lab event server")?;
 
