@@ -229,7 +229,6 @@ fn backend_report(
 /// - any stamp lost (ring full) or undecodable.
 pub fn problems(report: &RunReport) -> Vec<String> {
     let mut problems = Vec::new();
-    let too_many = |n: usize, of: usize| n as f64 * 100.0 > MAX_UNMATCHED_PCT * of as f64;
     for gap in &report.gaps {
         let at = humantime::format_duration(Duration::from_nanos(gap.gap_ns));
         for (name, b) in &gap.backends {
@@ -253,10 +252,7 @@ pub fn problems(report: &RunReport) -> Vec<String> {
         }
     }
     if report.stamps_lost > 0 {
-        problems.push(format!(
-            "{} wire stamps lost (the stamper's ring was full)",
-            report.stamps_lost
-        ));
+        problems.push(stamps_lost(report.stamps_lost));
     }
     if report.stamps_undecodable > 0 {
         problems.push(format!(
@@ -265,6 +261,17 @@ pub fn problems(report: &RunReport) -> Vec<String> {
         ));
     }
     problems
+}
+
+/// Whether `n` of `of` fires is more than [`MAX_UNMATCHED_PCT`]: the rule of every run,
+/// manual or event-triggered.
+pub(super) fn too_many(n: usize, of: usize) -> bool {
+    n as f64 * 100.0 > MAX_UNMATCHED_PCT * of as f64
+}
+
+/// The problem of a run whose stamper's ring overflowed.
+pub(super) fn stamps_lost(lost: u64) -> String {
+    format!("{lost} wire stamps lost (the stamper's ring was full)")
 }
 
 #[cfg(test)]

@@ -528,9 +528,11 @@ fn problems(backends: &BTreeMap<&'static str, EventBackendReport>, lost: u64) ->
     let mut problems = Vec::new();
     for (name, b) in backends {
         let unmatched = b.fires - b.matched.min(b.fires);
-        if unmatched as f64 * 100.0 > super::MAX_UNMATCHED_PCT * b.fires as f64 {
+        if super::analyse::too_many(unmatched, b.fires) {
             problems.push(format!(
-                "{name}: {unmatched} of {} fires without both the event's and the order's                  wire stamp at the peer (more than {}%); is the stamper on {} blind (a                  foreign qdisc?) or did frames not leave?",
+                "{name}: {unmatched} of {} fires without both the event's and the order's \
+                 wire stamp at the peer (more than {}%); is the stamper on {} blind (a \
+                 foreign qdisc?) or did frames not leave?",
                 b.fires,
                 super::MAX_UNMATCHED_PCT,
                 quickdraw_lab::PEER_IF
@@ -544,9 +546,7 @@ fn problems(backends: &BTreeMap<&'static str, EventBackendReport>, lost: u64) ->
         }
     }
     if lost > 0 {
-        problems.push(format!(
-            "{lost} wire stamps lost (the stamper's ring was full)"
-        ));
+        problems.push(super::analyse::stamps_lost(lost));
     }
     problems
 }
@@ -636,6 +636,7 @@ mod tests {
         let p = problems(&blind, 0);
         assert_eq!(p.len(), 1);
         assert!(p[0].starts_with("af_xdp: 15 of 15 fires"), "{p:?}");
+        assert!(!p[0].contains("  "), "one line of prose: {p:?}");
         let false_fire = BTreeMap::from([("kernel", backend(300, 300, 1))]);
         assert_eq!(problems(&false_fire, 0).len(), 1);
         assert_eq!(problems(&good, 2).len(), 1, "stamps lost");
