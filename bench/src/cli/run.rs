@@ -172,7 +172,8 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
         .collect();
     writeln!(
         human,
-        "fires per backend: {}; burst {}{}{}; lab on kernel {} ({} CPUs), AF_XDP {} mode",
+        "fires per backend: {}; burst {}{}{}; lab on kernel {} ({} CPUs), AF_XDP {} mode, \
+         code on {}",
         plan.join(", "),
         report.burst,
         if report.scheduled { ", scheduled" } else { "" },
@@ -183,7 +184,11 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
         },
         report.host.kernel,
         report.host.cpus,
-        report.host.bind_mode
+        report.host.bind_mode,
+        match report.host.code_on_huge_pages {
+            0 => "4 KiB pages".to_owned(),
+            n => format!("2 MiB pages ({} MiB)", n >> 20),
+        }
     )?;
     write!(human, "{}", report.table())?;
     if report.stamps_lost > 0 {

@@ -90,7 +90,7 @@ pub fn report(
     views: &[FireView<'_>],
     health: StampHealth,
     loss_pct: u8,
-    bind_mode: String,
+    host: Host,
 ) -> (RunReport, BTreeMap<Backend, BackendSeries>) {
     let mut all_series: BTreeMap<Backend, BackendSeries> = BTreeMap::new();
     let mut gaps = Vec::new();
@@ -125,14 +125,7 @@ pub fn report(
         cold_hot,
         gaps,
         loss_pct,
-        host: Host {
-            kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
-                .unwrap_or_default()
-                .trim()
-                .to_owned(),
-            cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            bind_mode,
-        },
+        host,
         stamps_lost: health.lost,
         stamps_undecodable: health.undecodable,
         problems: Vec::new(),
@@ -304,6 +297,7 @@ mod tests {
                 kernel: String::new(),
                 cpus: 2,
                 bind_mode: "copy".into(),
+                code_on_huge_pages: 0,
             },
             stamps_lost: 0,
             stamps_undecodable: 0,

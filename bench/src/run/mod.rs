@@ -24,6 +24,7 @@ pub use report::{BackendReport, Retransmissions, RunReport};
 use anyhow::{bail, Context};
 use driver::{Driver, Mode, Sample};
 use quickdraw_bpf::{StampFilter, Stamper, WireStamp};
+use report::Host;
 use quickdraw_config::Config;
 use quickdraw_datapath::poll::Idle;
 use quickdraw_datapath::runner::{self, BackendConfig, DatapathConfig};
@@ -127,10 +128,10 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<RunReport> {
     let (stamps, health) = collector
         .join()
         .map_err(|_| anyhow::anyhow!("stamp collector panicked"))??;
-    let (samples, bind_mode, run_id) = result?;
+    let (samples, host, run_id) = result?;
     let (matches, index) = analyse::match_all(&samples, &stamps);
     let views = analyse::views(&samples, &matches, &index);
-    let (report, series) = analyse::report(opts, &views, health, loss_pct, bind_mode);
+    let (report, series) = analyse::report(opts, &views, health, loss_pct, host);
 
     if let Some(path) = &opts.per_fire {
         let gap_ns: Vec<u64> = report.gaps.iter().map(|g| g.gap_ns).collect();
@@ -183,7 +184,7 @@ fn spawn_collector(
 
 /// Starts the datapath (both links on one thread), walks the plan gap by gap, stops it.
 /// Returns the samples, the AF_XDP bind mode and the run id.
-fn measure(opts: &RunOptions, config: &Config) -> anyhow::Result<(Vec<Sample>, String, u64)> {
+fn measure(opts: &RunOptions, config: &Config) -> anyhow::Result<(Vec<Sample>, Host, u64)> {
     let t = &config.targets[0];
     let mut spec = setup::target_spec(t)?;
     spec.connections = opts.burst;
@@ -204,7 +205,10 @@ fn measure(opts: &RunOptions, config: &Config) -> anyhow::Result<(Vec<Sample>, S
         interface: Some(config.appliance.interface.clone()),
     };
     let handle = runner::spawn_links(datapath, vec![kernel], vec![0, 1])?;
-    let bind_mode = handle.started.bind_mode.to_owned();
+    let host = Host::here(
+        handle.started.bind_mode,
+        handle.started.placement.code_on_huge_pages,
+    );
 
     let template = setup::template(t);
     let probe_key = "bench-0000000000000000-0";
@@ -272,7 +276,7 @@ fn measure(opts: &RunOptions, config: &Config) -> anyhow::Result<(Vec<Sample>, S
     let run_id = driver.run_id();
     drop(driver);
     handle.stop();
-    Ok((samples, bind_mode, run_id))
+    Ok((samples, host, run_id))
 }
 
 fn placeholders(key: &str) -> quickdraw_datapath::http::Placeholders<'_> {

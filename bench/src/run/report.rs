@@ -90,6 +90,24 @@ pub struct Host {
     pub cpus: usize,
     /// AF_XDP bind mode: "copy" or "zerocopy".
     pub bind_mode: String,
+    /// Bytes of the datapath's code on 2 MiB pages (0: 4 KiB pages, where cold fires
+    /// are slower; see datapath/src/placement/text.rs).
+    pub code_on_huge_pages: usize,
+}
+
+impl Host {
+    /// This machine, with what the datapath reported when it started.
+    pub fn here(bind_mode: &str, code_on_huge_pages: usize) -> Host {
+        Host {
+            kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+                .unwrap_or_default()
+                .trim()
+                .to_owned(),
+            cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            bind_mode: bind_mode.to_owned(),
+            code_on_huge_pages,
+        }
+    }
 }
 
 /// A whole run, as written to `--json`.

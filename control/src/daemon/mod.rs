@@ -240,6 +240,7 @@ fn placement_status(
         nohz_full: p.nohz_full,
         realtime_priority: p.realtime_priority,
         memory_locked: p.memory_locked,
+        code_on_huge_pages: p.code_on_huge_pages,
         warnings: p.warnings.clone(),
     }
 }

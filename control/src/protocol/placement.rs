@@ -22,6 +22,9 @@ pub struct PlacementStatus {
     pub realtime_priority: Option<u8>,
     /// The daemon's memory is locked (mlockall).
     pub memory_locked: bool,
+    /// Bytes of the program's code on 2 MiB pages.
+    #[serde(default)]
+    pub code_on_huge_pages: usize,
     /// What was asked for and did not take effect.
     #[serde(default)]
     pub warnings: Vec<String>,
@@ -48,7 +51,11 @@ impl PlacementStatus {
         } else {
             "memory not locked"
         };
-        format!("datapath on {core}, {sched}, {mem}")
+        let code = match self.code_on_huge_pages {
+            0 => "code on 4 KiB pages".to_owned(),
+            n => format!("code on 2 MiB pages ({} MiB)", n >> 20),
+        };
+        format!("datapath on {core}, {sched}, {mem}, {code}")
     }
 }
 
@@ -73,15 +80,17 @@ mod tests {
             nohz_full: false,
             realtime_priority: Some(50),
             memory_locked: true,
+            code_on_huge_pages: 6 << 20,
             warnings: vec![],
         };
         assert_eq!(
             p.line(),
-            "datapath on core 1 (isolated yes, nohz_full no), SCHED_FIFO 50, memory locked"
+            "datapath on core 1 (isolated yes, nohz_full no), SCHED_FIFO 50, memory locked, \
+             code on 2 MiB pages (6 MiB)"
         );
         assert_eq!(
             PlacementStatus::default().line(),
-            "datapath on no pinned core, SCHED_OTHER, memory not locked"
+            "datapath on no pinned core, SCHED_OTHER, memory not locked, code on 4 KiB pages"
         );
         let q = [
             QueueStatus {

@@ -4,6 +4,12 @@
 //! optionally locked; and what of it took effect, for `status`.
 
 mod sched;
+mod text;
+
+pub use text::{huge_text, HugeText};
+pub(crate) use text::thp_mode;
+#[cfg(test)]
+pub(crate) use text::anon_huge_at;
 
 use quickdraw_config::cpus::CpuList;
 use std::io;
@@ -36,6 +42,8 @@ pub struct Placement {
     pub realtime_priority: Option<u8>,
     /// The process's memory is locked.
     pub memory_locked: bool,
+    /// Bytes of the program's code on 2 MiB pages ([`huge_text`]).
+    pub code_on_huge_pages: usize,
     /// Why something asked for did not take effect, or is not as good as it should be.
     pub warnings: Vec<String>,
 }
@@ -85,7 +93,8 @@ pub fn isolation(root: &Path, core: usize) -> (bool, bool) {
     (listed(ISOLATED), listed(NOHZ_FULL))
 }
 
-/// Applies `core` and `scheduling` to the calling thread (and, for memory, the process).
+/// Applies `core` and `scheduling` to the calling thread (and, for memory, the process),
+/// and moves the program's code onto huge pages.
 /// Nothing here is fatal: what fails is left out of the result and said in `warnings`.
 pub fn apply(core: Option<usize>, scheduling: Scheduling) -> Placement {
     let mut placement = Placement::default();
@@ -118,6 +127,23 @@ pub fn apply(core: Option<usize>, scheduling: Scheduling) -> Placement {
                 "SCHED_FIFO {priority} refused ({e}): needs CAP_SYS_NICE"
             )),
         }
+    }
+    match huge_text() {
+        Ok(t) => {
+            placement.code_on_huge_pages = t.huge;
+            if t.huge == 0 {
+                placement.warnings.push(format!(
+                    "the code stays on 4 KiB pages ({} of {} KiB moved, transparent huge \
+                     pages {}): a fire after a long wait runs slower",
+                    t.moved >> 10,
+                    t.text >> 10,
+                    thp_mode().unwrap_or_else(|| "unknown".into()),
+                ));
+            }
+        }
+        Err(e) => placement
+            .warnings
+            .push(format!("the code could not be moved to huge pages: {e}")),
     }
     if scheduling.lock_memory {
         let flags = rustix::mm::MlockAllFlags::CURRENT | rustix::mm::MlockAllFlags::FUTURE;

@@ -293,22 +293,6 @@ mod tests {
     use super::Mmap;
 
     /// The kernel's THP mode, when it has THP: "always", "madvise" or "never".
-    fn thp_mode() -> Option<String> {
-        let text = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled").ok()?;
-        let start = text.find('[')? + 1;
-        let end = text[start..].find(']')? + start;
-        Some(text[start..end].to_owned())
-    }
-
-    /// `AnonHugePages` of the mapping starting at `addr`, from this process's smaps.
-    fn huge_kib(addr: usize) -> Option<u64> {
-        let smaps = std::fs::read_to_string("/proc/self/smaps").ok()?;
-        let head = format!("{addr:x}-");
-        let block = &smaps[smaps.find(&head)?..];
-        let line = block.lines().find(|l| l.starts_with("AnonHugePages:"))?;
-        line.split_whitespace().nth(1)?.parse().ok()
-    }
-
     #[test]
     fn anonymous_memory_is_zeroed_populated_and_on_huge_pages_where_the_kernel_allows() {
         let len = 8 << 20;
@@ -318,11 +302,11 @@ mod tests {
             // SAFETY: inside the mapping, which this test owns.
             assert_eq!(unsafe { base.add(at).read() }, 0);
         }
-        match thp_mode().as_deref() {
+        match crate::placement::thp_mode().as_deref() {
             Some("always" | "madvise") => {
-                let huge = huge_kib(base as usize).expect("the mapping is in smaps");
+                let huge = crate::placement::anon_huge_at(base as usize);
                 // At least the aligned middle of 8 MiB is on 2 MiB pages.
-                assert!(huge >= 4096, "AnonHugePages {huge} kB of {} kB", len >> 10);
+                assert!(huge >= 4 << 20, "AnonHugePages {huge} B of {len} B");
             }
             _ => eprintln!("no THP on this kernel: huge pages not checked"),
         }
