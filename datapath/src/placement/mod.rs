@@ -6,10 +6,10 @@
 mod sched;
 mod text;
 
-pub use text::{huge_text, HugeText};
-pub(crate) use text::thp_mode;
 #[cfg(test)]
 pub(crate) use text::anon_huge_at;
+pub(crate) use text::thp_mode;
+pub use text::{huge_text, HugeText};
 
 use quickdraw_config::cpus::CpuList;
 use std::io;

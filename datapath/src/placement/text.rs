@@ -57,7 +57,10 @@ pub fn huge_text() -> io::Result<HugeText> {
         false => (start.next_multiple_of(HUGE), end / HUGE * HUGE),
     };
     if hi <= lo {
-        return Ok(HugeText { text, ..HugeText::default() });
+        return Ok(HugeText {
+            text,
+            ..HugeText::default()
+        });
     }
     let len = hi - lo;
     // What of the code lies in `lo..hi`, copied to the same offset.
@@ -94,7 +97,10 @@ pub fn huge_text() -> io::Result<HugeText> {
         // Refused where THP is off: then the move gains nothing, so nothing is moved.
         if libc::madvise(at, len, libc::MADV_HUGEPAGE) != 0 {
             libc::munmap(at, len);
-            return Ok(HugeText { text, ..HugeText::default() });
+            return Ok(HugeText {
+                text,
+                ..HugeText::default()
+            });
         }
         std::ptr::copy_nonoverlapping(from as *const u8, (copy + from - lo) as *mut u8, to - from);
         if libc::mprotect(at, len, libc::PROT_READ | libc::PROT_EXEC) != 0 {
@@ -145,7 +151,13 @@ fn anon_huge(smaps: &str, at: usize) -> usize {
         .skip(1)
         .take_while(|l| !mapping(l))
         .find_map(|l| l.strip_prefix("AnonHugePages:"))
-        .and_then(|kb| kb.trim().trim_end_matches("kB").trim().parse::<usize>().ok())
+        .and_then(|kb| {
+            kb.trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<usize>()
+                .ok()
+        })
         .map_or(0, |kb| kb * 1024)
 }
 
@@ -177,8 +189,11 @@ fn executable_mapping(maps: &str, addr: usize) -> Option<(usize, usize, bool)> {
             usize::from_str_radix(end, 16).ok()?,
         );
         let inode = fields.nth(2)?;
-        (perms.starts_with("r-x") && (start..end).contains(&addr))
-            .then_some((start, end, inode != "0"))
+        (perms.starts_with("r-x") && (start..end).contains(&addr)).then_some((
+            start,
+            end,
+            inode != "0",
+        ))
     })
 }
 
@@ -198,7 +213,11 @@ mod tests {
             executable_mapping(maps, 0x55d000300000),
             Some((0x55d000200000, 0x55d000a00000, true))
         );
-        assert_eq!(executable_mapping(maps, 0x55d000a00010), None, "not executable");
+        assert_eq!(
+            executable_mapping(maps, 0x55d000a00010),
+            None,
+            "not executable"
+        );
         assert_eq!(
             executable_mapping(maps, 0x7f0000000010),
             Some((0x7f0000000000, 0x7f0000400000, false)),
@@ -241,7 +260,10 @@ mod tests {
             .iter()
             .max_by_key(|(s, e)| e - s)
             .expect("some code is on anonymous memory now");
-        assert!(end - start >= HUGE && start % HUGE == 0, "{start:x}-{end:x}\n{maps}");
+        assert!(
+            end - start >= HUGE && start % HUGE == 0,
+            "{start:x}-{end:x}\n{maps}"
+        );
         // Code on both sides of the move gives the same answers: this test's own, std's,
         // and a function called through a pointer taken before.
         assert_eq!(pinned(), before);
