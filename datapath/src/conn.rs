@@ -3,11 +3,14 @@
 //! itself warm with a tiny request, holds at most one pre-sealed order, and turns every
 //! request it sent into exactly one outcome.
 
+mod rtt;
+
 use crate::http::ResponseParser;
 use crate::link::{Link, LinkId, LinkState};
 use crate::order::{ArmId, Event, FireRecord, Outcome, Stamps, Unknown};
 use crate::target::TargetSpec;
 use crate::tls::{Handshake, Presealed, Progress, Session};
+use rtt::Rtt;
 use std::collections::VecDeque;
 use std::net::SocketAddrV4;
 
@@ -23,10 +26,11 @@ const MAX_PENDING: usize = 4;
 /// Reconnect backoff, doubling from min to max (event sources share it).
 pub(crate) const BACKOFF_MIN_NS: u64 = 1_000_000;
 pub(crate) const BACKOFF_MAX_NS: u64 = 1_000_000_000;
-/// Early retransmission: a request unacknowledged for max(2·SRTT, this) is resent as it
-/// was (same sequence number, same bytes), a few times, each wait doubled; then the
-/// stack's own timer takes over. SRTT here is request → response, as measured on this
-/// connection's keep-warms and orders, so a slow server does not cause spurious resends.
+/// Early retransmission: a request unacknowledged for max(SRTT + 4·RTTVAR, 2·SRTT,
+/// this) is resent as it was (same sequence number, same bytes), a few times, each wait
+/// doubled; then the stack's own timer takes over. SRTT here is request → response, as
+/// measured on this connection's keep-warms and orders (`conn/rtt.rs`), so a slow
+/// server does not cause spurious resends.
 const RTX_MIN_NS: u64 = 200_000;
 pub(crate) const RTX_EARLY_MAX: u32 = 4;
 /// SRTT before the first measurement (a fresh connection measures at once: its first
@@ -108,10 +112,8 @@ pub struct WarmConn {
     /// A keep-warm request is due now, whatever the clock says (a new connection).
     warm_due: bool,
     rtx: Option<Rtx>,
-    /// Smoothed request → response time of this connection, ns, and whether it was
-    /// measured yet.
-    srtt_ns: u64,
-    srtt_measured: bool,
+    /// Request → response time of this connection, smoothed.
+    rtt: Rtt,
     /// Early retransmissions made on this connection, all told.
     pub retransmits: u64,
     /// Connections opened after the first (each one a TCP and TLS handshake at the
@@ -147,8 +149,7 @@ impl WarmConn {
             last_sent_ns: 0,
             warm_due: false,
             rtx: None,
-            srtt_ns: SRTT_INITIAL_NS,
-            srtt_measured: false,
+            rtt: Rtt::new(SRTT_INITIAL_NS),
             retransmits: 0,
             reconnects: 0,
         }
@@ -550,14 +551,13 @@ impl WarmConn {
             }
         }
         let answered = self.pending.len() < awaited;
-        // Karn: no sample from a request that was resent.
-        if let Some(sample) = rtt.filter(|_| self.rtx.is_none_or(|r| r.count == 0)) {
-            self.srtt_ns = if self.srtt_measured {
-                (7 * self.srtt_ns + sample) / 8
-            } else {
-                sample
-            };
-            self.srtt_measured = true;
+        // Karn: a request that was resent gives no RTT sample, only a bound on the peak
+        // (from its first send: never too low), or a timeout that resent every slow answer
+        // would never learn of them.
+        match rtt {
+            Some((ns, false)) if self.rtx.is_none_or(|r| r.count == 0) => self.rtt.sample(ns),
+            Some((ns, _)) => self.rtt.sample_resent(ns),
+            None => {}
         }
         if lost.is_none() && link.state(id) == LinkState::Gone {
             lost = Some(Unknown::ConnectionLost);
@@ -622,7 +622,7 @@ impl WarmConn {
             self.rtx = None;
             return;
         }
-        let timeout = (2 * self.srtt_ns).max(RTX_MIN_NS);
+        let timeout = self.rtt.timeout(RTX_MIN_NS);
         match &mut self.rtx {
             Some(r) if unacked >= r.unacked => {
                 r.unacked = unacked;
@@ -719,7 +719,7 @@ fn deliver(
     data: &[u8],
     now: u64,
     (conn, local): (usize, Option<SocketAddrV4>),
-    rtt: &mut Option<u64>,
+    rtt: &mut Option<(u64, bool)>,
     sink: &mut impl FnMut(Event),
 ) -> Result<bool, ()> {
     let mut input = data;
@@ -746,11 +746,12 @@ fn deliver(
         closing |= response.close;
         let popped = pending.pop_front();
         *rtt = match popped {
-            Some(Pending::Order { stamps, .. }) if stamps.retransmits == 0 => {
-                Some(now.saturating_sub(stamps.trigger_ns))
-            }
+            Some(Pending::Order { stamps, .. }) => Some((
+                now.saturating_sub(stamps.trigger_ns),
+                stamps.retransmits > 0,
+            )),
             Some(Pending::Warm { sent_ns } | Pending::Probe { sent_ns, .. }) => {
-                Some(now.saturating_sub(sent_ns))
+                Some((now.saturating_sub(sent_ns), false))
             }
             _ => *rtt,
         };
