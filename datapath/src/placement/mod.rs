@@ -141,6 +141,12 @@ pub fn apply(core: Option<usize>, scheduling: Scheduling) -> Placement {
                 ));
             }
         }
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => placement.warnings.push(
+            "the code stays on 4 KiB pages: making memory executable is refused here \
+             (systemd's MemoryDenyWriteExecute, or PR_SET_MDWE): a fire after a long wait \
+             runs slower"
+                .into(),
+        ),
         Err(e) => placement
             .warnings
             .push(format!("the code could not be moved to huge pages: {e}")),
