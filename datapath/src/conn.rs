@@ -26,11 +26,11 @@ const MAX_PENDING: usize = 4;
 /// Reconnect backoff, doubling from min to max (event sources share it).
 pub(crate) const BACKOFF_MIN_NS: u64 = 1_000_000;
 pub(crate) const BACKOFF_MAX_NS: u64 = 1_000_000_000;
-/// Early retransmission: a request unacknowledged for max(SRTT + 4·RTTVAR, 2·SRTT,
-/// this) is resent as it was (same sequence number, same bytes), a few times, each wait
-/// doubled; then the stack's own timer takes over. SRTT here is request → response, as
-/// measured on this connection's keep-warms and orders (`conn/rtt.rs`), so a slow
-/// server does not cause spurious resends.
+/// Early retransmission: a request unacknowledged for max(2·SRTT, 1.25·peak, this) is
+/// resent as it was (same sequence number, same bytes), a few times, each wait doubled;
+/// then the stack's own timer takes over. SRTT and the peak are request → response, as
+/// measured on this connection's keep-warms and orders (`conn/rtt.rs`), so a server
+/// that is slow, or slow now and then, does not cause spurious resends.
 const RTX_MIN_NS: u64 = 200_000;
 pub(crate) const RTX_EARLY_MAX: u32 = 4;
 /// SRTT before the first measurement (a fresh connection measures at once: its first
@@ -112,7 +112,7 @@ pub struct WarmConn {
     /// A keep-warm request is due now, whatever the clock says (a new connection).
     warm_due: bool,
     rtx: Option<Rtx>,
-    /// Request → response time of this connection, smoothed.
+    /// Request → response time of this connection: smoothed, and its recent peak.
     rtt: Rtt,
     /// Early retransmissions made on this connection, all told.
     pub retransmits: u64,

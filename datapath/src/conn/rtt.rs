@@ -1,18 +1,18 @@
-//! The request → response time of one connection, and the early retransmission
-//! timeout drawn from it.
+//! The request → response time of one connection, and the early retransmission timeout
+//! drawn from it.
 //!
 //! A server answers some requests much later than most while nothing is lost (lab,
 //! orders 20 ms apart: p50 75 µs, p90 250 µs, p99 310 µs): a timeout of 2·SRTT resent
 //! 13 % of orders that were only slow (500 fires, no loss set), and RFC 6298's variance
-//! term forgets a slow answer within a few fast ones. So the timeout also covers the
-//! recent peak, which decays by 1/64 per sample: a slow answer keeps the timeout above
-//! itself for about the next 40 samples. A sample counts for at most 4·SRTT: an answer
-//! that took 200 ms because the server had to resend it (a lost response) is the
-//! server's loss recovery, not the path's time, and left whole it put the timeout at
-//! tens of milliseconds, where early retransmission of the next order no longer helps
-//! (lab, 5 % loss: orders first seen at the peer 5–8 ms after the trigger). A server
-//! that really became slower is still followed, by up to ×1.375 (SRTT) and ×4 (peak)
-//! per sample.
+//! term, tried first, forgot a slow answer within a few fast ones (one answer in eight
+//! 4× slower, as in the lab). So the timeout also covers the recent peak, which decays by 1/64
+//! per sample: 1.25 times it stays above a slow answer for the next 14 samples. A
+//! sample counts for at most 4·SRTT: an answer that took 200 ms because the server had
+//! to resend it (a lost response) is the server's loss recovery, not the path's time,
+//! and left whole it put the timeout at tens of milliseconds, where early
+//! retransmission of the next order no longer helps (lab, 5 % loss: orders first seen
+//! at the peer 5–8 ms after the trigger). A server that really became slower is still
+//! followed, by up to ×1.375 (SRTT) and ×4 (peak) per sample.
 
 /// Smoothed and peak request → response time, ns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
