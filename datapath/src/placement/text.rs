@@ -65,67 +65,98 @@ pub fn huge_text() -> io::Result<HugeText> {
     let len = hi - lo;
     // What of the code lies in `lo..hi`, copied to the same offset.
     let (from, to) = (start.max(lo), end.min(hi));
-    // SAFETY: every call below acts on memory this function maps itself, except the
-    // copy's source (`from..to`, mapped readable and executable, checked in
-    // /proc/self/maps just now) and the final `mremap`, which replaces `lo..hi`: that
-    // code, now a copy of the same bytes, already read-execute, and around it only
-    // addresses nothing was mapped at (`alone_in`). No instruction anywhere ever sees
-    // anything but the code it was linked with.
-    unsafe {
-        // Room for an aligned `len`, then the ends around it given back.
-        let raw = libc::mmap(
-            std::ptr::null_mut(),
-            len + HUGE,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        );
-        if raw == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        let raw = raw as usize;
-        let copy = raw.next_multiple_of(HUGE);
-        if copy > raw {
-            libc::munmap(raw as *mut libc::c_void, copy - raw);
-        }
-        let tail = raw + len + HUGE - (copy + len);
-        if tail > 0 {
-            libc::munmap((copy + len) as *mut libc::c_void, tail);
-        }
-        let at = copy as *mut libc::c_void;
+    let copy = Scratch::aligned(len)?;
+    // SAFETY: advice on memory `copy` owns; it changes no byte.
+    if unsafe { libc::madvise(copy.ptr(), len, libc::MADV_HUGEPAGE) } != 0 {
         // Refused where THP is off: then the move gains nothing, so nothing is moved.
-        if libc::madvise(at, len, libc::MADV_HUGEPAGE) != 0 {
-            libc::munmap(at, len);
-            return Ok(HugeText {
-                text,
-                ..HugeText::default()
-            });
-        }
-        std::ptr::copy_nonoverlapping(from as *const u8, (copy + from - lo) as *mut u8, to - from);
-        if libc::mprotect(at, len, libc::PROT_READ | libc::PROT_EXEC) != 0 {
-            let e = io::Error::last_os_error();
-            libc::munmap(at, len);
-            return Err(e);
-        }
-        let moved = libc::mremap(
-            at,
+        return Ok(HugeText {
+            text,
+            ..HugeText::default()
+        });
+    }
+    // SAFETY: the source `from..to` is mapped readable (/proc/self/maps, just now); the
+    // destination lies inside `copy`, a fresh mapping of `len` bytes, so they cannot
+    // overlap.
+    unsafe {
+        std::ptr::copy_nonoverlapping(
+            from as *const u8,
+            (copy.at + from - lo) as *mut u8,
+            to - from,
+        )
+    };
+    // SAFETY: changes the protection of memory `copy` owns, which nothing refers to.
+    if unsafe { libc::mprotect(copy.ptr(), len, libc::PROT_READ | libc::PROT_EXEC) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: replaces `lo..hi` with `copy`: the code there, as the same bytes, already
+    // read-execute, and around it only addresses nothing was mapped at (`alone_in`). No
+    // instruction anywhere ever sees anything but the code it was linked with.
+    let moved = unsafe {
+        libc::mremap(
+            copy.ptr(),
             len,
             len,
             libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED,
             lo as *mut libc::c_void,
-        );
-        if moved == libc::MAP_FAILED {
-            let e = io::Error::last_os_error();
-            libc::munmap(at, len);
-            return Err(e);
-        }
+        )
+    };
+    if moved == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
     }
+    // Its pages are the program's code now, at `lo`.
+    std::mem::forget(copy);
     Ok(HugeText {
         text,
         moved: len,
         huge: anon_huge_at(lo),
     })
+}
+
+/// Anonymous read-write memory at a 2 MiB-aligned address, unmapped when dropped.
+struct Scratch {
+    at: usize,
+    len: usize,
+}
+
+impl Scratch {
+    fn aligned(len: usize) -> io::Result<Scratch> {
+        // SAFETY: a fresh private mapping where the kernel chooses; nothing existing is
+        // affected. Failure is MAP_FAILED, checked below.
+        let raw = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len + HUGE,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if raw == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let raw = raw as usize;
+        let at = raw.next_multiple_of(HUGE);
+        // Give back the ends around the aligned `len`.
+        for (start, n) in [(raw, at - raw), (at + len, raw + HUGE - at)] {
+            if n > 0 {
+                // SAFETY: unmaps part of the mapping made just above, outside `at..at+len`.
+                unsafe { libc::munmap(start as *mut libc::c_void, n) };
+            }
+        }
+        Ok(Scratch { at, len })
+    }
+
+    fn ptr(&self) -> *mut libc::c_void {
+        self.at as *mut libc::c_void
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        // SAFETY: the mapping `aligned` made and nothing else refers to.
+        unsafe { libc::munmap(self.ptr(), self.len) };
+    }
 }
 
 /// The transparent huge page mode in effect (`always`, `madvise`, `never`).
@@ -144,12 +175,11 @@ pub(crate) fn anon_huge_at(at: usize) -> usize {
 /// `AnonHugePages` of the mapping of /proc/self/smaps that starts at `at`, in bytes.
 fn anon_huge(smaps: &str, at: usize) -> usize {
     let head = format!("{at:x}-");
-    let mapping = |l: &&str| ranges(l).next().is_some();
     smaps
         .lines()
         .skip_while(|l| !l.starts_with(&head))
         .skip(1)
-        .take_while(|l| !mapping(l))
+        .take_while(|l| mapping(l).is_none())
         .find_map(|l| l.strip_prefix("AnonHugePages:"))
         .and_then(|kb| {
             kb.trim()
@@ -163,37 +193,40 @@ fn anon_huge(smaps: &str, at: usize) -> usize {
 
 /// Whether one mapping alone (the code's, which lies inside) meets `lo..hi`.
 fn alone_in(maps: &str, lo: usize, hi: usize) -> bool {
-    ranges(maps).filter(|&(s, e)| s < hi && e > lo).count() == 1
-}
-
-/// The address ranges of /proc/self/maps (or smaps) lines that head a mapping.
-fn ranges(maps: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
-    maps.lines().filter_map(|line| {
-        let (start, end) = line.split_ascii_whitespace().next()?.split_once('-')?;
-        Some((
-            usize::from_str_radix(start, 16).ok()?,
-            usize::from_str_radix(end, 16).ok()?,
-        ))
-    })
+    maps.lines()
+        .filter_map(mapping)
+        .filter(|m| m.start < hi && m.end > lo)
+        .count()
+        == 1
 }
 
 /// The executable mapping of /proc/self/maps that holds `addr`, and whether it maps a
 /// file (else it is anonymous: moved already).
 fn executable_mapping(maps: &str, addr: usize) -> Option<(usize, usize, bool)> {
-    maps.lines().find_map(|line| {
-        let mut fields = line.split_ascii_whitespace();
-        let (range, perms) = (fields.next()?, fields.next()?);
-        let (start, end) = range.split_once('-')?;
-        let (start, end) = (
-            usize::from_str_radix(start, 16).ok()?,
-            usize::from_str_radix(end, 16).ok()?,
-        );
-        let inode = fields.nth(2)?;
-        (perms.starts_with("r-x") && (start..end).contains(&addr)).then_some((
-            start,
-            end,
-            inode != "0",
-        ))
+    maps.lines()
+        .filter_map(mapping)
+        .find(|m| m.exec && (m.start..m.end).contains(&addr))
+        .map(|m| (m.start, m.end, m.file))
+}
+
+/// A line of /proc/self/maps, or one that heads a mapping in /proc/self/smaps.
+struct Mapping {
+    start: usize,
+    end: usize,
+    exec: bool,
+    /// It maps a file (inode not 0).
+    file: bool,
+}
+
+fn mapping(line: &str) -> Option<Mapping> {
+    let mut fields = line.split_ascii_whitespace();
+    let (range, perms) = (fields.next()?, fields.next()?);
+    let (start, end) = range.split_once('-')?;
+    Some(Mapping {
+        start: usize::from_str_radix(start, 16).ok()?,
+        end: usize::from_str_radix(end, 16).ok()?,
+        exec: perms.as_bytes().get(2) == Some(&b'x'),
+        file: fields.nth(2)? != "0",
     })
 }
 
@@ -253,11 +286,11 @@ mod tests {
         let first = huge_text().expect("moves");
         assert!(first.text > 0, "{first:?}");
         let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
-        let moved: Vec<(usize, usize)> = ranges(&maps)
-            .filter(|&(s, _)| executable_mapping(&maps, s).is_some_and(|m| !m.2))
-            .collect();
-        let (start, end) = *moved
-            .iter()
+        let (start, end) = maps
+            .lines()
+            .filter_map(mapping)
+            .filter(|m| m.exec && !m.file)
+            .map(|m| (m.start, m.end))
             .max_by_key(|(s, e)| e - s)
             .expect("some code is on anonymous memory now");
         assert!(
