@@ -157,22 +157,39 @@ fn log_mark(access_log: &Path) -> usize {
 fn first_requests(access_log: &Path, mark: usize, want: usize) -> Vec<String> {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let text = std::fs::read_to_string(access_log).unwrap_or_default();
-        let lines: Vec<String> = text
-            .get(mark..)
-            .unwrap_or("")
-            .lines()
-            .filter(|l| {
-                // ... $connection:$connection_requests $request_time $ssl_session_reused
-                let fields: Vec<&str> = l.split_whitespace().rev().take(3).collect();
-                fields.len() == 3 && fields[2].ends_with(":1")
-            })
-            .map(str::to_owned)
-            .collect();
+        let lines = first_requests_now(access_log, mark);
         if lines.len() >= want || Instant::now() >= deadline {
             return lines;
         }
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn first_requests_now(access_log: &Path, mark: usize) -> Vec<String> {
+    let text = std::fs::read_to_string(access_log).unwrap_or_default();
+    text.get(mark..)
+        .unwrap_or("")
+        .lines()
+        .filter(|l| {
+            // ... $connection:$connection_requests $request_time $ssl_session_reused
+            let fields: Vec<&str> = l.split_whitespace().rev().take(3).collect();
+            fields.len() == 3 && fields[2].ends_with(":1")
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A mark taken once no new connection has logged its first request for 1 s (at most
+/// 10 s): a straggler of the last generation (one that reconnected late, say) must not
+/// log into the next window and be counted as one of its connections.
+fn quiet_mark(access_log: &Path) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mark = log_mark(access_log);
+        std::thread::sleep(Duration::from_secs(1));
+        if first_requests_now(access_log, mark).is_empty() || Instant::now() >= deadline {
+            return mark;
+        }
     }
 }
 
@@ -284,13 +301,12 @@ fn af_xdp_orders_go_out_once_when_session_tickets_are_rejected() {
     let log = status.access_log.clone();
     let mut warm = Warm::start(&status.ca_cert);
     // Each generation of connections logs its first keep-warm (200 ms after it connects)
-    // before the next mark is taken, so a window holds only the connections made in it.
-    let settle = || std::thread::sleep(Duration::from_millis(600));
-    settle();
+    // before the next mark is taken (`quiet_mark`), so a window holds only the
+    // connections made in it.
 
     // The control: nginx reloaded with the same ticket key closes the pool's connections,
     // and they come back resuming from the tickets of their first handshakes.
-    let mark = log_mark(&log);
+    let mark = quiet_mark(&log);
     lab.reload_nginx().expect("nginx reloads");
     assert!(warm.pool(|w| w < POOL, 10), "a reload closed no connection");
     assert!(
@@ -308,12 +324,11 @@ fn af_xdp_orders_go_out_once_when_session_tickets_are_rejected() {
         reused > 0,
         "no connection resumed from a ticket: {first:#?}"
     );
-    settle();
 
     // A new ticket key (nginx restarted, so no worker with the old key is left): every
     // ticket the pool holds is refused, and every connection comes back through a full
     // handshake.
-    let mark = log_mark(&log);
+    let mark = quiet_mark(&log);
     lab.rotate_ticket_key().expect("new ticket key");
     assert!(warm.pool(|w| w < POOL, 10), "a reload closed no connection");
     assert!(
