@@ -7,7 +7,7 @@ mod sched;
 mod text;
 
 #[cfg(test)]
-pub(crate) use text::anon_huge_at;
+pub(crate) use text::huge_at;
 pub(crate) use text::thp_mode;
 pub use text::{huge_text, HugeText};
 
@@ -131,7 +131,15 @@ pub fn apply(core: Option<usize>, scheduling: Scheduling) -> Placement {
     match huge_text() {
         Ok(t) => {
             placement.code_on_huge_pages = t.huge;
-            if t.huge == 0 {
+            if t.huge == 0 && t.via_file {
+                placement.warnings.push(format!(
+                    "the code stays on 4 KiB pages: memory cannot be made executable here \
+                     (systemd's MemoryDenyWriteExecute, or PR_SET_MDWE), and a copy in a \
+                     memory file found no 2 MiB pages (reserve {} with vm.nr_hugepages): a \
+                     fire after a long wait runs slower",
+                    t.text.div_ceil(2 << 20) + 1,
+                ));
+            } else if t.huge == 0 {
                 placement.warnings.push(format!(
                     "the code stays on 4 KiB pages ({} of {} KiB moved, transparent huge \
                      pages {}): a fire after a long wait runs slower",
@@ -141,12 +149,6 @@ pub fn apply(core: Option<usize>, scheduling: Scheduling) -> Placement {
                 ));
             }
         }
-        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => placement.warnings.push(
-            "the code stays on 4 KiB pages: making memory executable is refused here \
-             (systemd's MemoryDenyWriteExecute, or PR_SET_MDWE): a fire after a long wait \
-             runs slower"
-                .into(),
-        ),
         Err(e) => placement
             .warnings
             .push(format!("the code could not be moved to huge pages: {e}")),

@@ -304,7 +304,7 @@ mod tests {
         }
         match crate::placement::thp_mode().as_deref() {
             Some("always" | "madvise") => {
-                let huge = crate::placement::anon_huge_at(base as usize);
+                let huge = crate::placement::huge_at(base as usize);
                 // At least the aligned middle of 8 MiB is on 2 MiB pages.
                 assert!(huge >= 4 << 20, "AnonHugePages {huge} B of {len} B");
             }
