@@ -19,6 +19,8 @@ use std::sync::Arc;
 /// An order waiting for its trigger, or fired and waiting for its outcomes.
 #[derive(Debug)]
 struct Arm {
+    /// `spec.arm`, kept beside the slot: finding a fire's arm reads no `ArmSpec`.
+    id: ArmId,
     spec: Box<ArmSpec>,
     /// Connections (indices into `Appliance::conns`) holding this arm's pre-sealed record.
     conns: Vec<usize>,
@@ -75,6 +77,14 @@ pub struct Appliance<L: Link> {
 
 /// How often link counters are reported (while nothing is armed).
 const COUNTERS_NS: u64 = 1_000_000_000;
+
+/// The final approach to a deadline: in its last 10 µs a turn does nothing but look for
+/// due triggers, so the next turn (and its clock read) follows at once and a deadline is
+/// caught within a clock read rather than within a whole turn (commands, received
+/// frames, every connection's progress: a few µs when frames arrive). Commands and
+/// frames that come in that window wait for the fire, at most this long. Longer than
+/// the longest ordinary turn seen in the lab (scheduled error p99 0.4–2.1 µs before).
+const APPROACH_NS: u64 = 10_000;
 
 impl<L: Link> Appliance<L> {
     /// An appliance whose targets all go over `link`.
@@ -197,7 +207,7 @@ impl<L: Link> Appliance<L> {
     fn arm_slot(&self, id: ArmId) -> Option<usize> {
         self.arms
             .iter()
-            .position(|a| a.as_ref().is_some_and(|a| a.spec.arm == id))
+            .position(|a| a.as_ref().is_some_and(|a| a.id == id))
     }
 
     /// Answers a command.
@@ -325,6 +335,7 @@ impl<L: Link> Appliance<L> {
         let conns = Vec::with_capacity(spec.conns);
         let n = spec.conns;
         self.arms[slot] = Some(Arm {
+            id: spec.arm,
             spec,
             conns,
             fired: false,
@@ -552,10 +563,15 @@ impl<L: Link> Turn for Appliance<L> {
     fn turn(&mut self, mut now: u64) -> Work {
         let mut work = Work::Idle;
         // Triggers first: nothing else in the turn may delay a due fire.
+        let mut approaching = false;
         for slot in 0..self.arms.len() {
             let due = match &self.arms[slot] {
                 Some(arm) if !arm.fired => match arm.spec.trigger {
                     Trigger::At(deadline) if deadline <= now => Some(deadline),
+                    Trigger::At(deadline) => {
+                        approaching |= deadline - now < APPROACH_NS;
+                        None
+                    }
                     _ => None,
                 },
                 _ => None,
@@ -569,11 +585,18 @@ impl<L: Link> Turn for Appliance<L> {
                 work = Work::Busy;
             }
         }
+        if approaching {
+            return Work::Busy;
+        }
         for _ in 0..COMMANDS_PER_TURN {
             let Some(command) = self.commands.pop() else {
                 break;
             };
-            now = self.command(command, now);
+            // A fire goes straight to its own function, not through `command`'s.
+            now = match command {
+                Command::Fire { req, arm } => self.fire_command(req, arm, now),
+                command => self.command(command, now),
+            };
             work = Work::Busy;
         }
 

@@ -1,14 +1,14 @@
 //! The appliance and its connections on virtual time, against a simulated server (a real
 //! rustls server and a tiny HTTP/1.1 responder behind [`MemoryLink`]) with faults.
 
-use super::Appliance;
+use super::{Appliance, APPROACH_NS};
 use crate::conn::MAX_REQUEST;
 use crate::http::{warm_request, Placeholders, RequestTemplate};
 use crate::link::memory::{self, MemoryLink, Server};
 use crate::order::{
     Accepted, ArmId, ArmSpec, Command, Event, FireRecord, Outcome, Reject, Trigger, Unknown,
 };
-use crate::poll::Turn;
+use crate::poll::{Turn, Work};
 use crate::target::TargetSpec;
 use crate::tls::peer::{self, Pki, NAME};
 use crossbeam_queue::ArrayQueue;
@@ -503,6 +503,38 @@ fn scheduled_trigger_fires_on_the_first_turn_at_or_after_its_deadline() {
     assert_eq!(done[0].outcome, Outcome::Status(200));
     assert_eq!(done[0].stamps.scheduled_ns, deadline);
     assert_eq!(rig.server.orders().len(), 1);
+}
+
+#[test]
+fn in_the_final_approach_to_a_deadline_a_turn_only_looks_for_it() {
+    let mut rig = Rig::new(2);
+    rig.warm_up();
+    let deadline = rig.now + 10 * STEP;
+    rig.arm(7, 1, Trigger::At(deadline));
+    rig.arm(8, 1, Trigger::Manual);
+    rig.run_for(deadline - 2 * STEP - rig.now);
+    assert!(rig.now + APPROACH_NS < deadline);
+    // Inside the window: a command waits, whatever it is, and so would frames.
+    rig.now = deadline - APPROACH_NS + 1;
+    rig.command(Command::Fire { req: 80, arm: 8 });
+    assert_eq!(rig.app.turn(rig.now), Work::Busy);
+    rig.now = deadline - 1;
+    assert_eq!(rig.app.turn(rig.now), Work::Busy);
+    rig.take_events();
+    assert!(
+        rig.sents(7).is_empty() && rig.sents(8).is_empty(),
+        "{:?}",
+        rig.seen
+    );
+    assert_eq!(rig.commands.len(), 1, "the command waited");
+    // The deadline: the scheduled order first, then the waiting command, in one turn.
+    rig.now = deadline;
+    rig.app.turn(rig.now);
+    rig.take_events();
+    assert_eq!(rig.sents(7)[0].1.trigger_ns, deadline);
+    assert_eq!(rig.sents(8).len(), 1);
+    assert_eq!(rig.await_done(7, 1)[0].outcome, Outcome::Status(200));
+    assert_eq!(rig.await_done(8, 1)[0].outcome, Outcome::Status(200));
 }
 
 /// Rewrites the idempotency key in the request `arm` holds, after its pre-seal: a fire
