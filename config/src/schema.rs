@@ -82,6 +82,10 @@ pub struct Appliance {
     /// Lock all of the daemon's memory (mlockall) so the hot path never faults.
     #[serde(default)]
     pub lock_memory: bool,
+    /// Leave the program's code where the loader mapped it instead of moving it onto
+    /// 2 MiB pages: profilers (perf) resolve symbols only in code mapped from the binary.
+    #[serde(default)]
+    pub keep_code_in_place: bool,
     /// The appliance's own IPv4 address (distinct from the host's: the kernel would
     /// reset connections it does not know about on a shared address).
     pub ip: Ipv4Addr,

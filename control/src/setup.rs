@@ -97,6 +97,7 @@ pub fn plan(config: &Config, overrides: Overrides) -> anyhow::Result<Plan> {
         scheduling: quickdraw_datapath::placement::Scheduling {
             realtime_priority: a.realtime_priority,
             lock_memory: a.lock_memory,
+            keep_code_in_place: a.keep_code_in_place,
         },
         targets: specs,
         max_arms: MAX_ARMS,

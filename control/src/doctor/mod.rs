@@ -169,6 +169,7 @@ pub fn run(host: &Host, config: &quickdraw_config::Config) -> Vec<Check> {
     checks.push(cpu::governor(host, a.core));
     checks.push(cpu::idle_states(host, a.core));
     checks.push(cpu::realtime_throttle(host, a.realtime_priority));
+    checks.push(cpu::code_pages(host, a.keep_code_in_place));
     checks.push(nic::numa(host, &a.interface, a.core));
     checks.push(privilege::capabilities(host, a));
     checks.push(privilege::memlock(host, a));

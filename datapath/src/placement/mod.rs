@@ -27,6 +27,9 @@ pub struct Scheduling {
     /// `mlockall(MCL_CURRENT | MCL_FUTURE)`: needs CAP_IPC_LOCK or a large enough
     /// RLIMIT_MEMLOCK.
     pub lock_memory: bool,
+    /// Do not move the code onto 2 MiB pages ([`huge_text`]): where a profiler must
+    /// resolve its symbols from the binary.
+    pub keep_code_in_place: bool,
 }
 
 /// What took effect on the datapath thread.
@@ -128,30 +131,33 @@ pub fn apply(core: Option<usize>, scheduling: Scheduling) -> Placement {
             )),
         }
     }
-    match huge_text() {
-        Ok(t) => {
-            placement.code_on_huge_pages = t.huge;
-            if t.huge == 0 && t.via_file {
-                placement.warnings.push(format!(
-                    "the code stays on 4 KiB pages: memory cannot be made executable here \
-                     (systemd's MemoryDenyWriteExecute, or PR_SET_MDWE), and a copy in a \
-                     memory file found no 2 MiB pages (reserve {} with vm.nr_hugepages): a \
-                     fire after a long wait runs slower",
-                    t.text.div_ceil(2 << 20) + 1,
-                ));
-            } else if t.huge == 0 {
-                placement.warnings.push(format!(
-                    "the code stays on 4 KiB pages ({} of {} KiB moved, transparent huge \
-                     pages {}): a fire after a long wait runs slower",
-                    t.moved >> 10,
-                    t.text >> 10,
-                    thp_mode().unwrap_or_else(|| "unknown".into()),
-                ));
+    // Asked for where a profiler must resolve symbols from the binary: no warning.
+    if !scheduling.keep_code_in_place {
+        match huge_text() {
+            Ok(t) => {
+                placement.code_on_huge_pages = t.huge;
+                if t.huge == 0 && t.via_file {
+                    placement.warnings.push(format!(
+                        "the code stays on 4 KiB pages: memory cannot be made executable here \
+                         (systemd's MemoryDenyWriteExecute, or PR_SET_MDWE), and a copy in a \
+                         memory file found no 2 MiB pages (reserve {} with vm.nr_hugepages): a \
+                         fire after a long wait runs slower",
+                        t.text.div_ceil(2 << 20) + 1,
+                    ));
+                } else if t.huge == 0 {
+                    placement.warnings.push(format!(
+                        "the code stays on 4 KiB pages ({} of {} KiB moved, transparent huge \
+                         pages {}): a fire after a long wait runs slower",
+                        t.moved >> 10,
+                        t.text >> 10,
+                        thp_mode().unwrap_or_else(|| "unknown".into()),
+                    ));
+                }
             }
+            Err(e) => placement
+                .warnings
+                .push(format!("the code could not be moved to huge pages: {e}")),
         }
-        Err(e) => placement
-            .warnings
-            .push(format!("the code could not be moved to huge pages: {e}")),
     }
     if scheduling.lock_memory {
         let flags = rustix::mm::MlockAllFlags::CURRENT | rustix::mm::MlockAllFlags::FUTURE;

@@ -532,7 +532,10 @@ mod tests {
         assert!(moved.via_file, "{moved:?}");
         if expect == "huge" {
             // All of it, at once (populated, not faulted in by later calls).
-            assert!(moved.moved >= HUGE && moved.huge == moved.moved, "{moved:?}");
+            assert!(
+                moved.moved >= HUGE && moved.huge == moved.moved,
+                "{moved:?}"
+            );
             let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
             let here = huge_text as *const () as usize;
             let code = executable_mapping(&maps, here).unwrap();
@@ -541,7 +544,10 @@ mod tests {
         // The code runs on, and a second call finds it moved.
         assert_eq!(format!("{:x}", std::hint::black_box(0xf1_u8)), "f1");
         let again = huge_text().expect("second call");
-        assert_eq!((again.moved, again.huge, again.via_file), (moved.moved, moved.huge, true));
+        assert_eq!(
+            (again.moved, again.huge, again.via_file),
+            (moved.moved, moved.huge, true)
+        );
     }
 
     #[test]
