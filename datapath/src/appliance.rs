@@ -521,6 +521,12 @@ impl<L: Link> Appliance<L> {
                 {
                     let link = self.target_link[self.conns[c].target];
                     self.links[link].warm(id, tag, record, now);
+                    // Data warming: what the fire writes besides the record and frame.
+                    std::hint::black_box(self.conns[c].rehearse());
+                    if self.fired.len() < self.fired.capacity() {
+                        self.fired.push(c);
+                        self.fired.clear();
+                    }
                     // The fire's own code (sizes from `nm -S` of the release build, rounded
                     // up: 3.3 KiB and 1.2 KiB).
                     crate::warming::prefetch(Self::fire_command as *const (), 640);

@@ -226,6 +226,23 @@ impl WarmConn {
         }
     }
 
+    /// Data warming for a connection holding a pre-sealed order: touches what its fire
+    /// writes besides the record and the frame (send warming does those): the pending
+    /// queue's next slot and the session's send state. Changes nothing. True if the
+    /// fire would send the pre-sealed record.
+    pub fn rehearse(&mut self) -> bool {
+        let ready = match &self.phase {
+            Phase::Ready(session) => session.can_send(),
+            _ => false,
+        };
+        if self.pending.len() < MAX_PENDING {
+            // Within the capacity reserved at start: no allocation.
+            self.pending.push_back(Pending::Warm { sent_ns: 0 });
+            self.pending.pop_back();
+        }
+        ready && self.preseal_valid() && self.out_end == self.out_start
+    }
+
     /// Sends `arm`'s request: its pre-sealed record when this connection holds a valid
     /// one, else sealed now. False if the connection cannot carry it. No allocation: the
     /// record goes from a fixed buffer into the link.

@@ -505,6 +505,26 @@ fn scheduled_trigger_fires_on_the_first_turn_at_or_after_its_deadline() {
     assert_eq!(rig.server.orders().len(), 1);
 }
 
+/// Send warming's data part (`WarmConn::rehearse`, the `fired` list) touches what a fire
+/// writes and leaves nothing behind: after many warmings the order goes out once, on
+/// its pre-sealed record, and its response is matched to it (a stray pending entry
+/// would take it).
+#[test]
+fn data_warming_leaves_no_trace() {
+    let mut rig = Rig::new(1);
+    rig.warm_up();
+    rig.arm(3, 1, Trigger::Manual);
+    let before = rig.app.warmings;
+    rig.run_for(5 * MS);
+    assert!(rig.app.warmings >= before + 40, "{}", rig.app.warmings - before);
+    assert!(rig.app.fired.is_empty());
+    assert!(rig.app.conns[0].rehearse(), "the fire would send the pre-sealed record");
+    rig.fire(3);
+    assert_eq!(rig.sents(3).len(), 1);
+    assert_eq!(rig.await_done(3, 1)[0].outcome, Outcome::Status(200));
+    assert_eq!(rig.server.orders().len(), 1);
+}
+
 #[test]
 fn in_the_final_approach_to_a_deadline_a_turn_only_looks_for_it() {
     let mut rig = Rig::new(2);
