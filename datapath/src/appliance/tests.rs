@@ -516,9 +516,16 @@ fn data_warming_leaves_no_trace() {
     rig.arm(3, 1, Trigger::Manual);
     let before = rig.app.warmings;
     rig.run_for(5 * MS);
-    assert!(rig.app.warmings >= before + 40, "{}", rig.app.warmings - before);
+    assert!(
+        rig.app.warmings >= before + 40,
+        "{}",
+        rig.app.warmings - before
+    );
     assert!(rig.app.fired.is_empty());
-    assert!(rig.app.conns[0].rehearse(), "the fire would send the pre-sealed record");
+    assert!(
+        rig.app.conns[0].rehearse(),
+        "the fire would send the pre-sealed record"
+    );
     rig.fire(3);
     assert_eq!(rig.sents(3).len(), 1);
     assert_eq!(rig.await_done(3, 1)[0].outcome, Outcome::Status(200));
