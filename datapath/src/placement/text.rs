@@ -112,16 +112,7 @@ fn onto_anonymous(lo: usize, len: usize, from: usize, to: usize) -> io::Result<u
         // Refused where THP is off: then the move gains nothing, so nothing is moved.
         return Ok(0);
     }
-    // SAFETY: the source `from..to` is mapped readable (/proc/self/maps, just now); the
-    // destination lies inside `copy`, a fresh mapping of `len` bytes, so they cannot
-    // overlap.
-    unsafe {
-        std::ptr::copy_nonoverlapping(
-            from as *const u8,
-            (copy.at + from - lo) as *mut u8,
-            to - from,
-        )
-    };
+    copy.take_code(lo, from, to);
     // SAFETY: changes the protection of memory `copy` owns, which nothing refers to.
     // Refused (EACCES, EPERM) under a W^X rule: the caller then goes through a file.
     if unsafe { libc::mprotect(copy.ptr(), len, libc::PROT_READ | libc::PROT_EXEC) } != 0 {
@@ -187,23 +178,15 @@ fn onto_file(lo: usize, len: usize, from: usize, to: usize) -> io::Result<usize>
         // SAFETY: advice on memory `copy` owns (shmem takes huge pages only where
         // advised when `shmem_enabled` is `advise`); it changes no byte.
         unsafe { libc::madvise(copy.ptr(), len, libc::MADV_HUGEPAGE) };
-        // SAFETY: as in `onto_anonymous`: a readable source, a fresh destination.
-        unsafe {
-            std::ptr::copy_nonoverlapping(
-                from as *const u8,
-                (copy.at + from - lo) as *mut u8,
-                to - from,
-            )
-        };
+        copy.take_code(lo, from, to);
         if huge_at(copy.at) == 0 {
             // shmem on 4 KiB pages: moving would gain nothing.
             continue;
         }
         drop(copy);
-        // SAFETY: replaces `lo..hi` with the file, which holds the code at the same
-        // offsets, read-execute; around it only addresses nothing was mapped at. A new
-        // executable mapping that was never writable: W^X rules allow it. Populated
-        // now, so that no fire takes the fault that maps a page of it.
+        // Populated now, so that no fire takes the fault that maps a page of it.
+        // SAFETY: replaces `lo..hi` with the file, holding the code at the same offsets,
+        // read-execute, never writable (W^X rules allow it); around it nothing is mapped.
         let moved = unsafe {
             libc::mmap(
                 lo as *mut libc::c_void,
@@ -260,6 +243,25 @@ impl Scratch {
 
     fn ptr(&self) -> *mut libc::c_void {
         self.at as *mut libc::c_void
+    }
+
+    /// Copies the code at `from..to` into this memory at the same offset from its start
+    /// as from `lo` (the start of what it will replace).
+    fn take_code(&self, lo: usize, from: usize, to: usize) {
+        assert!(
+            lo <= from && from <= to && to - lo <= self.len,
+            "inside the scratch"
+        );
+        // SAFETY: the source `from..to` is mapped readable (/proc/self/maps, just now);
+        // the destination lies inside this mapping (checked above), fresh and writable,
+        // so they cannot overlap.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                from as *const u8,
+                (self.at + from - lo) as *mut u8,
+                to - from,
+            )
+        };
     }
 }
 
