@@ -139,6 +139,8 @@ pub struct Engine {
     ntuple_udp: Vec<NtupleRule>,
     /// The destinations of the UDP feeds bound so far.
     feeds: Vec<SocketAddrV4>,
+    /// Whose built frame the next warm frame goes out beside (round robin).
+    warm_turn: usize,
 }
 
 impl Engine {
@@ -228,6 +230,7 @@ impl Engine {
             _ntuple: ntuple,
             ntuple_udp: Vec::new(),
             feeds: Vec::new(),
+            warm_turn: 0,
         })
     }
 
@@ -457,11 +460,29 @@ impl Engine {
 
     /// Pushes a self-addressed warm frame and kicks (see [`XdpDevice::send_warm_frame`]).
     /// The frame is as long as the longest frame built for an armed order (or the raw
-    /// floor frame), so the kernel's path for that size is the one kept warm.
+    /// floor frame), so the kernel's path for that size is the one kept warm. It goes out
+    /// from beside one of those built frames, in turn
+    /// ([`XdpDevice::send_warm_frame_beside`]), so the pages the fire's frame lies on stay
+    /// warm for the kernel too; from its own frame when there is none.
     pub fn warm_wire(&mut self) -> bool {
-        let built = self.prebuilt.iter().flatten().map(prebuilt::Prebuilt::len);
-        let raw = self.raw.map(|(_, len)| len);
-        let len = built.chain(raw).max().unwrap_or(0);
+        let built = self.prebuilt.iter().flatten().map(|p| (p.frame(), p.len()));
+        let raw = self.raw.filter(|&(_, len)| len > 0);
+        let len = built
+            .clone()
+            .chain(raw)
+            .map(|(_, len)| len)
+            .max()
+            .unwrap_or(0);
+        let count = built.clone().chain(raw).count();
+        if count > 0 {
+            self.warm_turn = self.warm_turn.wrapping_add(1);
+            let beside = built.chain(raw).nth(self.warm_turn % count);
+            if let Some((frame, _)) = beside {
+                if self.device.send_warm_frame_beside(frame, len) {
+                    return true;
+                }
+            }
+        }
         self.device.send_warm_frame(len)
     }
 

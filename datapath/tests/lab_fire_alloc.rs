@@ -200,6 +200,18 @@ fn warming_sends_only_warm_frames_which_reach_no_stack() {
         warm_frames,
         "warming put more than warm frames on the wire: {before:?} → {after:?}"
     );
+    // They go out from beside the order's built frame (its page kept warm for the
+    // kernel), each completed on its own: the order's frame is never held by them, and
+    // no completion is refused.
+    let beside = after.warm_frames_beside - before.warm_frames_beside;
+    assert!(
+        warm_frames - beside <= warm_frames / 10,
+        "{beside} of {warm_frames} warm frames from beside the order's frame"
+    );
+    assert_eq!(
+        after.tx_bad_completion, before.tx_bad_completion,
+        "a completion was refused: {before:?} → {after:?}"
+    );
     // They reach the wire (the peer's interface counts them) and not the peer's stack:
     // its TCP counted no segment, and the target's log holds no new line.
     assert!(

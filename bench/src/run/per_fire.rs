@@ -44,6 +44,10 @@ pub struct FireLine<'a> {
     pub first_byte_ns: u64,
     /// The deadline of a scheduled fire.
     pub scheduled_ns: u64,
+    /// With `--profile-steps` (else 0): the request was queued (the record committed).
+    pub queued_ns: u64,
+    /// With `--profile-steps` (else 0): its frame was on the Tx ring (the kick follows).
+    pub pushed_ns: u64,
     /// Matched to a request frame at the peer.
     pub matched: bool,
     /// The peer's view (`null` when unmatched): request and response frames, expected
@@ -87,6 +91,8 @@ impl<'a> FireLine<'a> {
             tx_ns: s.tx_ns,
             first_byte_ns: s.first_byte_ns,
             scheduled_ns: s.scheduled_ns,
+            queued_ns: s.queued_ns,
+            pushed_ns: s.pushed_ns,
             matched: wire.is_some(),
             trigger_to_wire_ns: wire.map(|m| m.trigger_to_wire_ns()),
             trigger_to_response_ns: (s.first_byte_ns > 0)

@@ -70,8 +70,14 @@ pub struct TxDesc(Desc);
 
 impl TxDesc {
     pub fn new(frame: TxFrame, len: u32) -> TxDesc {
+        TxDesc::at(frame, 0, len)
+    }
+
+    /// `len` bytes from byte `offset` of `frame` (the kernel checks that they stay inside
+    /// the frame, and completes the descriptor with this address).
+    pub fn at(frame: TxFrame, offset: u32, len: u32) -> TxDesc {
         TxDesc(Desc {
-            addr: frame.addr(),
+            addr: frame.addr() + u64::from(offset),
             len,
             options: 0,
         })
