@@ -111,6 +111,9 @@ pub struct Engine {
     owed: bool,
     /// Settles smoltcp refused (none expected: see [`prebuilt::Settled::Refused`]).
     pub settle_refused: u64,
+    /// Built frames fired on the check made when they were last refreshed, the socket
+    /// unchanged since (smoltcp not asked again; see [`prebuilt::fire`]).
+    pub fires_unchanged: u64,
     /// The clock of the last turn (for work done between turns).
     now_ns: u64,
     /// The clock when a poll last found frames waiting on a Rx ring (the receive
@@ -215,6 +218,7 @@ impl Engine {
             egress_pending: false,
             owed: false,
             settle_refused: 0,
+            fires_unchanged: 0,
             now_ns,
             rx_seen_ns: 0,
             received_changes: false,
@@ -346,8 +350,7 @@ impl Engine {
             if self.prebuilt[slot].is_none() {
                 continue;
             }
-            let handle = self.stack.handle(slot);
-            let socket = self.stack.sockets.get_mut::<tcp::Socket>(handle);
+            let socket = self.stack.tcp(slot);
             let settled = prebuilt::settle(&mut self.prebuilt[slot], &self.device, socket);
             if settled == prebuilt::Settled::Refused {
                 debug_assert!(false, "smoltcp refused a delegated send it had prepared");
@@ -371,15 +374,12 @@ impl Engine {
     /// up to date. False when it cannot now (the fire then goes through smoltcp).
     pub fn prepare(&mut self, id: ConnId, tag: u64, record: &[u8], now_ns: u64) -> bool {
         self.settle();
-        let socket = self
-            .stack
-            .sockets
-            .get::<tcp::Socket>(self.stack.handle(id.0));
         prebuilt::prepare(
             &mut self.prebuilt[id.0],
             &mut self.device,
             &self.stack.iface,
-            socket,
+            self.stack.tcp_ref(id.0),
+            self.stack.version(id.0),
             tag,
             record,
             smoltcp_instant(now_ns),
@@ -391,17 +391,18 @@ impl Engine {
     /// the caller sends through smoltcp instead).
     #[inline(never)] // code warming prefetches this very body (warming/code.rs)
     pub fn send_prepared(&mut self, id: ConnId, tag: u64, record: &[u8], now_ns: u64) -> bool {
-        let handle = self.stack.handle(id.0);
-        let socket = self.stack.sockets.get::<tcp::Socket>(handle);
+        let stack = &self.stack;
         let fired = prebuilt::fire(
             &mut self.prebuilt[id.0],
             &mut self.device,
-            socket,
+            || stack.tcp_ref(id.0),
+            stack.version(id.0),
             tag,
             record,
             smoltcp_instant(now_ns),
-        )
-        .is_ok();
+        );
+        self.fires_unchanged += u64::from(fired == Ok(prebuilt::Checked::Before));
+        let fired = fired.is_ok();
         // The socket times the octets as sent once settled: the next pass learns its timer.
         self.owed |= fired;
         self.egress_due |= fired;
@@ -561,7 +562,7 @@ impl Engine {
             let Some(conn) = self.conns[slot] else {
                 continue;
             };
-            let state = self.stack.tcp(slot).state();
+            let state = self.stack.tcp_ref(slot).state();
             let lingered = conn
                 .closing
                 .is_some_and(|since| now_ns.saturating_sub(since) > CLOSE_LINGER_NS);
@@ -630,9 +631,10 @@ impl Engine {
     /// accuracy and an event's wait for the next look at the ring are made of.
     pub fn finish(&mut self, now_ns: u64) -> Work {
         self.settle();
-        let due = std::mem::take(&mut self.egress_pending)
+        let asked = std::mem::take(&mut self.egress_pending)
             | std::mem::take(&mut self.egress_due)
-            | std::mem::take(&mut self.received)
+            | std::mem::take(&mut self.received);
+        let due = asked
             || now_ns >= self.egress_at_ns
             || now_ns.saturating_sub(self.egressed_ns) >= EGRESS_IDLE_MAX_NS;
         let mut changed = std::mem::take(&mut self.received_changes);
@@ -641,6 +643,22 @@ impl Engine {
             changed |= self.stack.poll_egress_all(at, &mut self.device);
             self.egress_at_ns = self.stack.next_poll_ns(at);
             self.egressed_ns = now_ns;
+            // A pass only time called for: the built frames' checks are made current
+            // again (each a look at its socket), so a fire after a quiet wait skips it.
+            // Passes that frames or changes called for are left alone: under traffic
+            // every turn has one, and the fires then ask smoltcp themselves.
+            if !asked {
+                for slot in 0..self.prebuilt.len() {
+                    if self.prebuilt[slot].is_some() {
+                        prebuilt::refresh(
+                            &mut self.prebuilt[slot],
+                            &mut self.device,
+                            self.stack.tcp_ref(slot),
+                            self.stack.version(slot),
+                        );
+                    }
+                }
+            }
         }
         // A failed kick leaves the descriptors in the ring for the next one; it is
         // counted by the device, and logged here once per new failure, not per turn.

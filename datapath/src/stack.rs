@@ -36,18 +36,36 @@ pub enum ConnectError {
     Refused(tcp::ConnectError),
 }
 
-/// One connection slot: a socket handle and whether it is in use.
+/// One connection slot: a socket handle, whether it is in use, and how many times its
+/// socket was handed out to change (see [`Version`]).
 #[derive(Debug)]
 struct Slot {
     handle: SocketHandle,
     busy: bool,
+    changes: u64,
+}
+
+/// Where a TCP socket's state stands, as far as this stack can tell without asking
+/// smoltcp: the passes of smoltcp over all sockets (a frame taken in, an egress pass),
+/// and the times this socket was handed out mutably. smoltcp changes a socket in no
+/// other way (nothing moves with time alone: its timers act in an egress pass), so two
+/// equal versions mean the socket has not changed in between. A conservative count:
+/// a pass or a borrow that changed nothing still counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Version {
+    passes: u64,
+    changes: u64,
 }
 
 /// The interface and its sockets.
 pub struct Stack {
     pub iface: Interface,
-    pub sockets: SocketSet<'static>,
+    /// TCP sockets are changed only through [`Stack`]'s methods, which keep
+    /// [`Version`]s; UDP sockets (feeds) are reached directly.
+    sockets: SocketSet<'static>,
     slots: Vec<Slot>,
+    /// smoltcp passes that may have changed any socket (see [`Version`]).
+    passes: u64,
 }
 
 impl std::fmt::Debug for Stack {
@@ -97,6 +115,7 @@ impl Stack {
                 Slot {
                     handle: sockets.add(tcp::Socket::new(rx, tx)),
                     busy: false,
+                    changes: 0,
                 }
             })
             .collect();
@@ -104,6 +123,7 @@ impl Stack {
             iface,
             sockets,
             slots,
+            passes: 0,
         }
     }
 
@@ -119,6 +139,7 @@ impl Stack {
             .position(|s| !s.busy)
             .ok_or(ConnectError::NoFreeSocket(self.slots.len()))?;
         let port = self.random_free_port();
+        self.slots[slot].changes += 1;
         let socket = self.sockets.get_mut::<tcp::Socket>(self.slots[slot].handle);
         // Order traffic is small request/response: no Nagle, no delayed ACK.
         socket.set_nagle_enabled(false);
@@ -151,18 +172,22 @@ impl Stack {
         }
     }
 
-    /// The handle of slot `slot`'s socket (to borrow it beside the interface).
-    pub fn handle(&self, slot: usize) -> SocketHandle {
-        self.slots[slot].handle
-    }
-
-    /// The socket of slot `slot`.
+    /// The socket of slot `slot`, to change (its [`Version`] moves).
     pub fn tcp(&mut self, slot: usize) -> &mut tcp::Socket<'static> {
+        self.slots[slot].changes += 1;
         self.sockets.get_mut::<tcp::Socket>(self.slots[slot].handle)
     }
 
     pub fn tcp_ref(&self, slot: usize) -> &tcp::Socket<'static> {
         self.sockets.get::<tcp::Socket>(self.slots[slot].handle)
+    }
+
+    /// Where slot `slot`'s socket stands (see [`Version`]).
+    pub fn version(&self, slot: usize) -> Version {
+        Version {
+            passes: self.passes,
+            changes: self.slots[slot].changes,
+        }
     }
 
     /// When smoltcp next needs an egress pass (a timer, or at once), in the clock's ns;
@@ -176,6 +201,7 @@ impl Stack {
 
     /// Gives slot `slot` back once its socket is closed (aborting it if it is not).
     pub fn release(&mut self, slot: usize) {
+        self.slots[slot].changes += 1;
         let socket = self.sockets.get_mut::<tcp::Socket>(self.slots[slot].handle);
         if socket.state() != tcp::State::Closed {
             socket.abort();
@@ -185,6 +211,7 @@ impl Stack {
 
     /// Emits what the sockets have queued, and nothing else.
     pub fn poll_egress<D: Device + ?Sized>(&mut self, now: Instant, device: &mut D) {
+        self.passes += 1;
         self.iface.poll_egress(now, device, &mut self.sockets);
     }
 
@@ -192,6 +219,7 @@ impl Stack {
     /// smoltcp's own `poll` does, pass again until one sends nothing). True if any
     /// socket sent.
     pub fn poll_egress_all<D: Device + ?Sized>(&mut self, now: Instant, device: &mut D) -> bool {
+        self.passes += 1;
         let mut sent = false;
         while self.iface.poll_egress(now, device, &mut self.sockets)
             == smoltcp::iface::PollResult::SocketStateChanged
@@ -214,9 +242,72 @@ impl Stack {
                 .poll_ingress_single(now, device, &mut self.sockets)
             {
                 PollIngressSingleResult::None => return changed,
-                PollIngressSingleResult::PacketProcessed => {}
-                PollIngressSingleResult::SocketStateChanged => changed = true,
+                PollIngressSingleResult::PacketProcessed => self.passes += 1,
+                PollIngressSingleResult::SocketStateChanged => {
+                    self.passes += 1;
+                    changed = true;
+                }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use smoltcp::phy::{Loopback, Medium};
+
+    /// Every way a socket can change moves its version; looking does not. A fire trusts
+    /// an unchanged version instead of asking smoltcp (`engine/prebuilt.rs`), so a path
+    /// that changed a socket without moving it would send a stale frame.
+    #[test]
+    fn a_socket_changed_in_any_way_has_a_new_version_and_one_looked_at_has_not() {
+        let config = StackConfig {
+            mac: [2, 0, 0, 0, 0, 1],
+            ip: Ipv4Addr::new(198, 18, 0, 10),
+            prefix_len: 24,
+            gateway: None,
+            sockets: 2,
+            rx_buffer: 1024,
+            tx_buffer: 1024,
+        };
+        let mut device = Loopback::new(Medium::Ethernet);
+        let now = Instant::from_millis(1);
+        let mut stack = Stack::new(&config, &mut device, now);
+        let mut last = stack.version(0);
+        let mut moved = |stack: &Stack, what: &str, expected: bool| {
+            let v = stack.version(0);
+            assert_eq!(v != last, expected, "{what}: {last:?} → {v:?}");
+            last = v;
+        };
+
+        let _ = stack.tcp_ref(0).state();
+        let _ = stack.next_poll_ns(now);
+        assert!(!stack.poll_ingress(now, &mut device));
+        moved(
+            &stack,
+            "looking, and a receive pass with nothing to take",
+            false,
+        );
+
+        let (slot, _) = stack
+            .connect(SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, 2), 443))
+            .unwrap();
+        assert_eq!(slot, 0);
+        moved(&stack, "connect", true);
+        let _ = stack.tcp(0);
+        moved(&stack, "a mutable borrow", true);
+        let _ = stack.tcp(1);
+        moved(&stack, "another socket's borrow", false);
+        // The SYN waits for ARP: the egress pass emits a request, which the loopback
+        // hands back to the receive side.
+        stack.poll_egress(now, &mut device);
+        moved(&stack, "an egress pass", true);
+        let _ = stack.poll_ingress(now, &mut device);
+        moved(&stack, "a receive pass that took a frame", true);
+        let _ = stack.poll_egress_all(now, &mut device);
+        moved(&stack, "a full egress pass", true);
+        stack.release(0);
+        moved(&stack, "release", true);
     }
 }

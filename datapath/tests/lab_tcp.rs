@@ -126,3 +126,68 @@ fn kernel_path_keeps_working_and_nothing_is_left_attached() {
         204
     );
 }
+
+/// A frame built ahead fires on the check made when it was last refreshed while its
+/// socket has not changed since (smoltcp is not asked again at the fire), and on a new
+/// check once it has; either way the octets are the socket's and the server takes them.
+#[test]
+fn a_built_frame_fires_on_its_last_check_while_its_socket_is_unchanged() {
+    let lab = LabSession::start().expect("lab up");
+    let ca = lab.status().unwrap().ca_cert.clone();
+    let hello = client_hello(&ca);
+    let target = SocketAddrV4::new(TARGET_IP, TARGET_PORT);
+    let mut engine = Engine::start(&common::lab_engine(), monotonic_ns()).expect("datapath starts");
+    let id = engine.connect(target).expect("connect");
+    let established = drive_until(&mut engine, Duration::from_secs(5), |e| {
+        e.tcp_ref(id).state() == State::Established
+    });
+    assert!(established, "no handshake: {:?}", engine.device_stats());
+
+    // The ClientHello as the built frame; then idle turns, past an egress pass that only
+    // time called for (every 100 µs), which makes the frame's check current.
+    assert!(engine.prepare(id, 1, &hello, monotonic_ns()), "frame built");
+    drive_until(&mut engine, Duration::from_millis(1), |_| false);
+    let before = engine.device_stats();
+    let now = monotonic_ns();
+    assert!(
+        engine.send_prepared(id, 1, &hello, now),
+        "the built frame fired"
+    );
+    engine.transmit(now, false);
+    assert_eq!(engine.fires_unchanged, 1, "the fire asked smoltcp again");
+    assert_eq!(engine.device_stats().tx_prebuilt - before.tx_prebuilt, 1);
+    let mut reply = Vec::new();
+    let answered = drive_until(&mut engine, Duration::from_secs(5), |e| {
+        let mut buf = [0u8; 4096];
+        let n = e.recv(id, &mut buf);
+        reply.extend_from_slice(&buf[..n]);
+        starts_with_server_hello(&reply)
+    });
+    assert!(answered, "no ServerHello for the built ClientHello");
+    assert_eq!(
+        engine.settle_refused, 0,
+        "smoltcp refused the octets it was told of"
+    );
+    assert_eq!(
+        engine.unacked(id),
+        0,
+        "smoltcp took the octets as sent, and they were acknowledged"
+    );
+
+    // A change to the socket after the last check: the fire checks again.
+    let more = [0x17u8; 64];
+    assert!(
+        engine.prepare(id, 2, &more, monotonic_ns()),
+        "second frame built"
+    );
+    drive_until(&mut engine, Duration::from_millis(1), |_| false);
+    let _ = engine.tcp(id).state(); // handed out to change: its version moves
+    let now = monotonic_ns();
+    assert!(
+        engine.send_prepared(id, 2, &more, now),
+        "the built frame fired"
+    );
+    engine.transmit(now, false);
+    assert_eq!(engine.fires_unchanged, 1, "a changed socket was not asked");
+    assert_eq!(engine.settle_refused, 0);
+}
