@@ -69,7 +69,7 @@ impl Default for Warming {
             frame_window_ms: 50,
             ramp_us: 1_000,
             ramp_interval_us: 20,
-            quiet_us: 50,
+            quiet_us: 15,
         }
     }
 }
