@@ -78,10 +78,10 @@ pub struct DeviceStats {
     pub kick_errors: u64,
     /// Wake-ups of the receive side asked for by the Fill ring.
     pub rx_wakeups: u64,
-    /// Self-addressed warm frames pushed (see [`XdpDevice::send_warm_frame`]), and of
-    /// those, the ones sent from beside a built frame
-    /// ([`XdpDevice::send_warm_frame_beside`]).
+    /// Self-addressed warm frames pushed (see [`XdpDevice::send_warm_frame`]).
     pub warm_frames: u64,
+    /// Of those, the ones sent from beside a built frame
+    /// ([`XdpDevice::send_warm_frame_beside`]).
     pub warm_frames_beside: u64,
     /// Frames built ahead (orders, the floor) pushed as they stood.
     pub tx_prebuilt: u64,
