@@ -65,8 +65,8 @@ fn render(s: &StatsReply) -> String {
             "xdp: steered {}  passed {}  malformed {}  socket malformed {}  rx ring full {}  \
              fill ring empty {}  tx ring empty {}  tx dropped {}  kicks {}\n\
              arp: pin conflicts {}  strangers {}  answered {}  learned {}\n\
-             fire path: built frames sent {}  warm frames {}  early retransmits {}  \
-             reconnects {}\n",
+             fire path: built frames sent {}  warm frames {} ({} beside an order's frame)  \
+             early retransmits {}  reconnects {}\n",
             x.steered,
             x.passed,
             x.malformed,
@@ -82,6 +82,7 @@ fn render(s: &StatsReply) -> String {
             x.arp_learned,
             x.tx_prebuilt,
             x.warm_frames,
+            x.warm_frames_beside,
             x.retransmits,
             x.reconnects
         ),

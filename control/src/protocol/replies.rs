@@ -328,6 +328,9 @@ pub struct XdpCounters {
     /// Self-addressed warm frames sent while armed (they reach no one).
     #[serde(default)]
     pub warm_frames: u64,
+    /// Of those, sent from the spare half of an armed order's own UMEM frame.
+    #[serde(default)]
+    pub warm_frames_beside: u64,
     /// Orders (and floor frames) sent as their frame built before the trigger.
     #[serde(default)]
     pub tx_prebuilt: u64,

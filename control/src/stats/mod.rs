@@ -122,6 +122,7 @@ impl Stats {
             arp_answered: device.neighbours.answered,
             arp_learned: device.neighbours.learned,
             warm_frames: device.warm_frames,
+            warm_frames_beside: device.warm_frames_beside,
             tx_prebuilt: device.tx_prebuilt,
             retransmits: c.retransmits,
             reconnects: c.reconnects,

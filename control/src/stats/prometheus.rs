@@ -248,6 +248,11 @@ fn xdp(out: &mut Exposition, stats: &Stats) {
             x.warm_frames,
         ),
         (
+            "quickdraw_warm_frames_beside_total",
+            "Of those, sent from the spare half of an armed order's own UMEM frame.",
+            x.warm_frames_beside,
+        ),
+        (
             "quickdraw_prebuilt_frames_total",
             "Requests sent as the frame built before their trigger.",
             x.tx_prebuilt,
