@@ -466,19 +466,16 @@ impl Engine {
     /// ([`XdpDevice::send_warm_frame_beside`]), so the pages the fire's frame lies on stay
     /// warm for the kernel too; from its own frame when there is none.
     pub fn warm_wire(&mut self) -> bool {
-        let built = self.prebuilt.iter().flatten().map(|p| (p.frame(), p.len()));
-        let raw = self.raw.filter(|&(_, len)| len > 0);
-        let len = built
-            .clone()
-            .chain(raw)
-            .map(|(_, len)| len)
-            .max()
-            .unwrap_or(0);
-        let count = built.clone().chain(raw).count();
+        let (prebuilt, raw) = (&self.prebuilt, self.raw.filter(|&(_, len)| len > 0));
+        let built = || {
+            let orders = prebuilt.iter().flatten().map(|p| (p.frame(), p.len()));
+            orders.chain(raw)
+        };
+        let len = built().map(|(_, len)| len).max().unwrap_or(0);
+        let count = built().count();
         if count > 0 {
             self.warm_turn = self.warm_turn.wrapping_add(1);
-            let beside = built.chain(raw).nth(self.warm_turn % count);
-            if let Some((frame, _)) = beside {
+            if let Some((frame, _)) = built().nth(self.warm_turn % count) {
                 if self.device.send_warm_frame_beside(frame, len) {
                     return true;
                 }

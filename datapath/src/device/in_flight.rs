@@ -57,13 +57,8 @@ impl InFlight {
     /// Marks `frame` handed to the kernel. False (and nothing changed) if it already was
     /// or is not one of our frames: a bug in the caller, never the kernel's doing.
     pub fn push(&mut self, frame: TxFrame) -> bool {
-        match self.index(frame) {
-            Some((w, bit)) if self.bits[w] & bit == 0 => {
-                self.bits[w] |= bit;
-                true
-            }
-            _ => false,
-        }
+        self.index(frame)
+            .is_some_and(|at| flip(&mut self.bits, at, false))
     }
 
     /// Where a frame's second half starts (what [`InFlight::push_beside`] holds).
@@ -75,13 +70,8 @@ impl InFlight {
     /// at [`InFlight::half`]. False (nothing changed) if it already was, or `frame` is not
     /// one of ours.
     pub fn push_beside(&mut self, frame: TxFrame) -> bool {
-        match self.index(frame) {
-            Some((w, bit)) if self.beside[w] & bit == 0 => {
-                self.beside[w] |= bit;
-                true
-            }
-            _ => false,
-        }
+        self.index(frame)
+            .is_some_and(|at| flip(&mut self.beside, at, false))
     }
 
     /// The kernel gave `addr` back: the frame, now ours again, or the second half of one.
@@ -89,25 +79,25 @@ impl InFlight {
     /// that is no transmit frame of `tx_frames` (the area this set was made for).
     pub fn complete(&mut self, tx_frames: &TxFrames, addr: CompletionAddr) -> Option<Done> {
         let frame = tx_frames.completed(addr)?;
-        let (w, bit) = self.index(frame)?;
+        let at = self.index(frame)?;
         // Only a second half is ever sent from there: a duplicate of its completion must
         // not free the frame.
-        let beside = addr.addr() - frame.addr() == self.half();
-        let bits = if beside {
-            &mut self.beside[w]
+        if addr.addr() - frame.addr() == self.half() {
+            flip(&mut self.beside, at, true).then_some(Done::Beside(frame))
         } else {
-            &mut self.bits[w]
-        };
-        if *bits & bit == 0 {
-            return None;
+            flip(&mut self.bits, at, true).then_some(Done::Frame(frame))
         }
-        *bits &= !bit;
-        Some(if beside {
-            Done::Beside(frame)
-        } else {
-            Done::Frame(frame)
-        })
     }
+}
+
+/// Flips bit `at` of `bits` if it is `set` now (set → clear, clear → set); false, and
+/// nothing changed, if it is not.
+fn flip(bits: &mut [u64], (w, bit): (usize, u64), set: bool) -> bool {
+    if (bits[w] & bit != 0) != set {
+        return false;
+    }
+    bits[w] ^= bit;
+    true
 }
 
 #[cfg(test)]

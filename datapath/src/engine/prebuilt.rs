@@ -234,16 +234,10 @@ pub(super) fn fire<'s>(
     if !device.tx_free() {
         return Err(Miss::Busy);
     }
-    let len = p.len();
-    let Some(frame) = device.reserved_mut(p.frame, len) else {
+    if !patch(p, device, &d) {
         return Err(Miss::Busy);
-    };
-    if d.ack_number.0 as u32 != p.ack {
-        set32(frame, ACK_AT, CHECKSUM_AT, d.ack_number.0 as u32);
     }
-    if d.window_len != p.window {
-        set16(frame, WINDOW_AT, CHECKSUM_AT, d.window_len);
-    }
+    let len = p.len();
     p.tag = 0;
     p.owed = Some((d, now));
     p.checked = None;
