@@ -85,6 +85,18 @@ struct Rtx {
     count: u32,
 }
 
+/// What befell the requests in flight since nothing was last pending. An answer's time
+/// is the server's pace only if nothing was resent; if something was, the first copy was
+/// lost (the answer carries the acknowledgement), or the server had it and was slow (it
+/// acknowledges the resent copy at once, apart from the answer), or its answer was lost
+/// on the way back (that acknowledgement comes from past the answer: a receive gap).
+#[derive(Debug, Default, Clone, Copy)]
+struct Episode {
+    resent: bool,
+    acked_unanswered: bool,
+    answer_lost: bool,
+}
+
 /// One connection of a target's pool.
 #[derive(Debug)]
 pub struct WarmConn {
@@ -114,6 +126,9 @@ pub struct WarmConn {
     rtx: Option<Rtx>,
     /// Request → response time of this connection: smoothed, and its recent peak.
     rtt: Rtt,
+    /// What befell the requests in flight since nothing was last pending: what an
+    /// answer's time says about the server.
+    episode: Episode,
     /// Early retransmissions made on this connection, all told.
     pub retransmits: u64,
     /// Connections opened after the first (each one a TCP and TLS handshake at the
@@ -149,6 +164,7 @@ impl WarmConn {
             last_sent_ns: 0,
             warm_due: false,
             rtx: None,
+            episode: Episode::default(),
             rtt: Rtt::new(SRTT_INITIAL_NS),
             retransmits: 0,
             reconnects: 0,
@@ -568,13 +584,29 @@ impl WarmConn {
             }
         }
         let answered = self.pending.len() < awaited;
-        // Karn: a request that was resent gives no RTT sample, only a bound on the peak
-        // (from its first send: never too low), or a timeout that resent every slow answer
-        // would never learn of them.
-        match rtt {
-            Some((ns, false)) if self.rtx.is_none_or(|r| r.count == 0) => self.rtt.sample(ns),
-            Some((ns, _)) => self.rtt.sample_resent(ns),
-            None => {}
+        if let Some(ns) = rtt {
+            match self.episode {
+                Episode { resent: false, .. } => self.rtt.sample(ns),
+                // Late by its own loss: learnt as the server's pace, it put the next
+                // resend past a millisecond (lab, 5 % loss: answers recovered by the
+                // server after 1.5–2 ms).
+                Episode {
+                    answer_lost: true, ..
+                } => {}
+                // Karn: a resent request's answer gives no RTT sample. But the server
+                // had the first copy and was slow: that bounds the peak (from the first
+                // send, never too low), or a timeout that resent every slow answer would
+                // never learn of them.
+                Episode {
+                    acked_unanswered: true,
+                    ..
+                } => self.rtt.sample_resent(ns),
+                // The first copy was lost: only the time of the path's loss.
+                Episode { .. } => {}
+            }
+        }
+        if self.pending.is_empty() {
+            self.episode = Episode::default();
         }
         if lost.is_none() && link.state(id) == LinkState::Gone {
             lost = Some(Unknown::ConnectionLost);
@@ -634,7 +666,16 @@ impl WarmConn {
     /// timeout is resent as it was, and counted on the orders in flight.
     fn watch_loss<L: Link>(&mut self, link: &mut L, now: u64) {
         let Some(id) = self.link else { return };
+        let owed = !self.pending.is_empty();
+        // Seen while an answer is owed, and before it arrives: once the server's
+        // retransmission fills the gap, it is gone.
+        self.episode.answer_lost |= owed && link.receive_gap(id);
         let unacked = link.unacked(id);
+        // Acknowledged apart from an answer: the server had the copy before ours (a
+        // server acknowledges a duplicate at once; a request it gets answers with its
+        // acknowledgement on the answer).
+        self.episode.acked_unanswered |=
+            owed && self.episode.resent && self.rtx.is_some_and(|r| unacked < r.unacked);
         if unacked == 0 {
             self.rtx = None;
             return;
@@ -647,6 +688,7 @@ impl WarmConn {
                     r.count += 1;
                     r.at_ns = now + (timeout << r.count);
                     self.retransmits += 1;
+                    self.episode.resent = true;
                     for p in &mut self.pending {
                         if let Pending::Order { stamps, .. } = p {
                             stamps.retransmits += 1;
@@ -706,6 +748,7 @@ impl WarmConn {
         self.drain_lost(Unknown::ConnectionLost, now, sink);
         self.phase = Phase::Down;
         self.rtx = None;
+        self.episode = Episode::default();
         self.preseal.arm = None;
         self.preseal.record = None;
         self.out_start = 0;
@@ -736,7 +779,7 @@ fn deliver(
     data: &[u8],
     now: u64,
     (conn, local): (usize, Option<SocketAddrV4>),
-    rtt: &mut Option<(u64, bool)>,
+    rtt: &mut Option<u64>,
     sink: &mut impl FnMut(Event),
 ) -> Result<bool, ()> {
     let mut input = data;
@@ -763,12 +806,9 @@ fn deliver(
         closing |= response.close;
         let popped = pending.pop_front();
         *rtt = match popped {
-            Some(Pending::Order { stamps, .. }) => Some((
-                now.saturating_sub(stamps.trigger_ns),
-                stamps.retransmits > 0,
-            )),
+            Some(Pending::Order { stamps, .. }) => Some(now.saturating_sub(stamps.trigger_ns)),
             Some(Pending::Warm { sent_ns } | Pending::Probe { sent_ns, .. }) => {
-                Some((now.saturating_sub(sent_ns), false))
+                Some(now.saturating_sub(sent_ns))
             }
             _ => *rtt,
         };

@@ -415,6 +415,12 @@ impl Engine {
         self.stack.tcp(id.0).send_queue()
     }
 
+    /// Whether the server sent past what arrived in order on connection `id` (a lost or
+    /// late segment of an answer; see the smoltcp patch's `has_receive_gap`).
+    pub fn receive_gap(&self, id: ConnId) -> bool {
+        self.stack.tcp_ref(id.0).has_receive_gap()
+    }
+
     /// Resends connection `id`'s unacknowledged bytes now, identical (same sequence
     /// numbers), ahead of smoltcp's timer. False when nothing was in flight.
     pub fn retransmit(&mut self, id: ConnId) -> bool {

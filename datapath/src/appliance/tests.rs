@@ -1124,6 +1124,44 @@ fn a_lost_order_is_resent_identical_within_a_few_round_trips() {
 }
 
 #[test]
+fn an_answer_late_by_its_own_loss_does_not_slow_the_next_resend() {
+    let mut rig = Rig::new(1);
+    rig.warm_up();
+    let lost_order = |rig: &mut Rig, arm| {
+        rig.arm(arm, 1, Trigger::Manual);
+        rig.server.behave(|b| b.lose_sends = 1);
+        rig.fire(arm);
+        let done = rig.await_done(arm, 1)[0];
+        assert_eq!(done.outcome, Outcome::Status(200));
+        assert_eq!(done.stamps.retransmits, 1, "{done:?}");
+        done.stamps.complete_ns - done.stamps.trigger_ns
+    };
+    let clean = lost_order(&mut rig, 39);
+    // Answers lost on the way back, each recovered by the server 3 ms later: the order
+    // is resent (its acknowledgement rode on the lost answer) and acknowledged at once,
+    // so its 3 ms are the server's loss recovery, not how fast it answers.
+    for arm in 40..46 {
+        rig.arm(arm, 1, Trigger::Manual);
+        rig.server.behave(|b| {
+            b.lose_answers = 1;
+            b.answer_recovery_ns = 3 * MS;
+        });
+        rig.fire(arm);
+        let done = rig.await_done(arm, 1)[0];
+        assert_eq!(done.outcome, Outcome::Status(200));
+        assert_eq!(done.stamps.retransmits, 1, "{done:?}");
+        assert!(done.stamps.complete_ns - done.stamps.trigger_ns >= 3 * MS);
+    }
+    assert_eq!(rig.server.orders().len(), 7);
+    // An order lost on the way out is then resent as soon as before them.
+    let after = lost_order(&mut rig, 47);
+    assert!(
+        after <= clean + STEP,
+        "a lost order answered {after} ns after its trigger, {clean} ns before the lost answers"
+    );
+}
+
+#[test]
 fn early_retransmission_is_bounded_and_never_duplicates_an_order() {
     let mut rig = Rig::new(1);
     rig.warm_up();

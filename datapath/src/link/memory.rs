@@ -47,6 +47,13 @@ pub(crate) struct Behavior {
     pub(crate) lose_sends: usize,
     /// Retransmissions are lost too (a blackhole toward the server).
     pub(crate) lose_retransmits: bool,
+    /// The answers to the next this many orders are lost on the way back, with the
+    /// acknowledgement of the order that rides on them: each arrives
+    /// `answer_recovery_ns` late (the server's own retransmission). A resent order is
+    /// acknowledged at once, and the link then reports the receive gap, as a TCP peer's
+    /// bare ACK from beyond the lost answer would show.
+    pub(crate) lose_answers: usize,
+    pub(crate) answer_recovery_ns: u64,
     /// `GET /events` (an event stream, see `event::sse_source`): answered with this
     /// status and a `text/event-stream` head, chunked or not; the test writes the events
     /// with [`Server::inject_plaintext`].
@@ -71,6 +78,8 @@ impl Default for Behavior {
             warm_close_header: false,
             lose_sends: 0,
             lose_retransmits: false,
+            lose_answers: 0,
+            answer_recovery_ns: 2_000_000,
             events_status: 200,
             events_chunked: true,
         }
@@ -121,8 +130,15 @@ struct Pipe {
     to_client: VecDeque<u8>,
     /// Plaintext the server received and has not parsed into requests yet.
     plaintext: Vec<u8>,
-    /// Answers owed, in request order, each with the time it may leave.
-    owed: VecDeque<(u64, Option<Vec<u8>>)>,
+    /// Answers owed, in request order, each with the time it may leave and whether it
+    /// was lost once on the way (see [`Behavior::lose_answers`]).
+    owed: VecDeque<(u64, Option<Vec<u8>>, bool)>,
+    /// Bytes the server received whose acknowledgement rides on an answer the client has
+    /// not got (a resent request's, or a lost one): unacknowledged to the client until
+    /// that answer arrives or the client resends them.
+    ack_held: usize,
+    /// The server's bare ACK of a resent copy told the client of a lost answer.
+    gap: bool,
     last_request_ns: u64,
     handshake_seen: bool,
     /// Bytes sent and lost, unacknowledged until retransmitted.
@@ -289,7 +305,7 @@ impl Pipe {
     fn serve(
         &mut self,
         now: u64,
-        behavior: &Behavior,
+        behavior: &mut Behavior,
         requests: &mut Vec<Request>,
         log: &mut PipeLog,
     ) {
@@ -297,6 +313,7 @@ impl Pipe {
             return;
         }
         let mut input = &std::mem::take(&mut self.to_server)[..];
+        let received = input.len();
         while !input.is_empty() {
             if let Err(e) = self.tls.read_tls(&mut input) {
                 log.error = Some(format!("read_tls: {e}"));
@@ -367,18 +384,31 @@ impl Pipe {
             } else {
                 Some(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_vec())
             };
-            let delay = if order { behavior.order_delay_ns } else { 0 };
+            let mut delay = if order { behavior.order_delay_ns } else { 0 };
             requests.push(request);
             if order && behavior.close_on_order {
                 self.close(false);
                 return;
             }
-            self.owed.push_back((now + delay, response));
+            let lost = order && response.is_some() && behavior.lose_answers > 0;
+            if lost {
+                behavior.lose_answers -= 1;
+                delay += behavior.answer_recovery_ns;
+                self.ack_held = self.ack_held.max(received);
+            }
+            self.owed.push_back((now + delay, response, lost));
         }
         // Answers leave in request order, each when due.
-        while self.owed.front().is_some_and(|(due, _)| *due <= now) {
-            if let Some((_, Some(response))) = self.owed.pop_front() {
-                self.write_plaintext(&response);
+        while self.owed.front().is_some_and(|(due, ..)| *due <= now) {
+            if let Some((_, response, lost)) = self.owed.pop_front() {
+                if lost {
+                    (self.ack_held, self.gap) = (0, false);
+                }
+                if let Some(response) = response {
+                    // The acknowledgement of what it answers rides on it.
+                    self.ack_held = 0;
+                    self.write_plaintext(&response);
+                }
             }
         }
         if let Some(idle) = behavior.idle_timeout_ns {
@@ -447,6 +477,8 @@ impl Link for MemoryLink {
             to_client: VecDeque::new(),
             plaintext: Vec::new(),
             owed: VecDeque::new(),
+            ack_held: 0,
+            gap: false,
             last_request_ns: now,
             handshake_seen: false,
             lost: Vec::new(),
@@ -508,7 +540,14 @@ impl Link for MemoryLink {
     }
 
     fn unacked(&mut self, id: LinkId) -> usize {
-        self.net.borrow_mut().pipe(id).map_or(0, |p| p.lost.len())
+        self.net
+            .borrow_mut()
+            .pipe(id)
+            .map_or(0, |p| p.lost.len() + p.ack_held)
+    }
+
+    fn receive_gap(&mut self, id: LinkId) -> bool {
+        self.net.borrow_mut().pipe(id).is_some_and(|p| p.gap)
     }
 
     fn retransmit(&mut self, id: LinkId) -> bool {
@@ -517,12 +556,24 @@ impl Link for MemoryLink {
         let Some(pipe) = net.pipe(id) else {
             return false;
         };
+        if pipe.lost.is_empty() && pipe.ack_held > 0 {
+            // The server has these bytes: it acknowledges the copy at once, from beyond
+            // an answer that was lost, if one was.
+            pipe.retransmits.push(Vec::new());
+            if !lose {
+                pipe.ack_held = 0;
+                pipe.gap = pipe.owed.iter().any(|&(.., lost)| lost);
+            }
+            return true;
+        }
         if pipe.lost.is_empty() {
             return false;
         }
         pipe.retransmits.push(pipe.lost.clone());
         if !lose {
             let lost = std::mem::take(&mut pipe.lost);
+            // Acknowledged with its answer, as a server does a request.
+            pipe.ack_held = lost.len();
             pipe.to_server.extend_from_slice(&lost);
         }
         true
@@ -546,7 +597,7 @@ impl Link for MemoryLink {
         if let Some(mut pipe) = net.slots.get_mut(id.0).and_then(Option::take) {
             // What we sent before our FIN (an alert, say) still reaches the server.
             let log = &mut net.log[pipe.serial];
-            pipe.serve(net.now, &net.behavior, &mut net.requests, log);
+            pipe.serve(net.now, &mut net.behavior, &mut net.requests, log);
             log.closed_by_client = true;
         }
     }
@@ -564,7 +615,7 @@ impl Link for MemoryLink {
                 };
             }
             let log = &mut net.log[pipe.serial];
-            pipe.serve(now_ns, &net.behavior, &mut net.requests, log);
+            pipe.serve(now_ns, &mut net.behavior, &mut net.requests, log);
         }
     }
 

@@ -114,6 +114,13 @@ pub trait Link {
         let _ = id;
         false
     }
+    /// Whether the peer on connection `id` has sent past what arrived here in order: an
+    /// answer (or part of one) lost or late on the way back (smoltcp's
+    /// `has_receive_gap`). False for links whose stack keeps this to itself.
+    fn receive_gap(&mut self, id: LinkId) -> bool {
+        let _ = id;
+        false
+    }
     /// Warms the whole transmit path down to the wire with a frame that reaches no one
     /// (see `XdpDevice::send_warm_frame`). False if the link has no such thing.
     fn warm_wire(&mut self) -> bool {
@@ -271,6 +278,9 @@ impl Link for AnyLink {
     }
     fn retransmit(&mut self, id: LinkId) -> bool {
         dispatch!(self, l => l.retransmit(id))
+    }
+    fn receive_gap(&mut self, id: LinkId) -> bool {
+        dispatch!(self, l => l.receive_gap(id))
     }
     fn warm_wire(&mut self) -> bool {
         dispatch!(self, l => l.warm_wire())

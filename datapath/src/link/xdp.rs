@@ -117,6 +117,10 @@ impl Link for XdpLink {
         self.engine.retransmit(crate::ConnId(id.0))
     }
 
+    fn receive_gap(&mut self, id: LinkId) -> bool {
+        self.engine.receive_gap(crate::ConnId(id.0))
+    }
+
     fn warm_wire(&mut self) -> bool {
         self.engine.warm_wire()
     }

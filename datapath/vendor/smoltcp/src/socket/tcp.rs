@@ -554,6 +554,9 @@ pub struct Socket<'a> {
     remote_last_ts: Option<Instant>,
     /// The sequence number of the last packet received, used for sACK
     local_rx_last_seq: Option<TcpSeqNumber>,
+    /// The end of the furthest acceptable segment received (its SEQ plus its length):
+    /// the peer's SND.NXT as far as it has told us, see [`Socket::has_receive_gap`].
+    remote_seq_seen: Option<TcpSeqNumber>,
     /// The ACK number of the last packet received.
     local_rx_last_ack: Option<TcpSeqNumber>,
     /// The number of packets received directly after
@@ -650,6 +653,7 @@ impl<'a> Socket<'a> {
             remote_last_ts: None,
             local_rx_last_ack: None,
             local_rx_last_seq: None,
+            remote_seq_seen: None,
             local_rx_dup_acks: 0,
             pending_fast_retransmit: false,
             ack_delay: Some(ACK_DELAY_DEFAULT),
@@ -954,6 +958,7 @@ impl<'a> Socket<'a> {
         self.tuple = None;
         self.local_seq_no = TcpSeqNumber::default();
         self.remote_seq_no = TcpSeqNumber::default();
+        self.remote_seq_seen = None;
         self.remote_last_seq = TcpSeqNumber::default();
         self.remote_last_ack = None;
         self.remote_last_win = 0;
@@ -1429,6 +1434,20 @@ impl<'a> Socket<'a> {
     /// Note that the Berkeley sockets interface does not have an equivalent of this API.
     pub fn send_queue(&self) -> usize {
         self.tx_buffer.len()
+    }
+
+    /// Whether the peer has sent sequence numbers past what arrived here in order
+    /// (RCV.NXT): an acceptable segment, data or a bare ACK, began or ended beyond it, so
+    /// a segment before it was lost or is late.
+    ///
+    /// For applications that time their peer's answers: an answer delayed by its own
+    /// loss (the peer's retransmission timer) says nothing about how fast the peer
+    /// answers. A peer that received a request twice acknowledges the copy at once with
+    /// its SND.NXT, which lies past a lost answer, so this also tells a resent request
+    /// whose first copy arrived and whose answer was lost from one still unanswered.
+    pub fn has_receive_gap(&self) -> bool {
+        self.remote_seq_seen
+            .is_some_and(|seen| seen > self.remote_seq_no + self.rx_buffer.len())
     }
 
     /// The header fields for a data segment the application will build and transmit
@@ -1966,6 +1985,9 @@ impl<'a> Socket<'a> {
                     debug_assert!(overlap_start <= overlap_end);
 
                     self.local_rx_last_seq = Some(repr.seq_number);
+                    if self.remote_seq_seen.is_none_or(|seen| segment_end > seen) {
+                        self.remote_seq_seen = Some(segment_end);
+                    }
 
                     (
                         &repr.payload[overlap_start - segment_start..overlap_end - segment_start],
@@ -6819,6 +6841,63 @@ mod test {
             ..SEND_TEMPL
         });
         assert!(!s.retransmit_now(), "all acknowledged");
+    }
+
+    #[test]
+    fn test_receive_gap() {
+        let mut s = socket_established();
+        assert!(!s.has_receive_gap());
+        s.send_slice(b"abcdef").unwrap();
+        recv!(s, time 0, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload:    &b"abcdef"[..],
+            ..RECV_TEMPL
+        }));
+        // The answer, 3 octets, is lost; the peer acknowledges a second copy of the
+        // request with its SND.NXT past it.
+        send!(s, time 5, TcpRepr {
+            seq_number: REMOTE_SEQ + 1 + 3,
+            ack_number: Some(LOCAL_SEQ + 1 + 6),
+            ..SEND_TEMPL
+        });
+        assert!(s.has_receive_gap(), "a bare ACK from beyond RCV.NXT");
+        // The peer's retransmission fills it.
+        send!(s, time 10, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1 + 6),
+            payload:    &b"xyz"[..],
+            ..SEND_TEMPL
+        });
+        assert!(!s.has_receive_gap());
+        // Out-of-order data opens a gap too; reading what arrived does not close it.
+        send!(s, time 20, TcpRepr {
+            seq_number: REMOTE_SEQ + 1 + 3 + 2,
+            ack_number: Some(LOCAL_SEQ + 1 + 6),
+            payload:    &b"ij"[..],
+            ..SEND_TEMPL
+        }, Some(TcpRepr {
+            seq_number: LOCAL_SEQ + 1 + 6,
+            ack_number: Some(REMOTE_SEQ + 1 + 3),
+            window_len: 61,
+            sack_ranges: [None, None, None],
+            ..RECV_TEMPL
+        }));
+        let mut buf = [0; 8];
+        assert_eq!(s.recv_slice(&mut buf), Ok(3));
+        assert!(s.has_receive_gap());
+        send!(s, time 25, TcpRepr {
+            seq_number: REMOTE_SEQ + 1 + 3,
+            ack_number: Some(LOCAL_SEQ + 1 + 6),
+            payload:    &b"gh"[..],
+            ..SEND_TEMPL
+        }, Some(TcpRepr {
+            seq_number: LOCAL_SEQ + 1 + 6,
+            ack_number: Some(REMOTE_SEQ + 1 + 3 + 4),
+            window_len: 60,
+            ..RECV_TEMPL
+        }));
+        assert!(!s.has_receive_gap());
     }
 
     #[test]
