@@ -485,6 +485,7 @@ impl<L: Link> Appliance<L> {
                 {
                     counters.reconnects += conn.reconnects;
                     counters.retransmits += conn.retransmits;
+                    counters.tail_probes += conn.tail_probes;
                 }
                 self.emit(Event::Counters { link, counters });
             }

@@ -419,6 +419,15 @@ impl Engine {
         self.stack.tcp(id.0).send_queue()
     }
 
+    /// A keep-alive probe on connection `id` at the next egress pass, where all that was
+    /// sent is acknowledged (smoltcp patch 4, `send_keep_alive_now`). False if not now.
+    pub fn probe_tail(&mut self, id: ConnId) -> bool {
+        self.settle();
+        let probed = self.stack.tcp(id.0).send_keep_alive_now();
+        self.egress_pending |= probed;
+        probed
+    }
+
     /// Whether the server sent past what arrived in order on connection `id` (a lost or
     /// late segment of an answer; see the smoltcp patch's `has_receive_gap`).
     pub fn receive_gap(&self, id: ConnId) -> bool {

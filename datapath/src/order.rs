@@ -308,7 +308,9 @@ pub struct LinkCounters {
     pub rx_dropped: u64,
     pub invalid_descs: u64,
     /// Reconnections of the connections over this link (each a TCP + TLS handshake at
-    /// the server), and early retransmissions of requests, since start.
+    /// the server), early retransmissions of requests, and tail probes for answers
+    /// still owed after everything was acknowledged, since start.
     pub reconnects: u64,
     pub retransmits: u64,
+    pub tail_probes: u64,
 }

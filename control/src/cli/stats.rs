@@ -66,7 +66,7 @@ fn render(s: &StatsReply) -> String {
              fill ring empty {}  tx ring empty {}  tx dropped {}  kicks {}\n\
              arp: pin conflicts {}  strangers {}  answered {}  learned {}\n\
              fire path: built frames sent {}  warm frames {} ({} beside an order's frame)  \
-             early retransmits {}  reconnects {}\n",
+             early retransmits {}  tail probes {}  reconnects {}\n",
             x.steered,
             x.passed,
             x.malformed,
@@ -84,6 +84,7 @@ fn render(s: &StatsReply) -> String {
             x.warm_frames,
             x.warm_frames_beside,
             x.retransmits,
+            x.tail_probes,
             x.reconnects
         ),
         None => "xdp: no counters (kernel backend, or none reported yet)\n".into(),

@@ -339,6 +339,9 @@ pub struct XdpCounters {
     pub retransmits: u64,
     #[serde(default)]
     pub reconnects: u64,
+    /// Keep-alive probes for answers still owed after the request was acknowledged.
+    #[serde(default)]
+    pub tail_probes: u64,
 }
 
 /// Percentiles of one metric, in ns.

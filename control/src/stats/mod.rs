@@ -126,6 +126,7 @@ impl Stats {
             tx_prebuilt: device.tx_prebuilt,
             retransmits: c.retransmits,
             reconnects: c.reconnects,
+            tail_probes: c.tail_probes,
         });
     }
 

@@ -263,6 +263,11 @@ fn xdp(out: &mut Exposition, stats: &Stats) {
             x.retransmits,
         ),
         (
+            "quickdraw_tail_probes_total",
+            "Keep-alive probes for an answer still owed after its request was acknowledged.",
+            x.tail_probes,
+        ),
+        (
             "quickdraw_link_reconnects_total",
             "Connections reopened (each a TCP and TLS handshake at the server).",
             x.reconnects,

@@ -67,6 +67,13 @@ impl Rtt {
             .max(self.peak_ns + self.peak_ns / 4)
             .max(floor_ns)
     }
+
+    /// The same while an order is in flight, but past max(2·SRTT, `cap_ns`) never: an
+    /// order resent while the server was only slow costs a frame and the server's
+    /// duplicate ACK; one resent late costs the order.
+    pub(super) fn order_timeout(&self, floor_ns: u64, cap_ns: u64) -> u64 {
+        self.timeout(floor_ns).min((2 * self.srtt_ns).max(cap_ns))
+    }
 }
 
 #[cfg(test)]
@@ -148,6 +155,23 @@ mod tests {
             r.sample(100 * US);
         }
         assert!(r.timeout(0) < 300 * US, "forgotten: {}", r.timeout(0));
+    }
+
+    #[test]
+    fn an_order_is_resent_by_the_cap_whatever_the_peak() {
+        let mut r = Rtt::new(1_000 * US);
+        for i in 0..100 {
+            r.sample(if i % 8 == 7 { 2_000 * US } else { 200 * US });
+        }
+        assert!(r.timeout(200 * US) > 1_000 * US, "{}", r.timeout(200 * US));
+        assert_eq!(r.order_timeout(200 * US, 1_000 * US), 1_000 * US);
+        // Never sooner than the ordinary timeout, nor than twice the smoothed time.
+        let mut fast = Rtt::new(1_000 * US);
+        fast.sample(100 * US);
+        assert_eq!(fast.order_timeout(200 * US, 1_000 * US), 200 * US);
+        let mut slow = Rtt::new(1_000 * US);
+        slow.sample(3_000 * US);
+        assert_eq!(slow.order_timeout(200 * US, 1_000 * US), 6_000 * US);
     }
 
     #[test]

@@ -49,9 +49,11 @@ pub(crate) struct Behavior {
     pub(crate) lose_retransmits: bool,
     /// The answers to the next this many orders are lost on the way back, with the
     /// acknowledgement of the order that rides on them: each arrives
-    /// `answer_recovery_ns` late (the server's own retransmission). A resent order is
-    /// acknowledged at once, and the link then reports the receive gap, as a TCP peer's
-    /// bare ACK from beyond the lost answer would show.
+    /// `answer_recovery_ns` after it left (the server's own timer), or as soon as the
+    /// client sends a copy of what the server already has (a resend, a tail probe: as
+    /// Linux did in the lab). A copy is acknowledged at once, and once the answer is
+    /// lost the link then reports the receive gap, as a TCP peer's bare ACK from beyond
+    /// the lost answer would show.
     pub(crate) lose_answers: usize,
     pub(crate) answer_recovery_ns: u64,
     /// `GET /events` (an event stream, see `event::sse_source`): answered with this
@@ -131,14 +133,19 @@ struct Pipe {
     /// Plaintext the server received and has not parsed into requests yet.
     plaintext: Vec<u8>,
     /// Answers owed, in request order, each with the time it may leave and whether it
-    /// was lost once on the way (see [`Behavior::lose_answers`]).
+    /// will be lost on the way (see [`Behavior::lose_answers`]).
     owed: VecDeque<(u64, Option<Vec<u8>>, bool)>,
+    /// An answer that left and was lost, and when the server resends it by itself;
+    /// the answers behind it wait (one byte stream).
+    lost_answer: Option<(u64, Vec<u8>)>,
     /// Bytes the server received whose acknowledgement rides on an answer the client has
     /// not got (a resent request's, or a lost one): unacknowledged to the client until
-    /// that answer arrives or the client resends them.
+    /// that answer arrives or the client sends a copy of them.
     ack_held: usize,
-    /// The server's bare ACK of a resent copy told the client of a lost answer.
+    /// The server's bare ACK of a copy told the client of a lost answer.
     gap: bool,
+    /// Tail probes the client sent.
+    probes: usize,
     last_request_ns: u64,
     handshake_seen: bool,
     /// Bytes sent and lost, unacknowledged until retransmitted.
@@ -204,6 +211,14 @@ impl Server {
         f(&mut self.net.borrow_mut().behavior);
     }
 
+    /// Tail probes the client sent on connection `slot`.
+    pub(crate) fn probes(&self, slot: usize) -> usize {
+        self.net
+            .borrow_mut()
+            .pipe(LinkId(slot))
+            .map_or(0, |p| p.probes)
+    }
+
     /// Every request read so far, in arrival order.
     pub(crate) fn requests(&self) -> Vec<Request> {
         self.net.borrow().requests.clone()
@@ -258,7 +273,6 @@ impl Server {
         self.with_pipe(serial, |p| p.state = PipeState::Reset);
     }
 
-    /// Raw bytes on the wire after TLS is up: not a valid record.
     /// The retransmissions the client made on the open connection in slot `slot`.
     pub(crate) fn retransmits(&self, slot: usize) -> Vec<Vec<u8>> {
         self.net
@@ -294,6 +308,17 @@ impl Pipe {
             self.tls.write_tls(&mut out).expect("writing to a Vec");
         }
         self.to_client.extend(out);
+    }
+
+    /// The server got a copy of what it already has: it acknowledges it at once (from
+    /// past an answer it lost, if one was: the client sees a gap), and resends that
+    /// answer now.
+    fn copy_received(&mut self, now: u64) {
+        self.ack_held = 0;
+        if let Some((at, _)) = &mut self.lost_answer {
+            *at = now;
+            self.gap = true;
+        }
     }
 
     fn write_plaintext(&mut self, bytes: &[u8]) {
@@ -384,7 +409,7 @@ impl Pipe {
             } else {
                 Some(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_vec())
             };
-            let mut delay = if order { behavior.order_delay_ns } else { 0 };
+            let delay = if order { behavior.order_delay_ns } else { 0 };
             requests.push(request);
             if order && behavior.close_on_order {
                 self.close(false);
@@ -393,22 +418,34 @@ impl Pipe {
             let lost = order && response.is_some() && behavior.lose_answers > 0;
             if lost {
                 behavior.lose_answers -= 1;
-                delay += behavior.answer_recovery_ns;
                 self.ack_held = self.ack_held.max(received);
             }
             self.owed.push_back((now + delay, response, lost));
         }
-        // Answers leave in request order, each when due.
-        while self.owed.front().is_some_and(|(due, ..)| *due <= now) {
-            if let Some((_, response, lost)) = self.owed.pop_front() {
-                if lost {
-                    (self.ack_held, self.gap) = (0, false);
+        // Answers leave in request order, each when due; a lost one arrives when resent.
+        loop {
+            if let Some((at, _)) = self.lost_answer {
+                if at > now {
+                    break;
                 }
-                if let Some(response) = response {
+                let (_, response) = self.lost_answer.take().expect("checked");
+                (self.ack_held, self.gap) = (0, false);
+                self.write_plaintext(&response);
+                continue;
+            }
+            if self.owed.front().is_none_or(|(due, ..)| *due > now) {
+                break;
+            }
+            match self.owed.pop_front() {
+                Some((_, Some(response), true)) => {
+                    self.lost_answer = Some((now + behavior.answer_recovery_ns, response));
+                }
+                Some((_, Some(response), false)) => {
                     // The acknowledgement of what it answers rides on it.
                     self.ack_held = 0;
                     self.write_plaintext(&response);
                 }
+                _ => {}
             }
         }
         if let Some(idle) = behavior.idle_timeout_ns {
@@ -477,8 +514,10 @@ impl Link for MemoryLink {
             to_client: VecDeque::new(),
             plaintext: Vec::new(),
             owed: VecDeque::new(),
+            lost_answer: None,
             ack_held: 0,
             gap: false,
+            probes: 0,
             last_request_ns: now,
             handshake_seen: false,
             lost: Vec::new(),
@@ -550,19 +589,31 @@ impl Link for MemoryLink {
         self.net.borrow_mut().pipe(id).is_some_and(|p| p.gap)
     }
 
+    fn probe_tail(&mut self, id: LinkId) -> bool {
+        let mut net = self.net.borrow_mut();
+        let now = net.now;
+        let Some(pipe) = net.pipe(id) else {
+            return false;
+        };
+        if pipe.state != PipeState::Open || !pipe.lost.is_empty() || pipe.ack_held > 0 {
+            return false;
+        }
+        pipe.probes += 1;
+        pipe.copy_received(now);
+        true
+    }
+
     fn retransmit(&mut self, id: LinkId) -> bool {
         let mut net = self.net.borrow_mut();
+        let now = net.now;
         let lose = net.behavior.lose_retransmits;
         let Some(pipe) = net.pipe(id) else {
             return false;
         };
         if pipe.lost.is_empty() && pipe.ack_held > 0 {
-            // The server has these bytes: it acknowledges the copy at once, from beyond
-            // an answer that was lost, if one was.
             pipe.retransmits.push(Vec::new());
             if !lose {
-                pipe.ack_held = 0;
-                pipe.gap = pipe.owed.iter().any(|&(.., lost)| lost);
+                pipe.copy_received(now);
             }
             return true;
         }

@@ -114,6 +114,13 @@ pub trait Link {
         let _ = id;
         false
     }
+    /// Sends a probe the server acknowledges at once (a keep-alive: one octet it already
+    /// has) on connection `id`, where everything sent is acknowledged and an answer is
+    /// still awaited. False if it cannot now, or the link leaves this to its stack.
+    fn probe_tail(&mut self, id: LinkId) -> bool {
+        let _ = id;
+        false
+    }
     /// Whether the peer on connection `id` has sent past what arrived here in order: an
     /// answer (or part of one) lost or late on the way back (smoltcp's
     /// `has_receive_gap`). False for links whose stack keeps this to itself.
@@ -281,6 +288,9 @@ impl Link for AnyLink {
     }
     fn receive_gap(&mut self, id: LinkId) -> bool {
         dispatch!(self, l => l.receive_gap(id))
+    }
+    fn probe_tail(&mut self, id: LinkId) -> bool {
+        dispatch!(self, l => l.probe_tail(id))
     }
     fn warm_wire(&mut self) -> bool {
         dispatch!(self, l => l.warm_wire())

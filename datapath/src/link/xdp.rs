@@ -121,6 +121,10 @@ impl Link for XdpLink {
         self.engine.receive_gap(crate::ConnId(id.0))
     }
 
+    fn probe_tail(&mut self, id: LinkId) -> bool {
+        self.engine.probe_tail(crate::ConnId(id.0))
+    }
+
     fn warm_wire(&mut self) -> bool {
         self.engine.warm_wire()
     }

@@ -892,6 +892,29 @@ impl<'a> Socket<'a> {
         }
     }
 
+    /// Send one keep-alive probe at the next `poll`, whatever the keep-alive interval:
+    /// SEG.SEQ = SND.NXT - 1 with one octet, which the peer acknowledges at once.
+    ///
+    /// Only while everything sent is acknowledged (the retransmission timer is idle) in
+    /// ESTABLISHED or CLOSE-WAIT; returns whether a probe was scheduled. For applications
+    /// that expect an answer and hear nothing: the peer's acknowledgement carries its
+    /// SND.NXT, which shows an answer lost on the way (see
+    /// [`has_receive_gap`](Self::has_receive_gap)), and a peer that lost the tail of what
+    /// it sent is told early that it did not arrive.
+    pub fn send_keep_alive_now(&mut self) -> bool {
+        if !matches!(self.state, State::Established | State::CloseWait) || !self.tx_buffer.is_empty()
+        {
+            return false;
+        }
+        match &mut self.timer {
+            Timer::Idle { keep_alive_at } => {
+                *keep_alive_at = Some(Instant::from_millis(0));
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Return the time-to-live (IPv4) or hop limit (IPv6) value used in outgoing packets.
     ///
     /// See also the [set_hop_limit](#method.set_hop_limit) method
@@ -6898,6 +6921,35 @@ mod test {
             ..RECV_TEMPL
         }));
         assert!(!s.has_receive_gap());
+    }
+
+    #[test]
+    fn test_send_keep_alive_now() {
+        let mut s = socket_established();
+        s.send_slice(b"abcdef").unwrap();
+        assert!(!s.send_keep_alive_now(), "unsent data");
+        recv!(s, time 0, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload:    &b"abcdef"[..],
+            ..RECV_TEMPL
+        }));
+        assert!(!s.send_keep_alive_now(), "data in flight");
+        send!(s, time 5, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1 + 6),
+            ..SEND_TEMPL
+        });
+        recv_nothing!(s, time 6);
+        assert!(s.send_keep_alive_now());
+        recv!(s, time 7, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1 + 6 - 1,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload:    &b"\x00"[..],
+            ..RECV_TEMPL
+        }));
+        // One probe: no keep-alive interval is set.
+        recv_nothing!(s, time 100_000);
     }
 
     #[test]
