@@ -190,6 +190,20 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
             n => format!("2 MiB pages ({} MiB)", n >> 20),
         }
     )?;
+    if let Some(n) = &report.host.noise {
+        writeln!(
+            human,
+            "host: the datapath's core{} was away {:.1} % of the time in gaps over 1 µs \
+             ({:.0}/s; over 10 µs {:.0}/s, over 100 µs {:.0}/s, longest {:.1} µs): a fire due \
+             at any instant is that likely to be late by more than 1 µs, whatever the datapath",
+            if n.pinned { "" } else { " (unpinned)" },
+            100.0 * n.share_over_1us,
+            n.over_1us_per_s,
+            n.over_10us_per_s,
+            n.over_100us_per_s,
+            n.max_gap_ns as f64 / 1e3
+        )?;
+    }
     write!(human, "{}", report.table())?;
     if report.stamps_lost > 0 {
         writeln!(

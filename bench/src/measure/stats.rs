@@ -52,6 +52,11 @@ impl Series {
         self.histogram.len()
     }
 
+    /// How many were above `ns` (exact for `ns` under 2,048).
+    pub fn count_above(&self, ns: u64) -> usize {
+        (self.len() - self.histogram.count_between(0, ns)) as usize
+    }
+
     /// Whether none was.
     pub fn is_empty(&self) -> bool {
         self.histogram.is_empty()
@@ -203,6 +208,16 @@ mod tests {
             [31_807; 6],
             "clamped to the exact extremes"
         );
+    }
+
+    #[test]
+    fn counts_above_a_bound_exactly_below_2048_ns() {
+        let s: Series = [0, 999, 1_000, 1_001, 1_500, 2_047, 90_000]
+            .into_iter()
+            .collect();
+        assert_eq!(s.count_above(1_000), 4);
+        assert_eq!(s.count_above(0), 6);
+        assert_eq!(Series::new().count_above(1_000), 0);
     }
 
     #[test]

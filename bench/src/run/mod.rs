@@ -10,6 +10,7 @@ mod driver;
 pub mod event;
 mod floor;
 mod gaps;
+pub mod host_noise;
 mod per_fire;
 mod plan;
 mod report;
@@ -204,11 +205,16 @@ fn measure(opts: &RunOptions, config: &Config) -> anyhow::Result<(Vec<Sample>, H
     let kernel = BackendConfig::Kernel {
         interface: Some(config.appliance.interface.clone()),
     };
+    // Before the datapath takes the core: what the host leaves of it.
+    let noise = host_noise::measure(datapath.core, Duration::from_millis(500));
     let handle = runner::spawn_links(datapath, vec![kernel], vec![0, 1])?;
-    let host = Host::here(
-        handle.started.bind_mode,
-        handle.started.placement.code_on_huge_pages,
-    );
+    let host = Host {
+        noise: Some(noise),
+        ..Host::here(
+            handle.started.bind_mode,
+            handle.started.placement.code_on_huge_pages,
+        )
+    };
 
     let template = setup::template(t);
     let probe_key = "bench-0000000000000000-0";

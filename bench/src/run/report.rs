@@ -49,6 +49,10 @@ pub struct BackendReport {
     /// Scheduled runs: actual trigger − scheduled instant, and wire − scheduled.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scheduled_error_ns: Option<Percentiles>,
+    /// Scheduled runs: fires whose trigger came more than 1 µs after the deadline (to set
+    /// beside the share of the time the host took the core: `host.noise`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scheduled_late_over_1us: Option<usize>,
     /// Scheduled runs: the request's first frame at the peer − scheduled instant.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub wire_minus_scheduled_ns: Option<Percentiles>,
@@ -93,6 +97,9 @@ pub struct Host {
     /// Bytes of the datapath's code on 2 MiB pages (0: 4 KiB pages, where cold fires
     /// are slower; see datapath/src/placement/text.rs).
     pub code_on_huge_pages: usize,
+    /// What the host left of the datapath's core just before the run (see
+    /// `run/host_noise.rs`); none where it was not measured.
+    pub noise: Option<super::host_noise::HostNoise>,
 }
 
 impl Host {
@@ -106,6 +113,7 @@ impl Host {
             cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
             bind_mode: bind_mode.to_owned(),
             code_on_huge_pages,
+            noise: None,
         }
     }
 }
@@ -231,6 +239,14 @@ fn table(backends: &BTreeMap<&'static str, BackendReport>) -> String {
                 let cells = [p.min, p.p50, p.p90, p.p99, p.p999, p.max].map(us);
                 row(&mut out, name, metric, &n.to_string(), &cells);
             }
+        }
+        if let Some(late) = b.scheduled_late_over_1us {
+            let _ = writeln!(
+                out,
+                "{name:<8} scheduled fires late by over 1 µs: {late} of {} ({:.1} %)",
+                b.fires,
+                100.0 * late as f64 / b.fires.max(1) as f64
+            );
         }
         let outcomes: Vec<String> = b.outcomes.iter().map(|(k, n)| format!("{k} {n}")).collect();
         let r = &b.retransmissions;
