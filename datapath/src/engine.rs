@@ -85,10 +85,6 @@ const RTO_MIN: smoltcp::time::Duration = smoltcp::time::Duration::from_millis(5)
 /// The longest an egress pass is skipped while nothing seems due: a bound on what a
 /// change the engine did not see (smoltcp's own state moving) can wait.
 const EGRESS_IDLE_MAX_NS: u64 = 100_000;
-/// Warm frames sent at once, beside as many built frames: every page a fire may send from
-/// is warmed at each warming while few orders are armed, and a warming stays a few
-/// frames on the wire with many.
-const WARM_BESIDE_MAX: usize = 4;
 
 /// Identifies a connection of this engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -146,7 +142,7 @@ pub struct Engine {
     ntuple_udp: Vec<NtupleRule>,
     /// The destinations of the UDP feeds bound so far.
     feeds: Vec<SocketAddrV4>,
-    /// Whose built frame the next round of warm frames starts beside.
+    /// Whose built frame the next warm frame goes out beside (round robin).
     warm_turn: usize,
 }
 
@@ -480,10 +476,10 @@ impl Engine {
 
     /// Pushes a self-addressed warm frame and kicks (see [`XdpDevice::send_warm_frame`]).
     /// The frame is as long as the longest frame built for an armed order (or the raw
-    /// floor frame), so the kernel's path for that size is the one kept warm. One goes out
-    /// from beside each of those built frames (up to [`WARM_BESIDE_MAX`], in turn), all on
-    /// one kick ([`XdpDevice::push_warm_frame_beside`]), so the pages the fires' frames
-    /// lie on stay warm for the kernel too; from its own frame when there is none.
+    /// floor frame), so the kernel's path for that size is the one kept warm. It goes out
+    /// from beside one of those built frames, in turn
+    /// ([`XdpDevice::send_warm_frame_beside`]), so the pages the fire's frame lies on stay
+    /// warm for the kernel too; from its own frame when there is none.
     pub fn warm_wire(&mut self) -> bool {
         let (prebuilt, raw) = (&self.prebuilt, self.raw.filter(|&(_, len)| len > 0));
         let built = || {
@@ -491,20 +487,14 @@ impl Engine {
             orders.chain(raw)
         };
         let len = built().map(|(_, len)| len).max().unwrap_or(0);
-        // Every page at each warming: taking turns, each page was warmed half as often
-        // once the floor was armed beside an order.
         let count = built().count();
-        let mut pushed = false;
-        for (frame, _) in built()
-            .cycle()
-            .skip(self.warm_turn % count.max(1))
-            .take(count.min(WARM_BESIDE_MAX))
-        {
-            pushed |= self.device.push_warm_frame_beside(frame, len);
-        }
-        self.warm_turn = self.warm_turn.wrapping_add(WARM_BESIDE_MAX);
-        if pushed {
-            return self.device.kick_warm();
+        if count > 0 {
+            self.warm_turn = self.warm_turn.wrapping_add(1);
+            if let Some((frame, _)) = built().nth(self.warm_turn % count) {
+                if self.device.send_warm_frame_beside(frame, len) {
+                    return true;
+                }
+            }
         }
         self.device.send_warm_frame(len)
     }

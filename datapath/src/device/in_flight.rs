@@ -7,7 +7,7 @@
 //! area checks that the address is one of its frames, and this set that the kernel held it.
 //!
 //! A frame's second half may be in flight on its own ([`InFlight::push_beside`]: a warm
-//! frame sent from beside a frame built ahead, see `XdpDevice::push_warm_frame_beside`).
+//! frame sent from beside a frame built ahead, see `XdpDevice::send_warm_frame_beside`).
 //! It has its own bit, so it neither holds the frame's first half nor frees it.
 
 use crate::xsk::{CompletionAddr, TxFrame, TxFrames};

@@ -81,7 +81,7 @@ pub struct DeviceStats {
     /// Self-addressed warm frames pushed (see [`XdpDevice::send_warm_frame`]).
     pub warm_frames: u64,
     /// Of those, the ones sent from beside a built frame
-    /// ([`XdpDevice::push_warm_frame_beside`]).
+    /// ([`XdpDevice::send_warm_frame_beside`]).
     pub warm_frames_beside: u64,
     /// Frames built ahead (orders, the floor) pushed as they stood.
     pub tx_prebuilt: u64,
@@ -396,11 +396,10 @@ impl XdpDevice {
     /// page by page: a warm frame from elsewhere leaves that page's translation and the
     /// kernel's walk to it cold, and the fire pays for them (lab, 20 ms gap: af_xdp
     /// trigger→wire p50 0.96–1.03 → 0.84–0.86 µs). The half has its own place in flight,
-    /// so the built frame can still go out at once. Pushed, not kicked: several go out on
-    /// one [`kick_warm`](Self::kick_warm). False (nothing pushed) when frames are too
-    /// small to share (under 2 × MTU), that half is still in flight, or Tx is full; the
-    /// caller then sends an ordinary warm frame.
-    pub fn push_warm_frame_beside(&mut self, h: FrameHandle, len: usize) -> bool {
+    /// so the built frame can still go out at once. False (nothing sent) when frames are
+    /// too small to share (under 2 × MTU), that half is still in flight, or Tx is full;
+    /// the caller then sends an ordinary warm frame.
+    pub fn send_warm_frame_beside(&mut self, h: FrameHandle, len: usize) -> bool {
         let half = self.in_flight.half();
         let Ok(offset) = u32::try_from(half) else {
             return false;
@@ -427,11 +426,6 @@ impl XdpDevice {
         self.stats.warm_frames += 1;
         self.stats.warm_frames_beside += 1;
         self.unkicked = true;
-        true
-    }
-
-    /// The kick after [`push_warm_frame_beside`](Self::push_warm_frame_beside).
-    pub fn kick_warm(&mut self) -> bool {
         self.kick_if_needed().is_ok()
     }
 
