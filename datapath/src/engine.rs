@@ -416,7 +416,7 @@ impl Engine {
     }
 
     /// A keep-alive probe on connection `id` at the next egress pass, where all that was
-    /// sent is acknowledged (smoltcp patch 4, `send_keep_alive_now`). False if not now.
+    /// sent is acknowledged (smoltcp patch 5, `send_keep_alive_now`). False if not now.
     pub fn probe_tail(&mut self, id: ConnId) -> bool {
         self.settle();
         let probed = self.stack.tcp(id.0).send_keep_alive_now();
