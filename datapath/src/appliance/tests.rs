@@ -172,6 +172,19 @@ impl Rig {
         self.turn();
     }
 
+    /// Arms `arm` on one connection, sets `fault` on the server, fires, and returns the
+    /// order's record.
+    fn fire_through(
+        &mut self,
+        arm: ArmId,
+        fault: impl FnOnce(&mut crate::link::memory::Behavior),
+    ) -> FireRecord {
+        self.arm(arm, 1, Trigger::Manual);
+        self.server.behave(fault);
+        self.fire(arm);
+        self.await_done(arm, 1)[0]
+    }
+
     fn dones(&self, arm: ArmId) -> Vec<FireRecord> {
         self.seen
             .iter()
@@ -1100,10 +1113,7 @@ fn connection_close_in_a_response_reconnects_at_once() {
 fn a_lost_order_is_resent_identical_within_a_few_round_trips() {
     let mut rig = Rig::new(1);
     rig.warm_up();
-    rig.arm(21, 1, Trigger::Manual);
-    rig.server.behave(|b| b.lose_sends = 1);
-    rig.fire(21);
-    let done = rig.await_done(21, 1)[0];
+    let done = rig.fire_through(21, |b| b.lose_sends = 1);
     assert_eq!(done.outcome, Outcome::Status(200));
     assert_eq!(done.stamps.retransmits, 1, "{done:?}");
     // A round trip here is one turn (100 µs): the resend went after max(2·SRTT, 200 µs),
@@ -1128,10 +1138,7 @@ fn an_answer_late_by_its_own_loss_does_not_slow_the_next_resend() {
     let mut rig = Rig::new(1);
     rig.warm_up();
     let lost_order = |rig: &mut Rig, arm| {
-        rig.arm(arm, 1, Trigger::Manual);
-        rig.server.behave(|b| b.lose_sends = 1);
-        rig.fire(arm);
-        let done = rig.await_done(arm, 1)[0];
+        let done = rig.fire_through(arm, |b| b.lose_sends = 1);
         assert_eq!(done.outcome, Outcome::Status(200));
         assert_eq!(done.stamps.retransmits, 1, "{done:?}");
         done.stamps.complete_ns - done.stamps.trigger_ns
@@ -1141,10 +1148,7 @@ fn an_answer_late_by_its_own_loss_does_not_slow_the_next_resend() {
     // the lost answer), and the server acknowledges the copy at once and resends its
     // answer, so that answer's time is the resend's wait, not how fast it answers.
     for arm in 40..46 {
-        rig.arm(arm, 1, Trigger::Manual);
-        rig.server.behave(|b| b.lose_answers = 1);
-        rig.fire(arm);
-        let done = rig.await_done(arm, 1)[0];
+        let done = rig.fire_through(arm, |b| b.lose_answers = 1);
         assert_eq!(done.outcome, Outcome::Status(200));
         assert_eq!(done.stamps.retransmits, 1, "{done:?}");
     }
@@ -1163,14 +1167,11 @@ fn an_answer_lost_after_its_order_was_acknowledged_is_probed_for() {
     rig.warm_up();
     // A slow server: the order is resent before it answers, acknowledged at once, and
     // then its answer is lost; its own timer would resend it after 200 ms.
-    rig.arm(48, 1, Trigger::Manual);
-    rig.server.behave(|b| {
+    let done = rig.fire_through(48, |b| {
         b.order_delay_ns = 2 * MS;
         b.lose_answers = 1;
         b.answer_recovery_ns = 200 * MS;
     });
-    rig.fire(48);
-    let done = rig.await_done(48, 1)[0];
     assert_eq!(done.outcome, Outcome::Status(200));
     let took = done.stamps.complete_ns - done.stamps.trigger_ns;
     assert!(took < 10 * MS, "answered {took} ns after the trigger");
@@ -1183,10 +1184,7 @@ fn an_answer_lost_after_its_order_was_acknowledged_is_probed_for() {
     assert_eq!(rig.server.orders().len(), 1);
     // Bounded: a server that stays silent gets a few probes, not one per turn.
     let before = rig.app.conns[0].tail_probes;
-    rig.server.behave(|b| b.drop_orders = true);
-    rig.arm(49, 1, Trigger::Manual);
-    rig.fire(49);
-    let done = rig.await_done(49, 1)[0];
+    let done = rig.fire_through(49, |b| b.drop_orders = true);
     assert_eq!(done.outcome, Outcome::Unknown(Unknown::Timeout));
     let probes = rig.app.conns[0].tail_probes - before;
     assert_eq!(probes, u64::from(super::super::conn::RTX_EARLY_MAX));
@@ -1196,14 +1194,11 @@ fn an_answer_lost_after_its_order_was_acknowledged_is_probed_for() {
 fn early_retransmission_is_bounded_and_never_duplicates_an_order() {
     let mut rig = Rig::new(1);
     rig.warm_up();
-    rig.arm(22, 1, Trigger::Manual);
     // A blackhole toward the server: the order and every resend are lost.
-    rig.server.behave(|b| {
+    let done = rig.fire_through(22, |b| {
         b.lose_sends = 1;
         b.lose_retransmits = true;
     });
-    rig.fire(22);
-    let done = rig.await_done(22, 1)[0];
     assert_eq!(done.outcome, Outcome::Unknown(Unknown::Timeout));
     assert_eq!(
         done.stamps.retransmits,
