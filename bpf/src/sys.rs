@@ -77,6 +77,7 @@ pub(crate) fn unshare_netns() -> io::Result<()> {
 ///
 /// libbpf-rs's `TcHook::create` does the same but reports both as success.
 pub(crate) fn clsact_create(ifindex: u32) -> io::Result<bool> {
+    quiet_expected_exists();
     let ifindex = i32::try_from(ifindex).map_err(|_| io::Error::from_raw_os_error(libc::ENODEV))?;
     let mut hook = libbpf_sys::bpf_tc_hook {
         sz: size_of::<libbpf_sys::bpf_tc_hook>() as _,
@@ -91,5 +92,27 @@ pub(crate) fn clsact_create(ifindex: u32) -> io::Result<bool> {
         0 => Ok(true),
         libc::EEXIST => Ok(false),
         errno => Err(io::Error::from_raw_os_error(errno)),
+    }
+}
+
+/// What the kernel says, through libbpf, when the clsact qdisc [`clsact_create`] asks for
+/// is already there: an answer we expect (EEXIST: not ours to remove), not a warning.
+const EXISTS: &str = "Exclusivity flag on, cannot modify";
+
+/// libbpf prints the kernel's extended answer to every netlink request it makes as a
+/// warning on stderr, so an existing qdisc put `libbpf: Kernel error message: Exclusivity
+/// flag on, cannot modify` at the top of `bench run` and `control up`. From the first
+/// qdisc request on, libbpf's messages go to stderr as libbpf's own printer sends them,
+/// that one excepted. Process-wide (libbpf has one printer), and the same for all else.
+fn quiet_expected_exists() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        libbpf_rs::set_print(Some((libbpf_rs::PrintLevel::Info, print_unless_expected)));
+    });
+}
+
+fn print_unless_expected(_level: libbpf_rs::PrintLevel, message: String) {
+    if !message.contains(EXISTS) {
+        eprint!("{message}");
     }
 }
