@@ -99,11 +99,11 @@ pub(crate) fn clsact_create(ifindex: u32) -> io::Result<bool> {
 /// is already there: an answer we expect (EEXIST: not ours to remove), not a warning.
 const EXISTS: &str = "Exclusivity flag on, cannot modify";
 
-/// libbpf prints the kernel's extended answer to every netlink request it makes as a
-/// warning on stderr, so an existing qdisc put `libbpf: Kernel error message: Exclusivity
-/// flag on, cannot modify` at the top of `bench run` and `control up`. From the first
-/// qdisc request on, libbpf's messages go to stderr as libbpf's own printer sends them,
-/// that one excepted. Process-wide (libbpf has one printer), and the same for all else.
+/// libbpf prints the message the kernel attaches to a netlink error as a warning on
+/// stderr, so an existing qdisc put `libbpf: Kernel error message: Exclusivity flag on,
+/// cannot modify` at the top of `bench run` (after `bench lab loss`, which leaves its
+/// clsact). From the first qdisc request on, libbpf's messages go to stderr as its own
+/// printer sends them, that one excepted. Process-wide: libbpf has one printer.
 fn quiet_expected_exists() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
