@@ -292,8 +292,8 @@ impl<L: Link> Appliance<L> {
     }
 
     /// A `Fire` command: its own function, out of the turn's, so that code warming can
-    /// prefetch exactly what a manual fire runs before the kick.
-    #[inline(never)] // code warming prefetches this very body (warming/code.rs)
+    /// touch exactly what a manual fire runs before the kick.
+    #[inline(never)] // code warming touches this very body (warming/code.rs)
     fn fire_command(&mut self, req: RequestId, arm: ArmId, now: u64) -> u64 {
         match self.arm_slot(arm) {
             Some(slot) if self.arms[slot].as_ref().is_some_and(|a| a.fired) => {
@@ -382,7 +382,7 @@ impl<L: Link> Appliance<L> {
     /// many requests left.
     /// `stamps` holds what is known before the send: the trigger (the turn's `now`),
     /// and for scheduled or event fires the deadline or the receive stamp.
-    #[inline(never)] // code warming prefetches this very body (warming/code.rs)
+    #[inline(never)] // code warming touches this very body (warming/code.rs)
     fn fire(&mut self, slot: usize, stamps: Stamps) -> (u64, usize) {
         let now = stamps.trigger_ns;
         let Some(arm) = self.arms[slot].as_mut() else {
@@ -512,8 +512,11 @@ impl<L: Link> Appliance<L> {
         if !untimed && deadline.is_none() {
             return;
         }
-        if self.warming.send_due(now, self.warmed_at, deadline) && !self.conns.is_empty() {
+        if self.warming.send_due(now, self.warmed_at, deadline) {
             self.warmed_at = now;
+            if self.raw_armed {
+                self.links.iter().for_each(Link::warm_raw);
+            }
             self.warm_events();
             for i in 0..self.conns.len() {
                 let c = (self.warm_next + i) % self.conns.len();
@@ -530,9 +533,9 @@ impl<L: Link> Appliance<L> {
                     }
                     // The fire's own code (sizes from `nm -S` of the release build, rounded
                     // up: 3.3 KiB and 1.2 KiB).
-                    crate::warming::prefetch(Self::fire_command as *const (), 640);
-                    crate::warming::prefetch(Self::fire as *const (), 4096);
-                    crate::warming::prefetch(crate::conn::WarmConn::fire::<L> as *const (), 1536);
+                    crate::warming::touch_code(Self::fire_command as *const (), 640);
+                    crate::warming::touch_code(Self::fire as *const (), 4096);
+                    crate::warming::touch_code(crate::conn::WarmConn::fire::<L> as *const (), 1536);
                     self.links[link].warm_code();
                     self.warmings += 1;
                     self.warm_next = c + 1;

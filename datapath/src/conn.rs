@@ -282,7 +282,7 @@ impl WarmConn {
     /// Sends `arm`'s request: its pre-sealed record when this connection holds a valid
     /// one, else sealed now. False if the connection cannot carry it. No allocation: the
     /// record goes from a fixed buffer into the link.
-    #[inline(never)] // code warming prefetches this very body (warming/code.rs)
+    #[inline(never)] // code warming touches this very body (warming/code.rs)
     pub fn fire<L: Link>(
         &mut self,
         link: &mut L,

@@ -317,7 +317,7 @@ impl Engine {
     /// The fire path: smoltcp emits what the sockets have queued (egress only, no receive
     /// processing ahead of it), then one kick. With `profile`, returns the clock between
     /// the two (0 otherwise): step profiling for the bench, off in production.
-    #[inline(never)] // code warming prefetches this very body (warming/code.rs)
+    #[inline(never)] // code warming touches this very body (warming/code.rs)
     pub fn transmit(&mut self, now_ns: u64, profile: bool) -> u64 {
         if std::mem::take(&mut self.egress_pending) {
             // smoltcp's pass must see every delegated send accounted for.
@@ -389,7 +389,7 @@ impl Engine {
     /// The fire of a prepared order: patch, push (the kick, then smoltcp's accounting,
     /// follow in [`Engine::transmit`]). False when the built frame does not match (nothing sent:
     /// the caller sends through smoltcp instead).
-    #[inline(never)] // code warming prefetches this very body (warming/code.rs)
+    #[inline(never)] // code warming touches this very body (warming/code.rs)
     pub fn send_prepared(&mut self, id: ConnId, tag: u64, record: &[u8], now_ns: u64) -> bool {
         let stack = &self.stack;
         let fired = prebuilt::fire(
@@ -466,11 +466,11 @@ impl Engine {
     /// Code warming of the engine's part of the fire path: the built frame's send, the
     /// kick, and smoltcp's delegated-send accounting.
     pub fn warm_code(&self) {
-        use crate::warming::prefetch;
-        prefetch(Engine::send_prepared as *const (), 1024);
-        prefetch(Engine::transmit as *const (), 512);
-        prefetch(tcp::Socket::delegated_send_complete as *const (), 512);
-        prefetch(tcp::Socket::delegated_send_prepare as *const (), 512);
+        use crate::warming::touch_code;
+        touch_code(Engine::send_prepared as *const (), 1024);
+        touch_code(Engine::transmit as *const (), 512);
+        touch_code(tcp::Socket::delegated_send_complete as *const (), 512);
+        touch_code(tcp::Socket::delegated_send_prepare as *const (), 512);
         self.device.warm_code();
     }
 
@@ -522,8 +522,19 @@ impl Engine {
         true
     }
 
+    /// Send warming for the prepared raw frame: its bytes and its send's code pulled into
+    /// the cache, as [`Engine::warm`] and [`Engine::warm_code`] do for an order's.
+    pub fn warm_raw(&self) {
+        if let Some((handle, len)) = self.raw.filter(|&(_, len)| len > 0) {
+            self.device.warm_reserved(handle, len);
+            crate::warming::touch_code(Engine::send_prepared_raw as *const (), 256);
+            self.device.warm_code();
+        }
+    }
+
     /// Pushes the prepared raw frame as it stands and kicks: the floor of the AF_XDP
     /// path, with exactly the fire-time work of a built order frame but the TCP fix-up.
+    #[inline(never)] // code warming touches this very body (warming/code.rs)
     pub fn send_prepared_raw(&mut self) -> bool {
         let Some((handle, len)) = self.raw.filter(|&(_, len)| len > 0) else {
             return false;

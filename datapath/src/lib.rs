@@ -3,7 +3,8 @@
 //! sockets, warm connection pools, pre-sealed requests and the fire path.
 //!
 //! `unsafe` is confined to `xsk/` (the kernel's shared rings and packet memory),
-//! `placement/sched.rs` (one scheduler call) and `warming/code.rs` (one cache prefetch).
+//! `placement/sched.rs` (one scheduler call), `placement/text.rs` (the code moved onto
+//! huge pages) and `warming/code.rs` (reads of our own memory and code, to warm caches).
 
 pub mod appliance;
 pub mod clock;

@@ -432,13 +432,13 @@ impl XdpDevice {
     /// Code warming of the device's part of the fire path: the built frame's patch and
     /// push, and the kick (see `warming/code.rs`).
     pub fn warm_code(&self) {
-        use crate::warming::prefetch;
-        prefetch(XdpDevice::reserved_mut as *const (), 256);
-        prefetch(XdpDevice::push_reserved as *const (), 128);
-        prefetch(XdpDevice::push_reserved_frame as *const (), 640);
-        prefetch(XdpDevice::kick_if_needed as *const (), 256);
-        prefetch(fixup::set16 as *const (), 256);
-        prefetch(fixup::set32 as *const (), 384);
+        use crate::warming::touch_code;
+        touch_code(XdpDevice::reserved_mut as *const (), 256);
+        touch_code(XdpDevice::push_reserved as *const (), 128);
+        touch_code(XdpDevice::push_reserved_frame as *const (), 640);
+        touch_code(XdpDevice::kick_if_needed as *const (), 256);
+        touch_code(fixup::set16 as *const (), 256);
+        touch_code(fixup::set32 as *const (), 384);
     }
 
     /// Pulls a built frame's first `len` bytes into the cache, and its page into the TLB,
@@ -453,7 +453,7 @@ impl XdpDevice {
             .tx_frames
             .get(frame, 0, u32::try_from(len).unwrap_or(0))
         {
-            crate::warming::prefetch(bytes.as_ptr().cast(), bytes.len());
+            crate::warming::touch(bytes);
         }
     }
 

@@ -466,7 +466,7 @@ impl Source for SseSource {
     fn warm(&mut self) {
         if let Phase::Open(session) = &mut self.phase {
             session.warm_receive();
-            crate::warming::prefetch(self.rx.as_ptr().cast(), 512);
+            crate::warming::touch(&self.rx[..self.rx.len().min(512)]);
         }
     }
 

@@ -134,7 +134,7 @@ pub trait Link {
         false
     }
     /// Code warming of this link's part of the fire path (see
-    /// [`crate::warming::prefetch`]). Links with no code of their own there do
+    /// [`crate::warming::touch_code`]). Links with no code of their own there do
     /// nothing.
     fn warm_code(&self) {}
     /// The clock right after a [`poll`](Self::poll) returned: a fire's tx stamp. Real
@@ -167,6 +167,8 @@ pub trait Link {
     fn send_prepared_raw(&mut self) -> bool {
         false
     }
+    /// Send warming for the prepared raw frame (kept warm as an order's frame is).
+    fn warm_raw(&self) {}
     /// The link's counters, read with system calls: never on the fire path (the
     /// appliance reads them only while nothing is armed).
     fn counters(&mut self) -> Option<crate::order::LinkCounters> {
@@ -261,8 +263,8 @@ impl Link for AnyLink {
         dispatch!(self, l => l.rx_seen_ns())
     }
     fn warm_code(&self) {
-        crate::warming::prefetch(<AnyLink as Link>::send_prepared as *const (), 512);
-        crate::warming::prefetch(<AnyLink as Link>::transmit as *const (), 512);
+        crate::warming::touch_code(<AnyLink as Link>::send_prepared as *const (), 512);
+        crate::warming::touch_code(<AnyLink as Link>::transmit as *const (), 512);
         dispatch!(self, l => l.warm_code())
     }
     fn defer_acks(&mut self, id: LinkId, delay_ns: u64) {
@@ -306,6 +308,9 @@ impl Link for AnyLink {
     }
     fn send_prepared_raw(&mut self) -> bool {
         dispatch!(self, l => l.send_prepared_raw())
+    }
+    fn warm_raw(&self) {
+        dispatch!(self, l => l.warm_raw())
     }
     fn bind_udp(
         &mut self,

@@ -82,8 +82,8 @@ impl Link for XdpLink {
     }
 
     fn warm_code(&self) {
-        crate::warming::prefetch(<XdpLink as Link>::send_prepared as *const (), 512);
-        crate::warming::prefetch(<XdpLink as Link>::transmit as *const (), 512);
+        crate::warming::touch_code(<XdpLink as Link>::send_prepared as *const (), 512);
+        crate::warming::touch_code(<XdpLink as Link>::transmit as *const (), 512);
         self.engine.warm_code();
     }
 
@@ -123,6 +123,10 @@ impl Link for XdpLink {
 
     fn probe_tail(&mut self, id: LinkId) -> bool {
         self.engine.probe_tail(crate::ConnId(id.0))
+    }
+
+    fn warm_raw(&self) {
+        self.engine.warm_raw();
     }
 
     fn warm_wire(&mut self) -> bool {

@@ -8,7 +8,7 @@ mod text;
 
 #[cfg(test)]
 pub(crate) use text::huge_at;
-pub(crate) use text::thp_mode;
+pub(crate) use text::{code_range, thp_mode};
 pub use text::{huge_text, HugeText};
 
 use quickdraw_config::cpus::CpuList;

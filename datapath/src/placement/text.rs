@@ -3,7 +3,7 @@
 //! A fire after a long wait runs code nothing else ran for a second: the command's
 //! dispatch, the fire, the frame's checks and push. Each of its 4 KiB code pages then
 //! costs a TLB miss, and in a virtual machine a page walk through two page tables whose
-//! own entries have long left the caches; prefetching the code (warming/code.rs) brings
+//! own entries have long left the caches; warming the code (warming/code.rs) brings
 //! its lines back but not, reliably, those walks. On 2 MiB pages the whole fire path's
 //! code sits under one or two TLB entries that the busy loop itself keeps alive.
 //!
@@ -328,11 +328,38 @@ fn executable_mapping(maps: &str, addr: usize) -> Option<Mapping> {
         .find(|m| m.exec && (m.start..m.end).contains(&addr))
 }
 
+/// The readable and executable memory around `addr`: the mapping of /proc/self/maps
+/// that holds it, joined with the readable and executable mappings right next to it (the
+/// code may be split where only part of it moved onto huge pages).
+pub(crate) fn code_range(maps: &str, addr: usize) -> Option<std::ops::Range<usize>> {
+    let code: Vec<Mapping> = maps
+        .lines()
+        .filter_map(mapping)
+        .filter(|m| m.read && m.exec)
+        .collect();
+    let at = code.iter().position(|m| (m.start..m.end).contains(&addr))?;
+    let mut range = code[at].start..code[at].end;
+    for m in code[at + 1..].iter() {
+        if m.start != range.end {
+            break;
+        }
+        range.end = m.end;
+    }
+    for m in code[..at].iter().rev() {
+        if m.end != range.start {
+            break;
+        }
+        range.start = m.start;
+    }
+    Some(range)
+}
+
 /// A line of /proc/self/maps, or one that heads a mapping in /proc/self/smaps.
 #[derive(Debug, PartialEq, Eq)]
 struct Mapping {
     start: usize,
     end: usize,
+    read: bool,
     exec: bool,
     /// It maps a file (inode not 0).
     file: bool,
@@ -359,6 +386,7 @@ fn mapping(line: &str) -> Option<Mapping> {
     Some(Mapping {
         start: usize::from_str_radix(start, 16).ok()?,
         end: usize::from_str_radix(end, 16).ok()?,
+        read: perms.as_bytes().first() == Some(&b'r'),
         exec: perms.as_bytes().get(2) == Some(&b'x'),
         file,
         code_file,
@@ -397,6 +425,36 @@ mod tests {
         assert!(
             !executable_mapping(maps, 0x7f2000000010).unwrap().moved(),
             "someone else's memory file"
+        );
+    }
+
+    #[test]
+    fn the_code_range_joins_adjacent_readable_code_and_nothing_else() {
+        // Partly moved: anonymous huge pages in the middle of the file's mapping.
+        let maps = "\
+55d000000000-55d000013000 r--p 00000000 fe:00 42 /usr/bin/quickdraw
+55d000213000-55d000400000 r-xp 00013000 fe:00 42 /usr/bin/quickdraw
+55d000400000-55d000600000 r-xp 00000000 00:00 0
+55d000600000-55d000627000 r-xp 00400000 fe:00 42 /usr/bin/quickdraw
+55d000627000-55d000628000 --xp 00427000 fe:00 42 /usr/bin/quickdraw
+55d000828000-55d000829000 rw-p 00028000 fe:00 42 /usr/bin/quickdraw
+7f0000000000-7f0000400000 r-xp 00000000 fe:00 43 /usr/lib/libc.so.6
+";
+        assert_eq!(
+            code_range(maps, 0x55d000500000),
+            Some(0x55d000213000..0x55d000627000),
+            "joined both ways, stops at the execute-only page"
+        );
+        assert_eq!(
+            code_range(maps, 0x55d000213000),
+            Some(0x55d000213000..0x55d000627000)
+        );
+        assert_eq!(code_range(maps, 0x55d000627010), None, "not readable");
+        assert_eq!(code_range(maps, 0x55d000828010), None, "not executable");
+        assert_eq!(
+            code_range(maps, 0x7f0000000010),
+            Some(0x7f0000000000..0x7f0000400000),
+            "a gap is not joined"
         );
     }
 

@@ -369,10 +369,7 @@ impl Opener {
             .is_ok();
         debug_assert!(opened, "the warm record opens with its own key");
         std::hint::black_box(opened);
-        crate::warming::prefetch(
-            std::ptr::from_ref(&self.k).cast(),
-            std::mem::size_of::<RecordKey>(),
-        );
+        crate::warming::touch_value(&self.k);
     }
 
     /// Switches to the peer's new key (after its key update).

@@ -216,7 +216,7 @@ impl Session {
     /// records are gathered in; changes nothing the session reads.
     pub fn warm_receive(&mut self) {
         self.keys.opener.warm();
-        crate::warming::prefetch(self.rx.as_ptr().cast(), 512);
+        crate::warming::touch(&self.rx[..self.rx.len().min(512)]);
     }
 
     /// Processes bytes received from the peer. Complete records are opened in place;

@@ -1,29 +1,109 @@
-//! Code warming: the fire path's machine code (and the built frame it patches) pulled
-//! into the core's caches, and its pages into the TLB, without running it. After a long wait the fire's own code, which
-//! nothing else runs, was most of what made a cold fire slow (lab, 1 s gap, 2 × 30 fires
-//! each way: af_xdp trigger→wire p50 3.0 and 3.1 µs without, 1.8 and 1.9 µs with). Send
-//! warming calls it on its tick for the functions a fire runs, each marked
-//! `#[inline(never)]` so that the code prefetched is the code executed.
+//! Touching: the fire path's machine code, and the memory it reads and patches, pulled
+//! into the core's caches and its pages into the TLB, without running it. After a long
+//! wait the fire's own code, which nothing else runs, was most of what made a cold fire
+//! slow. Send warming calls these on its tick for the functions a fire runs, each marked
+//! `#[inline(never)]` so that the code touched is the code executed.
 //!
-//! The one `unsafe` here is the prefetch intrinsic, which is only a hint: it reads
-//! nothing the program can see, never faults (an address outside any mapping is ignored)
-//! and changes nothing but the caches. SSE, which it belongs to, is part of x86_64.
+//! Touching is a read of one byte per 64-byte line, not a prefetch hint. Prefetches
+//! (`prefetcht1`, every 50 µs) did not keep the lines: timing one load of each line at
+//! the fire (lab VM, AMD EPYC under KVM, median over fires) found the built frame's
+//! header line at 390 TSC ticks (memory) after a 20 ms or 1 s wait and the worst line of
+//! `Appliance::fire`'s code at 520, against 78 (second-level cache) for both when
+//! warming read them instead. A prefetch is a hint a core may drop (on a TLB miss, or
+//! with its miss buffers busy); a load is not. Measured end to end in the README
+//! ("Warming").
+//!
+//! The `unsafe` here is those reads: of bytes of a live value or slice (as
+//! `MaybeUninit`, so padding is fine), or of the program's own code, which is mapped
+//! readable, within the readable and executable mapping that holds it as
+//! /proc/self/maps gave it (so a length rounded up past a function's end cannot read
+//! beyond the mapping).
 #![allow(unsafe_code)]
 
-/// Prefetches `len` bytes from `at` (a function's code, or data the fire will touch)
-/// into the second-level cache, one prefetch per 64-byte line.
+use std::mem::MaybeUninit;
+use std::ops::Range;
+use std::sync::OnceLock;
+
+const LINE: usize = 64;
+
+/// Reads one byte of each 64-byte line of `bytes` (pulls them into the cache).
 #[inline]
-pub fn prefetch(at: *const (), len: usize) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T1};
-        let start = at.cast::<i8>();
-        for offset in (0..len).step_by(64) {
-            // SAFETY: a prefetch never dereferences in the program's sense and never
-            // faults; `wrapping_add` only forms the address.
-            unsafe { _mm_prefetch::<_MM_HINT_T1>(start.wrapping_add(offset)) };
-        }
+pub fn touch(bytes: &[u8]) {
+    // SAFETY: a slice is readable over its whole length.
+    unsafe { touch_lines(bytes.as_ptr(), bytes.len()) }
+}
+
+/// Reads one byte of each 64-byte line of the value `v`.
+#[inline]
+pub fn touch_value<T: ?Sized>(v: &T) {
+    // SAFETY: a live value is readable over its whole size; its padding is read as
+    // `MaybeUninit`.
+    unsafe { touch_lines(std::ptr::from_ref(v).cast(), std::mem::size_of_val(v)) }
+}
+
+/// Reads one byte of each 64-byte line of `len` bytes of code from `at` (a function of
+/// this program), stopping at the end of the mapping that holds it. Nothing is read when
+/// `at` is not in the program's code (or /proc/self/maps could not be read).
+pub fn touch_code(at: *const (), len: usize) {
+    let start = at as usize;
+    let Some(code) = code_mapping().filter(|code| code.contains(&start)) else {
+        return;
+    };
+    let end = start.saturating_add(len).min(code.end);
+    // SAFETY: [start, end) lies inside a readable mapping of our own code, which is never
+    // unmapped (moving it onto huge pages swaps pages under the same addresses).
+    unsafe { touch_lines(at.cast(), end - start) }
+}
+
+/// The readable and executable mapping (adjacent ones merged) that holds this program's
+/// code, read from /proc/self/maps once: the first warming reads it, off the fire path.
+fn code_mapping() -> Option<&'static Range<usize>> {
+    static CODE: OnceLock<Option<Range<usize>>> = OnceLock::new();
+    CODE.get_or_init(|| {
+        let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
+        crate::placement::code_range(&maps, touch_code as *const () as usize)
+    })
+    .as_ref()
+}
+
+/// # Safety
+/// `[at, at + len)` must be readable memory for the duration of the call.
+#[inline]
+unsafe fn touch_lines(at: *const u8, len: usize) {
+    let at = at.cast::<MaybeUninit<u8>>();
+    for offset in (0..len).step_by(LINE) {
+        // SAFETY: `offset < len`, so in the readable range the caller vouches for; a
+        // volatile read so that it is made although nothing uses the byte.
+        let byte = unsafe { at.add(offset).read_volatile() };
+        std::hint::black_box(byte);
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (at, len);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn code_is_touched_up_to_the_end_of_its_mapping_and_nothing_else_is() {
+        let code = code_mapping().expect("this test's code is in a readable mapping");
+        assert!(code.contains(&(touch_code as *const () as usize)));
+        // Past the end of the mapping: clamped, no fault.
+        touch_code((code.end - 8) as *const (), 1 << 20);
+        touch_code(touch_code as *const (), usize::MAX);
+        // Not code: ignored (a heap address is never inside the code's mapping).
+        let heap = Box::new([0u8; 16]);
+        assert!(!code.contains(&(heap.as_ptr() as usize)));
+        touch_code(heap.as_ptr().cast(), 1 << 30);
+    }
+
+    #[test]
+    fn values_and_slices_of_any_length_are_touched() {
+        touch(&[]);
+        touch(&[7u8; 1]);
+        touch(&vec![1u8; 4097]);
+        #[allow(dead_code)]
+        struct Padded(u8, u64, u8);
+        touch_value(&Padded(1, 2, 3));
+        touch_value(&[Padded(1, 2, 3), Padded(4, 5, 6)][..]);
+    }
 }
