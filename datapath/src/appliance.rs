@@ -120,6 +120,7 @@ impl<L: Link> Appliance<L> {
             target_link.iter().all(|&l| l < links.len()),
             "target link out of range"
         );
+        crate::warming::find_code();
         let conns: Vec<WarmConn> = targets
             .iter()
             .enumerate()

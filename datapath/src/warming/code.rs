@@ -55,8 +55,14 @@ pub fn touch_code(at: *const (), len: usize) {
     unsafe { touch_lines(at.cast(), end - start) }
 }
 
+/// Finds the program's code mapping now (at start-up), so that no warming has to read
+/// /proc/self/maps (and allocate) later.
+pub fn find_code() {
+    let _ = code_mapping();
+}
+
 /// The readable and executable mapping (adjacent ones merged) that holds this program's
-/// code, read from /proc/self/maps once: the first warming reads it, off the fire path.
+/// code, read from /proc/self/maps once ([`find_code`] at start, else the first warming).
 fn code_mapping() -> Option<&'static Range<usize>> {
     static CODE: OnceLock<Option<Range<usize>>> = OnceLock::new();
     CODE.get_or_init(|| {
