@@ -76,13 +76,24 @@ fn code_mapping() -> Option<&'static Range<usize>> {
 /// `[at, at + len)` must be readable memory for the duration of the call.
 #[inline]
 unsafe fn touch_lines(at: *const u8, len: usize) {
-    let at = at.cast::<MaybeUninit<u8>>();
-    for offset in (0..len).step_by(LINE) {
-        // SAFETY: `offset < len`, so in the readable range the caller vouches for; a
-        // volatile read so that it is made although nothing uses the byte.
-        let byte = unsafe { at.add(offset).read_volatile() };
+    let base = at.cast::<MaybeUninit<u8>>();
+    for offset in line_offsets(at as usize, len) {
+        // SAFETY: `offset < len` (`line_offsets`), so in the readable range the caller
+        // vouches for; a volatile read so that it is made although nothing uses the byte.
+        let byte = unsafe { base.add(offset).read_volatile() };
         std::hint::black_box(byte);
     }
+}
+
+/// The offsets from `start` of one byte in each 64-byte line that `[start, start + len)`
+/// meets: `start` itself in the first line, the line's start in the others. None when
+/// `len` is 0 (an empty slice's pointer may dangle).
+fn line_offsets(start: usize, len: usize) -> impl Iterator<Item = usize> {
+    let first = start & !(LINE - 1);
+    let end = if len == 0 { first } else { start + len };
+    (first..end)
+        .step_by(LINE)
+        .map(move |line| line.max(start) - start)
 }
 
 #[cfg(test)]
@@ -100,6 +111,33 @@ mod tests {
         let heap = Box::new([0u8; 16]);
         assert!(!code.contains(&(heap.as_ptr() as usize)));
         touch_code(heap.as_ptr().cast(), 1 << 30);
+    }
+
+    #[test]
+    fn one_read_in_every_line_a_range_meets_and_none_outside_it() {
+        let offsets = |start, len| line_offsets(start, len).collect::<Vec<_>>();
+        // 66 bytes from the last byte of a line meet three lines.
+        assert_eq!(offsets(0x103f, 66), vec![0, 1, 65]);
+        assert_eq!(offsets(0x1000, 64), vec![0]);
+        assert_eq!(offsets(0x1000, 65), vec![0, 64]);
+        assert_eq!(offsets(0x1001, 1), vec![0]);
+        assert_eq!(
+            offsets(0x1001, 0),
+            Vec::<usize>::new(),
+            "empty: nothing read"
+        );
+        for start in 0x1000..0x1080 {
+            for len in 0..200 {
+                let o = offsets(start, len);
+                assert!(o.iter().all(|&o| o < len), "inside: {start:#x} {len}");
+                let lines = if len == 0 {
+                    0
+                } else {
+                    (start + len - 1) / LINE - start / LINE + 1
+                };
+                assert_eq!(o.len(), lines, "one per line: {start:#x} {len}");
+            }
+        }
     }
 
     #[test]
