@@ -7,7 +7,7 @@
 //! What each bought, measured in the lab, is in the README ("Warming").
 
 mod code;
-pub use code::{find_code, touch, touch_code, touch_value};
+pub use code::{find_code, touch, touch_code};
 
 /// Warming settings of one datapath thread.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -369,7 +369,7 @@ impl Opener {
             .is_ok();
         debug_assert!(opened, "the warm record opens with its own key");
         std::hint::black_box(opened);
-        crate::warming::touch_value(&self.k);
+        crate::warming::touch(&self.k);
     }
 
     /// Switches to the peer's new key (after its key update).

@@ -26,16 +26,11 @@ use std::sync::OnceLock;
 
 const LINE: usize = 64;
 
-/// Reads one byte of each 64-byte line of `bytes` (pulls them into the cache).
+/// Reads one byte of each 64-byte line of the value `v`, which pulls them into the
+/// cache: a slice's elements, a struct's fields (a `Vec` or `Box` by reference is its
+/// handle: pass the slice).
 #[inline]
-pub fn touch(bytes: &[u8]) {
-    // SAFETY: a slice is readable over its whole length.
-    unsafe { touch_lines(bytes.as_ptr(), bytes.len()) }
-}
-
-/// Reads one byte of each 64-byte line of the value `v`.
-#[inline]
-pub fn touch_value<T: ?Sized>(v: &T) {
+pub fn touch<T: ?Sized>(v: &T) {
     // SAFETY: a live value is readable over its whole size; its padding is read as
     // `MaybeUninit`.
     unsafe { touch_lines(std::ptr::from_ref(v).cast(), std::mem::size_of_val(v)) }
@@ -142,12 +137,12 @@ mod tests {
 
     #[test]
     fn values_and_slices_of_any_length_are_touched() {
-        touch(&[]);
-        touch(&[7u8; 1]);
-        touch(&vec![1u8; 4097]);
+        touch::<[u8]>(&[]);
+        touch(&[7u8; 1][..]);
+        touch(&vec![1u8; 4097][..]);
         #[allow(dead_code)]
         struct Padded(u8, u64, u8);
-        touch_value(&Padded(1, 2, 3));
-        touch_value(&[Padded(1, 2, 3), Padded(4, 5, 6)][..]);
+        touch(&Padded(1, 2, 3));
+        touch(&[Padded(1, 2, 3), Padded(4, 5, 6)][..]);
     }
 }
