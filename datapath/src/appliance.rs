@@ -11,7 +11,7 @@ use crate::order::{
 };
 use crate::poll::{Turn, Work};
 use crate::target::TargetSpec;
-use crate::warming::Warming;
+use crate::warming::{Pass, Warming};
 use crossbeam_queue::ArrayQueue;
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -61,8 +61,10 @@ pub struct Appliance<L: Link> {
     pub profile: bool,
     /// When and how the send path is kept warm while an order is armed.
     pub warming: Warming,
-    /// Send warmings done (our half), and warm frames sent (the kernel's half).
+    /// Send warmings done (our half), rehearsals of a fire among them, and warm frames
+    /// sent (the kernel's half).
     pub warmings: u64,
+    pub rehearsals: u64,
     pub warm_frames: u64,
     /// When send warming last ran, and which connection it warms next (round robin).
     warmed_at: u64,
@@ -146,6 +148,7 @@ impl<L: Link> Appliance<L> {
             profile: false,
             warming: Warming::default(),
             warmings: 0,
+            rehearsals: 0,
             warm_frames: 0,
             warmed_at: 0,
             warm_next: 0,
@@ -224,7 +227,7 @@ impl<L: Link> Appliance<L> {
                 let result = self.arm(spec, now);
                 self.ack(req, result);
             }
-            Command::Fire { req, arm } => return self.fire_command(req, arm, now),
+            Command::Fire { req, arm } => return self.fire_command(req, arm, now, Pass::Live),
             Command::Probe { req, target } => {
                 let Some(spec) = self.targets.get(target) else {
                     self.ack(req, Err(Reject::UnknownTarget));
@@ -256,25 +259,7 @@ impl<L: Link> Appliance<L> {
                 };
                 self.ack(req, result);
             }
-            Command::Raw { req } => {
-                let sent_on = if std::mem::take(&mut self.raw_armed) {
-                    self.links.iter_mut().position(|l| l.send_prepared_raw())
-                } else {
-                    None
-                };
-                let Some(link) = sent_on else {
-                    self.ack(req, Err(Reject::NoRawPath));
-                    return now;
-                };
-                let tx_ns = self.links[link].now_ns();
-                let stamps = Stamps {
-                    trigger_ns: now,
-                    tx_ns,
-                    ..Stamps::default()
-                };
-                self.ack(req, Ok(Accepted::RawSent { stamps }));
-                return tx_ns;
-            }
+            Command::Raw { req } => return self.raw_command(req, now, Pass::Live),
             Command::Disarm { req, arm } => match self.arm_slot(arm) {
                 Some(slot) if self.arms[slot].as_ref().is_some_and(|a| a.fired) => {
                     self.ack(req, Err(Reject::AlreadyFired))
@@ -293,21 +278,57 @@ impl<L: Link> Appliance<L> {
     }
 
     /// A `Fire` command: its own function, out of the turn's, so that code warming can
-    /// touch exactly what a manual fire runs before the kick.
+    /// touch and rehearse exactly what a manual fire runs before the kick. A rehearsal
+    /// answers nothing.
     #[inline(never)] // code warming touches this very body (warming/code.rs)
-    fn fire_command(&mut self, req: RequestId, arm: ArmId, now: u64) -> u64 {
-        match self.arm_slot(arm) {
+    fn fire_command(&mut self, req: RequestId, arm: ArmId, now: u64, pass: Pass) -> u64 {
+        let result = match self.arm_slot(arm) {
             Some(slot) if self.arms[slot].as_ref().is_some_and(|a| a.fired) => {
-                self.ack(req, Err(Reject::AlreadyFired))
+                Err(Reject::AlreadyFired)
             }
             Some(slot) => {
-                let (after, sent) = self.fire(slot, Stamps::triggered(now));
-                self.ack(req, Ok(Accepted::Fired { sent }));
+                let (after, sent) = self.fire(slot, Stamps::triggered(now), pass);
+                if pass == Pass::Live {
+                    self.ack(req, Ok(Accepted::Fired { sent }));
+                }
                 return after;
             }
-            None => self.ack(req, Err(Reject::UnknownArm)),
+            None => Err(Reject::UnknownArm),
+        };
+        if pass == Pass::Live {
+            self.ack(req, result);
         }
         now
+    }
+
+    /// A `Raw` command (the bench's floor): the prepared raw frame goes out, once. Its
+    /// own function, rehearsed like an order's fire so the floor is kept warm the same
+    /// way; a rehearsal sends and answers nothing.
+    #[inline(never)] // rehearsed as `fire_command` is
+    fn raw_command(&mut self, req: RequestId, now: u64, pass: Pass) -> u64 {
+        let sent_on = if self.raw_armed {
+            self.links
+                .iter_mut()
+                .position(|l| l.send_prepared_raw(pass))
+        } else {
+            None
+        };
+        if pass == Pass::Rehearsal {
+            return now;
+        }
+        self.raw_armed = false;
+        let Some(link) = sent_on else {
+            self.ack(req, Err(Reject::NoRawPath));
+            return now;
+        };
+        let tx_ns = self.links[link].now_ns();
+        let stamps = Stamps {
+            trigger_ns: now,
+            tx_ns,
+            ..Stamps::default()
+        };
+        self.ack(req, Ok(Accepted::RawSent { stamps }));
+        tx_ns
     }
 
     fn arm(&mut self, spec: Box<ArmSpec>, now: u64) -> Result<Accepted, Reject> {
@@ -383,25 +404,29 @@ impl<L: Link> Appliance<L> {
     /// many requests left.
     /// `stamps` holds what is known before the send: the trigger (the turn's `now`),
     /// and for scheduled or event fires the deadline or the receive stamp.
+    ///
+    /// A [`Pass::Rehearsal`] (send warming) runs the same code up to the kick and
+    /// changes nothing: the arm stays unfired, nothing is sent, nothing reported; it
+    /// returns `now` and how many requests would have left.
     #[inline(never)] // code warming touches this very body (warming/code.rs)
-    fn fire(&mut self, slot: usize, stamps: Stamps) -> (u64, usize) {
+    fn fire(&mut self, slot: usize, stamps: Stamps, pass: Pass) -> (u64, usize) {
         let now = stamps.trigger_ns;
         let Some(arm) = self.arms[slot].as_mut() else {
             return (now, 0);
         };
-        arm.fired = true;
+        arm.fired |= pass == Pass::Live;
         let id = arm.spec.arm;
         let link = &mut self.links[self.target_link[arm.spec.target]];
         self.fired.clear();
         for &c in &arm.conns {
-            if self.conns[c].fire(link, id, &arm.spec.request, stamps) {
+            if self.conns[c].fire(link, id, &arm.spec.request, stamps, pass) {
                 self.fired.push(c);
             }
         }
         // Connections the arm asked for but could not pre-seal on: any ready one of the
         // target, sealed now; first those holding no other arm's record, then those that
         // do (that arm is pre-sealed again at the end of the turn).
-        for pass in 0..2 {
+        for round in 0..2 {
             if self.fired.len() >= arm.spec.conns {
                 break;
             }
@@ -414,11 +439,14 @@ impl<L: Link> Appliance<L> {
                     && conn.is_ready()
                     && !arm.conns.contains(&c)
                     && !self.fired.contains(&c)
-                    && (pass == 1 || !conn.is_holding());
-                if spare && conn.fire(link, id, &arm.spec.request, stamps) {
+                    && (round == 1 || !conn.is_holding());
+                if spare && conn.fire(link, id, &arm.spec.request, stamps, pass) {
                     self.fired.push(c);
                 }
             }
+        }
+        if pass == Pass::Rehearsal {
+            return (now, self.fired.len());
         }
         let queued_ns = if self.profile { link.now_ns() } else { 0 };
         let pushed_ns = link.transmit(now, self.profile);
@@ -517,6 +545,7 @@ impl<L: Link> Appliance<L> {
             self.warmed_at = now;
             if self.raw_armed {
                 self.links.iter().for_each(Link::warm_raw);
+                self.raw_command(0, now, Pass::Rehearsal);
             }
             self.warm_events();
             for i in 0..self.conns.len() {
@@ -526,18 +555,18 @@ impl<L: Link> Appliance<L> {
                 {
                     let link = self.target_link[self.conns[c].target];
                     self.links[link].warm(id, tag, record, now);
-                    // Data warming: what the fire writes besides the record and frame.
-                    std::hint::black_box(self.conns[c].rehearse());
-                    if self.fired.len() < self.fired.capacity() {
-                        self.fired.push(c);
-                        self.fired.clear();
-                    }
                     // The fire's own code (sizes from `nm -S` of the release build, rounded
-                    // up: 3.3 KiB and 1.2 KiB).
+                    // up: 3.3 KiB and 1.2 KiB), all of it: the rehearsal below runs only
+                    // what comes before the kick.
                     crate::warming::touch_code(Self::fire_command as *const (), 640);
                     crate::warming::touch_code(Self::fire as *const (), 4096);
                     crate::warming::touch_code(crate::conn::WarmConn::fire::<L> as *const (), 1536);
                     self.links[link].warm_code();
+                    // The order this connection holds, fired as a rehearsal (see `Pass`).
+                    if let Some(arm) = self.conns[c].held_arm() {
+                        self.fire_command(0, arm, now, Pass::Rehearsal);
+                        self.rehearsals += 1;
+                    }
                     self.warmings += 1;
                     self.warm_next = c + 1;
                     break;
@@ -592,7 +621,7 @@ impl<L: Link> Turn for Appliance<L> {
                     scheduled_ns: deadline,
                     ..Stamps::triggered(now)
                 };
-                now = self.fire(slot, stamps).0;
+                now = self.fire(slot, stamps, Pass::Live).0;
                 work = Work::Busy;
             }
         }
@@ -603,9 +632,11 @@ impl<L: Link> Turn for Appliance<L> {
             let Some(command) = self.commands.pop() else {
                 break;
             };
-            // A fire goes straight to its own function, not through `command`'s.
+            // A fire (and the floor's raw send) goes straight to its own function, not
+            // through `command`'s: the code run is the code rehearsed.
             now = match command {
-                Command::Fire { req, arm } => self.fire_command(req, arm, now),
+                Command::Fire { req, arm } => self.fire_command(req, arm, now, Pass::Live),
+                Command::Raw { req } => self.raw_command(req, now, Pass::Live),
                 command => self.command(command, now),
             };
             work = Work::Busy;

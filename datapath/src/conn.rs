@@ -10,6 +10,7 @@ use crate::link::{Link, LinkId, LinkState};
 use crate::order::{ArmId, Event, FireRecord, Outcome, Stamps, Unknown};
 use crate::target::TargetSpec;
 use crate::tls::{Handshake, Presealed, Progress, Session};
+use crate::warming::Pass;
 use rtt::Rtt;
 use std::collections::VecDeque;
 use std::net::SocketAddrV4;
@@ -208,6 +209,20 @@ impl WarmConn {
         self.preseal.arm == Some(arm) && self.preseal_valid()
     }
 
+    /// Where the session's next record goes (its TLS sequence number), once ready.
+    #[cfg(test)]
+    pub(crate) fn next_position(&self) -> Option<crate::tls::SealPosition> {
+        match &self.phase {
+            Phase::Ready(session) => Some(session.next_position()),
+            _ => None,
+        }
+    }
+
+    /// The arm whose still-valid pre-sealed record this connection holds.
+    pub fn held_arm(&self) -> Option<ArmId> {
+        self.preseal.arm.filter(|_| self.preseal_valid())
+    }
+
     /// Holds a still-valid pre-sealed record of any arm.
     pub fn is_holding(&self) -> bool {
         self.preseal_valid()
@@ -262,26 +277,14 @@ impl WarmConn {
         }
     }
 
-    /// Data warming for a connection holding a pre-sealed order: touches what its fire
-    /// writes besides the record and the frame (send warming does those): the pending
-    /// queue's next slot and the session's send state. Changes nothing. True if the
-    /// fire would send the pre-sealed record.
-    pub fn rehearse(&mut self) -> bool {
-        let ready = match &self.phase {
-            Phase::Ready(session) => session.can_send(),
-            _ => false,
-        };
-        if self.pending.len() < MAX_PENDING {
-            // Within the capacity reserved at start: no allocation.
-            self.pending.push_back(Pending::Warm { sent_ns: 0 });
-            self.pending.pop_back();
-        }
-        ready && self.preseal_valid() && self.out_end == self.out_start
-    }
-
     /// Sends `arm`'s request: its pre-sealed record when this connection holds a valid
     /// one, else sealed now. False if the connection cannot carry it. No allocation: the
     /// record goes from a fixed buffer into the link.
+    ///
+    /// A [`Pass::Rehearsal`] runs the same checks and changes nothing (see
+    /// [`Pass`]): the record is checked, not committed, and nothing is sent; it
+    /// writes the pending queue's next slot and takes it back. True if the fire would
+    /// send the pre-sealed record as its built frame.
     #[inline(never)] // code warming touches this very body (warming/code.rs)
     pub fn fire<L: Link>(
         &mut self,
@@ -289,6 +292,7 @@ impl WarmConn {
         arm: ArmId,
         request: &[u8],
         stamps: Stamps,
+        pass: Pass,
     ) -> bool {
         let Some(id) = self.link else { return false };
         if self.pending.len() >= MAX_PENDING {
@@ -298,16 +302,26 @@ impl WarmConn {
         let Phase::Ready(session) = &mut self.phase else {
             return false;
         };
-        let presealed = if holds {
-            self.preseal.record.take()
-        } else {
-            None
+        let committed = match (holds, pass) {
+            (false, _) => None,
+            (true, Pass::Live) => self
+                .preseal
+                .record
+                .take()
+                .and_then(|p| session.commit(p).ok()),
+            (true, Pass::Rehearsal) => self
+                .preseal
+                .record
+                .as_ref()
+                .and_then(|p| session.check_commit(p).ok()),
         };
-        if let Some(len) = presealed.and_then(|p| session.commit(p).ok()) {
+        if let Some(len) = committed {
             let record = &self.preseal.buf[..len];
             let tag = self.preseal.tag;
-            let sent = if link.send_prepared(id, tag, record, stamps.trigger_ns) {
+            let sent = if link.send_prepared(id, tag, record, stamps.trigger_ns, pass) {
                 record.len()
+            } else if pass == Pass::Rehearsal {
+                return false;
             } else {
                 link.send(id, record)
             };
@@ -317,6 +331,8 @@ impl WarmConn {
                 self.out_start = 0;
                 self.out_end = rest;
             }
+        } else if pass == Pass::Rehearsal {
+            return false;
         } else {
             let Ok(len) = session.seal_app_data(request, &mut self.out[self.out_end..]) else {
                 return false;
@@ -324,9 +340,14 @@ impl WarmConn {
             self.out_end += len;
             self.flush_out(link);
         }
+        // Within the capacity reserved at start (checked above): no allocation.
+        self.pending.push_back(Pending::Order { arm, stamps });
+        if pass == Pass::Rehearsal {
+            self.pending.pop_back();
+            return true;
+        }
         self.preseal.arm = None;
         self.preseal.record = None;
-        self.pending.push_back(Pending::Order { arm, stamps });
         self.last_sent_ns = stamps.trigger_ns;
         true
     }

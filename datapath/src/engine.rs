@@ -11,6 +11,7 @@ use crate::device::{DeviceStats, Neighbours, Pin, QueueRx, XdpDevice};
 use crate::ntuple::NtupleRule;
 use crate::poll::Work;
 use crate::stack::{Stack, StackConfig};
+use crate::warming::Pass;
 use crate::xsk::{self, BindMode, Xsk, XskConfig};
 use crate::Error;
 use quickdraw_bpf::{AttachMode, Counters, Flow, Steer};
@@ -388,9 +389,17 @@ impl Engine {
 
     /// The fire of a prepared order: patch, push (the kick, then smoltcp's accounting,
     /// follow in [`Engine::transmit`]). False when the built frame does not match (nothing sent:
-    /// the caller sends through smoltcp instead).
+    /// the caller sends through smoltcp instead). A rehearsal pushes nothing and
+    /// says whether the fire would have sent the frame.
     #[inline(never)] // code warming touches this very body (warming/code.rs)
-    pub fn send_prepared(&mut self, id: ConnId, tag: u64, record: &[u8], now_ns: u64) -> bool {
+    pub fn send_prepared(
+        &mut self,
+        id: ConnId,
+        tag: u64,
+        record: &[u8],
+        now_ns: u64,
+        pass: Pass,
+    ) -> bool {
         let stack = &self.stack;
         let fired = prebuilt::fire(
             &mut self.prebuilt[id.0],
@@ -400,7 +409,11 @@ impl Engine {
             tag,
             record,
             smoltcp_instant(now_ns),
+            pass,
         );
+        if pass == Pass::Rehearsal {
+            return fired.is_ok();
+        }
         self.fires_unchanged += u64::from(fired == Ok(prebuilt::Checked::Before));
         let fired = fired.is_ok();
         // The socket times the octets as sent once settled: the next pass learns its timer.
@@ -534,11 +547,15 @@ impl Engine {
 
     /// Pushes the prepared raw frame as it stands and kicks: the floor of the AF_XDP
     /// path, with exactly the fire-time work of a built order frame but the TCP fix-up.
+    /// Rehearsed as an order's fire is: up to the push.
     #[inline(never)] // code warming touches this very body (warming/code.rs)
-    pub fn send_prepared_raw(&mut self) -> bool {
+    pub fn send_prepared_raw(&mut self, pass: Pass) -> bool {
         let Some((handle, len)) = self.raw.filter(|&(_, len)| len > 0) else {
             return false;
         };
+        if pass == Pass::Rehearsal {
+            return self.device.tx_free();
+        }
         self.device.push_reserved(handle, len) && self.device.kick_if_needed().is_ok()
     }
 

@@ -9,6 +9,24 @@
 mod code;
 pub use code::{find_code, touch, touch_code};
 
+/// Whether a pass through the fire path sends (`Live`) or only runs it (`Rehearsal`).
+///
+/// Touching the fire's code and data (above) keeps them in the second-level cache, but
+/// only running code fills the instruction cache and trains the branch predictors, and
+/// after a long wait those were what was left of a cold fire's cost (af_xdp trigger→wire
+/// p50 at a 1 s gap 2.25–2.37 → 1.66–1.79 µs in the lab: README, "Warming"). So each
+/// send warming runs an armed order's fire through the very same functions as a
+/// `Rehearsal`: every check the fire makes, and nothing it changes. The functions take
+/// the pass as an argument rather than reading a flag, so a live fire says so at its
+/// call site, and each one stops a rehearsal right before its first change of state:
+/// the TLS sequence number (`Session::check_commit`), the built frame's descriptor
+/// (`engine/prebuilt.rs`), the pending order and the arm (`conn.rs`, `appliance.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pass {
+    Live,
+    Rehearsal,
+}
+
 /// Warming settings of one datapath thread.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Warming {

@@ -124,8 +124,8 @@ fn the_fire_turn_allocates_nothing_on_both_backends() {
     fire_allocates_nothing(XdpLink::new(engine), &ca);
 }
 
-/// Send warming touches the send path of an armed connection many times over while the
-/// order waits, and puts nothing on the wire.
+/// Send warming touches the send path of an armed connection and rehearses its fire
+/// many times over while the order waits, and puts nothing on the wire.
 #[test]
 fn warming_sends_only_warm_frames_which_reach_no_stack() {
     let lab = LabSession::start().expect("lab up");
@@ -176,7 +176,7 @@ fn warming_sends_only_warm_frames_which_reach_no_stack() {
     let before = a.link().engine().device_stats();
     let peer_before = peer_counters();
     let log_before = access_log_lines(&lab);
-    let warmings = a.warmings;
+    let (warmings, rehearsals) = (a.warmings, a.rehearsals);
     let captured = common::capture(0x88B5, 5);
     let wait = monotonic_ns() + 20_000_000; // 20 ms armed: ~400 warmings
     while monotonic_ns() < wait {
@@ -188,6 +188,11 @@ fn warming_sends_only_warm_frames_which_reach_no_stack() {
         a.warmings - warmings > 100,
         "warming ran {} times",
         a.warmings - warmings
+    );
+    assert!(
+        a.rehearsals - rehearsals > 100,
+        "the fire was rehearsed {} times",
+        a.rehearsals - rehearsals
     );
     // Our half sends nothing; the kernel's half sends warm frames and nothing else.
     let warm_frames = after.warm_frames - before.warm_frames;

@@ -5,7 +5,8 @@ mod common;
 
 use common::{client_hello, drive_until, starts_with_server_hello, xdp_attached};
 use quickdraw_datapath::clock::monotonic_ns;
-use quickdraw_datapath::Engine;
+use quickdraw_datapath::warming::Pass;
+use quickdraw_datapath::{ConnId, Engine};
 use quickdraw_lab::LabSession;
 use quickdraw_lab::{HOST_IF, TARGET_IP, TARGET_PORT};
 use smoltcp::socket::tcp::State;
@@ -130,6 +131,7 @@ fn kernel_path_keeps_working_and_nothing_is_left_attached() {
 /// A frame built ahead fires on the check made when it was last refreshed while its
 /// socket has not changed since (smoltcp is not asked again at the fire), and on a new
 /// check once it has; either way the octets are the socket's and the server takes them.
+/// Rehearsals of each fire (send warming's) say it would send, and send nothing.
 #[test]
 fn a_built_frame_fires_on_its_last_check_while_its_socket_is_unchanged() {
     let lab = LabSession::start().expect("lab up");
@@ -149,8 +151,9 @@ fn a_built_frame_fires_on_its_last_check_while_its_socket_is_unchanged() {
     drive_until(&mut engine, Duration::from_millis(1), |_| false);
     let before = engine.device_stats();
     let now = monotonic_ns();
+    rehearse(&mut engine, id, 1, &hello);
     assert!(
-        engine.send_prepared(id, 1, &hello, now),
+        engine.send_prepared(id, 1, &hello, now, Pass::Live),
         "the built frame fired"
     );
     engine.transmit(now, false);
@@ -182,12 +185,39 @@ fn a_built_frame_fires_on_its_last_check_while_its_socket_is_unchanged() {
     );
     drive_until(&mut engine, Duration::from_millis(1), |_| false);
     let _ = engine.tcp(id).state(); // handed out to change: its version moves
+    rehearse(&mut engine, id, 2, &more);
     let now = monotonic_ns();
     assert!(
-        engine.send_prepared(id, 2, &more, now),
+        engine.send_prepared(id, 2, &more, now, Pass::Live),
         "the built frame fired"
     );
     engine.transmit(now, false);
     assert_eq!(engine.fires_unchanged, 1, "a changed socket was not asked");
     assert_eq!(engine.settle_refused, 0);
+}
+
+/// Rehearses the fire of built frame `tag` many times: each says it would send it, and
+/// nothing leaves (no frame pushed, nothing owed to smoltcp, no fire counted).
+fn rehearse(engine: &mut Engine, id: ConnId, tag: u64, record: &[u8]) {
+    let before = engine.device_stats();
+    // `tcp_ref`: looking must not move the socket's version (the fire's check).
+    let queued = |e: &Engine| e.tcp_ref(id).send_queue();
+    let (unchanged, unacked) = (engine.fires_unchanged, queued(engine));
+    for _ in 0..100 {
+        assert!(
+            engine.send_prepared(id, tag, record, monotonic_ns(), Pass::Rehearsal),
+            "the rehearsal says the built frame would not fire"
+        );
+    }
+    let after = engine.device_stats();
+    assert_eq!(
+        (after.tx_frames, after.tx_prebuilt),
+        (before.tx_frames, before.tx_prebuilt),
+        "a rehearsal sent"
+    );
+    assert_eq!(
+        (engine.fires_unchanged, queued(engine)),
+        (unchanged, unacked),
+        "a rehearsal left a fire behind"
+    );
 }

@@ -9,6 +9,7 @@ use crate::event::source::{AnySource, Source, SourceChange, SourceSpec};
 use crate::link::Link;
 use crate::order::{Event, Stamps, Trigger};
 use crate::poll::Work;
+use crate::warming::Pass;
 
 /// The sources of one datapath thread and the arms one turn's events made due.
 #[derive(Debug)]
@@ -115,7 +116,7 @@ impl<L: Link> Appliance<L> {
             };
             for i in 0..self.feeds.due.len() {
                 let slot = self.feeds.due[i];
-                after = after.max(self.fire(slot, stamps).0);
+                after = after.max(self.fire(slot, stamps, Pass::Live).0);
             }
             self.feeds.due.clear();
             if let Some(change) = self.feeds.sources[s].take_change() {

@@ -518,31 +518,53 @@ fn scheduled_trigger_fires_on_the_first_turn_at_or_after_its_deadline() {
     assert_eq!(rig.server.orders().len(), 1);
 }
 
-/// Send warming's data part (`WarmConn::rehearse`, the `fired` list) touches what a fire
-/// writes and leaves nothing behind: after many warmings the order goes out once, on
-/// its pre-sealed record, and its response is matched to it (a stray pending entry
-/// would take it).
+/// Send warming rehearses the fire (`warming::Pass`): the fire path runs to the kick
+/// and leaves nothing behind. After many rehearsals nothing was sent, answered or
+/// reported, the TLS position is where it was, and the order goes out once, on its
+/// pre-sealed record, its response matched to it (a stray pending entry would take it).
 #[test]
-fn data_warming_leaves_no_trace() {
-    let mut rig = Rig::new(1);
+fn a_rehearsed_fire_leaves_no_trace() {
+    let mut rig = Rig::new(3);
     rig.warm_up();
-    rig.arm(3, 1, Trigger::Manual);
-    let before = rig.app.warmings;
+    rig.arm(3, 2, Trigger::Manual);
+    let events_before = rig.seen.len();
+    let holding = |rig: &Rig| rig.app.conns.iter().filter(|c| c.holds(3)).count();
+    assert_eq!(holding(&rig), 2);
+    // Two connections hold the order; the third sends keep-warm requests meanwhile.
+    let positions = |rig: &Rig| -> Vec<_> {
+        rig.app
+            .conns
+            .iter()
+            .filter(|c| c.holds(3))
+            .map(|c| c.next_position())
+            .collect()
+    };
+    let before = (rig.app.rehearsals, positions(&rig));
     rig.run_for(5 * MS);
     assert!(
-        rig.app.warmings >= before + 40,
-        "{}",
-        rig.app.warmings - before
+        rig.app.rehearsals >= before.0 + 40,
+        "rehearsed {} times",
+        rig.app.rehearsals - before.0
     );
-    assert!(rig.app.fired.is_empty());
-    assert!(
-        rig.app.conns[0].rehearse(),
-        "the fire would send the pre-sealed record"
-    );
+    assert_eq!(positions(&rig), before.1, "a rehearsal took a TLS position");
+    assert!(rig.server.orders().is_empty(), "a rehearsal sent the order");
+    assert_eq!(holding(&rig), 2, "a rehearsal took a pre-sealed record");
+    assert!(rig.app.arms.iter().flatten().all(|a| !a.fired));
+    let reported: Vec<&Event> = rig.seen[events_before..]
+        .iter()
+        .filter(|e| !matches!(e, Event::Pool { .. } | Event::Probed { .. }))
+        .collect();
+    assert!(reported.is_empty(), "a rehearsal reported {reported:?}");
+
     rig.fire(3);
-    assert_eq!(rig.sents(3).len(), 1);
-    assert_eq!(rig.await_done(3, 1)[0].outcome, Outcome::Status(200));
-    assert_eq!(rig.server.orders().len(), 1);
+    assert_eq!(rig.sents(3).len(), 2);
+    let done = rig.await_done(3, 2);
+    assert!(
+        done.iter().all(|d| d.outcome == Outcome::Status(200)),
+        "{done:?}"
+    );
+    assert_eq!(rig.server.orders().len(), 2);
+    assert!(rig.app.fired.len() <= 2);
 }
 
 #[test]

@@ -22,6 +22,7 @@ use crate::device::fixup::{set16, set32};
 use crate::device::frame::emit_tcp;
 use crate::device::{FrameHandle, XdpDevice};
 use crate::stack::Version;
+use crate::warming::Pass;
 use smoltcp::iface::Interface;
 use smoltcp::socket::tcp::{self, DelegatedSend};
 use smoltcp::time::Instant;
@@ -201,7 +202,9 @@ pub(super) fn refresh(
 /// The fire: patches ACK and window if they moved and pushes the frame (no kick);
 /// [`settle`] must follow before anything else touches the socket. On a miss nothing
 /// changed and nothing was sent. `socket` is looked at only when its `version` moved
-/// since the frame was last checked against it.
+/// since the frame was last checked against it. A rehearsal stops after the patch
+/// (which a refresh could as well have made): the frame stays built and unsent.
+#[allow(clippy::too_many_arguments)] // the fire's own state, passed apart to borrow apart
 pub(super) fn fire<'s>(
     slot: &mut Option<Prebuilt>,
     device: &mut XdpDevice,
@@ -210,6 +213,7 @@ pub(super) fn fire<'s>(
     tag: u64,
     record: &[u8],
     now: Instant,
+    pass: Pass,
 ) -> Result<Checked, Miss> {
     let Some(p) = slot.as_mut() else {
         return Err(Miss::Stale);
@@ -236,6 +240,9 @@ pub(super) fn fire<'s>(
     }
     if !patch(p, device, &d) {
         return Err(Miss::Busy);
+    }
+    if pass == Pass::Rehearsal {
+        return Ok(checked);
     }
     let len = p.len();
     p.tag = 0;

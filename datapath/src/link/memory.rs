@@ -7,6 +7,7 @@
 //! JSON body, and records every request with its `Idempotency-Key`.
 
 use super::{Link, LinkError, LinkId, LinkState};
+use crate::warming::Pass;
 use rustls::{ServerConfig, ServerConnection};
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -152,6 +153,8 @@ struct Pipe {
     lost: Vec<u8>,
     /// Retransmissions the client made, and the bytes of each.
     retransmits: Vec<Vec<u8>>,
+    /// The "frame" built for a pre-sealed record (`Link::prepare`): its tag and bytes.
+    built: Option<(u64, Vec<u8>)>,
 }
 
 /// Everything behind the link, shared with the test's [`Server`] handle.
@@ -522,6 +525,7 @@ impl Link for MemoryLink {
             handshake_seen: false,
             lost: Vec::new(),
             retransmits: Vec::new(),
+            built: None,
         };
         let slot = match net.slots.iter().position(Option::is_none) {
             Some(slot) => slot,
@@ -576,6 +580,56 @@ impl Link for MemoryLink {
         }
         net.log[serial].sends.push(bytes[..n].to_vec());
         n
+    }
+
+    /// Built frames as the AF_XDP link has them, minus the frame: the record is kept,
+    /// and its fire sends exactly it, so the fire path (and its rehearsal) runs here as
+    /// it does there. Under send faults it declines, and the fire falls back to `send`.
+    fn prepare(&mut self, id: LinkId, tag: u64, record: &[u8], _now_ns: u64) -> bool {
+        let mut net = self.net.borrow_mut();
+        let Some(pipe) = net.pipe(id) else {
+            return false;
+        };
+        if pipe.state != PipeState::Open {
+            return false;
+        }
+        pipe.built = Some((tag, record.to_vec()));
+        true
+    }
+
+    fn send_prepared(
+        &mut self,
+        id: LinkId,
+        tag: u64,
+        record: &[u8],
+        _now_ns: u64,
+        pass: Pass,
+    ) -> bool {
+        {
+            let mut net = self.net.borrow_mut();
+            let faulty = net.behavior.send_limit.is_some() || net.behavior.lose_sends > 0;
+            let Some(pipe) = net.pipe(id) else {
+                return false;
+            };
+            let matches = pipe
+                .built
+                .as_ref()
+                .is_some_and(|(t, bytes)| *t == tag && bytes[..] == *record);
+            if faulty || !matches || pipe.state != PipeState::Open {
+                return false;
+            }
+            if pass == Pass::Rehearsal {
+                return true;
+            }
+            pipe.built = None;
+        }
+        let sent = self.send(id, record);
+        debug_assert_eq!(
+            sent,
+            record.len(),
+            "an open pipe without faults takes it all"
+        );
+        true
     }
 
     fn unacked(&mut self, id: LinkId) -> usize {

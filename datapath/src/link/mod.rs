@@ -9,6 +9,7 @@ pub mod kernel;
 pub(crate) mod memory;
 pub mod xdp;
 
+use crate::warming::Pass;
 use std::net::SocketAddrV4;
 
 /// Identifies one connection of a link.
@@ -96,9 +97,17 @@ pub trait Link {
     /// for `tag` (the kick, and the stack's accounting of the octets, follow in
     /// [`transmit`](Self::transmit), which the caller must call next). False, with nothing
     /// sent, when there is no such frame or the connection moved on since: the caller
-    /// then uses [`send`](Self::send).
-    fn send_prepared(&mut self, id: LinkId, tag: u64, record: &[u8], now_ns: u64) -> bool {
-        let _ = (id, tag, record, now_ns);
+    /// then uses [`send`](Self::send). A [`Pass::Rehearsal`] sends nothing and changes
+    /// nothing the fire would find: true if the fire would have sent the frame.
+    fn send_prepared(
+        &mut self,
+        id: LinkId,
+        tag: u64,
+        record: &[u8],
+        now_ns: u64,
+        pass: Pass,
+    ) -> bool {
+        let _ = (id, tag, record, now_ns, pass);
         false
     }
     /// Bytes sent on connection `id` and not yet acknowledged (plus any not yet sent), as
@@ -163,8 +172,10 @@ pub trait Link {
         let _ = frame;
         false
     }
-    /// Pushes the prepared raw frame as it stands and kicks.
-    fn send_prepared_raw(&mut self) -> bool {
+    /// Pushes the prepared raw frame as it stands and kicks; a rehearsal only says
+    /// whether it would.
+    fn send_prepared_raw(&mut self, pass: Pass) -> bool {
+        let _ = pass;
         false
     }
     /// Send warming for the prepared raw frame (kept warm as an order's frame is).
@@ -279,8 +290,15 @@ impl Link for AnyLink {
     fn prepare(&mut self, id: LinkId, tag: u64, record: &[u8], now_ns: u64) -> bool {
         dispatch!(self, l => l.prepare(id, tag, record, now_ns))
     }
-    fn send_prepared(&mut self, id: LinkId, tag: u64, record: &[u8], now_ns: u64) -> bool {
-        dispatch!(self, l => l.send_prepared(id, tag, record, now_ns))
+    fn send_prepared(
+        &mut self,
+        id: LinkId,
+        tag: u64,
+        record: &[u8],
+        now_ns: u64,
+        pass: Pass,
+    ) -> bool {
+        dispatch!(self, l => l.send_prepared(id, tag, record, now_ns, pass))
     }
     fn unacked(&mut self, id: LinkId) -> usize {
         dispatch!(self, l => l.unacked(id))
@@ -306,8 +324,8 @@ impl Link for AnyLink {
     fn prepare_raw(&mut self, frame: &[u8]) -> bool {
         dispatch!(self, l => l.prepare_raw(frame))
     }
-    fn send_prepared_raw(&mut self) -> bool {
-        dispatch!(self, l => l.send_prepared_raw())
+    fn send_prepared_raw(&mut self, pass: Pass) -> bool {
+        dispatch!(self, l => l.send_prepared_raw(pass))
     }
     fn warm_raw(&self) {
         dispatch!(self, l => l.warm_raw())

@@ -2,6 +2,7 @@
 
 use super::datagram::{Datagrams, Membership};
 use super::{Link, LinkError, LinkId, LinkState};
+use crate::warming::Pass;
 use crate::Engine;
 use smoltcp::socket::tcp::State;
 use std::net::SocketAddrV4;
@@ -104,9 +105,16 @@ impl Link for XdpLink {
             .prepare(crate::ConnId(id.0), tag, record, now_ns)
     }
 
-    fn send_prepared(&mut self, id: LinkId, tag: u64, record: &[u8], now_ns: u64) -> bool {
+    fn send_prepared(
+        &mut self,
+        id: LinkId,
+        tag: u64,
+        record: &[u8],
+        now_ns: u64,
+        pass: Pass,
+    ) -> bool {
         self.engine
-            .send_prepared(crate::ConnId(id.0), tag, record, now_ns)
+            .send_prepared(crate::ConnId(id.0), tag, record, now_ns, pass)
     }
 
     fn unacked(&mut self, id: LinkId) -> usize {
@@ -155,8 +163,8 @@ impl Link for XdpLink {
         self.engine.prepare_raw(frame)
     }
 
-    fn send_prepared_raw(&mut self) -> bool {
-        self.engine.send_prepared_raw()
+    fn send_prepared_raw(&mut self, pass: Pass) -> bool {
+        self.engine.send_prepared_raw(pass)
     }
 
     /// A socket of our stack on `addr:port` for a group, else on our own address. For a

@@ -256,10 +256,17 @@ impl Sealer {
     /// one, and returns its length: the caller sends it now. [`TlsError::Stale`] if
     /// another record was sealed first or the key changed.
     pub fn commit(&mut self, presealed: Presealed) -> Result<usize, TlsError> {
+        let len = self.check(&presealed)?;
+        self.k.seq += 1;
+        Ok(len)
+    }
+
+    /// What [`commit`](Self::commit) would answer, without taking the position: the
+    /// fire's rehearsal (`warming::Pass`) runs this where the fire commits.
+    pub fn check(&self, presealed: &Presealed) -> Result<usize, TlsError> {
         if presealed.position != self.position() {
             return Err(TlsError::Stale);
         }
-        self.k.seq += 1;
         Ok(presealed.len)
     }
 
@@ -734,6 +741,10 @@ mod tests {
             .unwrap();
         assert_eq!(pre.position(), SealPosition { epoch: 0, seq: 0 });
         assert_eq!(sealer.next_seq(), 0, "pre-sealing takes no position");
+        for _ in 0..3 {
+            assert_eq!(sealer.check(&pre).unwrap(), 72);
+        }
+        assert_eq!(sealer.next_seq(), 0, "checking takes no position");
         assert_eq!(sealer.commit(pre).unwrap(), 72);
         assert_eq!(
             early[..72],
@@ -747,6 +758,7 @@ mod tests {
             .unwrap();
         let mut out = [0u8; 64];
         sealer.seal(ContentType::Alert, &[1, 0], &mut out).unwrap();
+        assert!(matches!(sealer.check(&stale), Err(TlsError::Stale)));
         assert!(matches!(sealer.commit(stale), Err(TlsError::Stale)));
         assert_eq!(sealer.next_seq(), 2);
     }

@@ -176,6 +176,13 @@ impl Session {
     /// bytes now. [`TlsError::Stale`] if any record was sealed since (a keep-alive, our
     /// key update reply): pre-seal again.
     pub fn commit(&mut self, presealed: Presealed) -> Result<usize, TlsError> {
+        self.check_commit(&presealed)?;
+        self.keys.sealer.commit(presealed)
+    }
+
+    /// What [`commit`](Self::commit) would answer, changing nothing (the fire's
+    /// rehearsal, `warming::Pass`).
+    pub fn check_commit(&self, presealed: &Presealed) -> Result<usize, TlsError> {
         if self.failed || self.we_closed {
             return Err(TlsError::Closed);
         }
@@ -185,7 +192,7 @@ impl Session {
             return Err(TlsError::Stale);
         }
         self.check_can_send()?;
-        self.keys.sealer.commit(presealed)
+        self.keys.sealer.check(presealed)
     }
 
     /// Seals our close_notify into `out`; nothing can be sealed afterwards.
