@@ -147,6 +147,13 @@ pub struct Stamps {
     pub complete_ns: u64,
     /// For scheduled fires: the deadline the trigger was meant to hit.
     pub scheduled_ns: u64,
+    /// For scheduled fires: when the loop's turn before the one that saw the trigger had
+    /// done its work (0 if unknown). Before the deadline, a trigger late by microseconds
+    /// was late because nothing ran between that turn's end and the next turn's clock
+    /// read but the loop's own few instructions: the core was away (the host took it,
+    /// or an interrupt did). After it, a turn of ours was still running at the deadline
+    /// (its work, or the core taken away in the middle of it).
+    pub turn_before_end_ns: u64,
     /// Step profiling only (`DatapathConfig::profile_steps`), else 0: when the request
     /// had been handed to the stack (pre-sealed record committed and queued), and when
     /// the stack had pushed its Tx descriptor, just before the kick.

@@ -134,6 +134,16 @@ pub fn report(
     (report, all_series)
 }
 
+/// A scheduled fire late by over 1 µs whose previous turn had done its work before the
+/// deadline: from then until the trigger's clock read only the loop's own few
+/// instructions were due, so the core was away across the deadline.
+fn late_with_the_core_away(s: &Sample) -> bool {
+    s.scheduled_ns > 0
+        && s.trigger_ns > s.scheduled_ns + 1_000
+        && s.turn_before_end_ns > 0
+        && s.turn_before_end_ns < s.scheduled_ns
+}
+
 fn backend_report(
     backend: Backend,
     counted: &[&FireView<'_>],
@@ -207,6 +217,12 @@ fn backend_report(
         response_wire_to_first_byte_ns: receive_share.percentiles(),
         trigger_to_tx_ns: tx.percentiles(),
         scheduled_late_over_1us: (!sched.is_empty()).then(|| sched.count_above(1_000)),
+        scheduled_late_core_away: (!sched.is_empty()).then(|| {
+            counted
+                .iter()
+                .filter(|v| late_with_the_core_away(v.sample))
+                .count()
+        }),
         scheduled_error_ns: sched.percentiles(),
         wire_minus_scheduled_ns: wire_minus_scheduled.percentiles(),
         steps_ns: steps,
@@ -271,6 +287,45 @@ pub(super) fn stamps_lost(lost: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_late_fire_is_the_core_away_only_when_the_turn_before_was_done_before_the_deadline() {
+        let fire = |trigger_ns, turn_before_end_ns| Sample {
+            backend: Backend::AfXdp,
+            warm_up: false,
+            gap_index: 0,
+            gap: Duration::from_millis(20),
+            arm: 1,
+            outcome: super::super::driver::FireOutcome::Status(200),
+            local: None,
+            remote: "198.18.0.2:443".parse().unwrap(),
+            trigger_ns,
+            tx_ns: trigger_ns + 500,
+            first_byte_ns: 0,
+            scheduled_ns: 1_000_000,
+            turn_before_end_ns,
+            queued_ns: 0,
+            pushed_ns: 0,
+            retransmits: 0,
+            status: Some(200),
+        };
+        // On time (within 1 µs): not late at all.
+        assert!(!late_with_the_core_away(&fire(1_000_900, 999_950)));
+        // 30 µs late after a turn done 50 ns or 30 µs before the deadline: the loop did
+        // not run across it.
+        assert!(late_with_the_core_away(&fire(1_030_000, 999_950)));
+        assert!(late_with_the_core_away(&fire(1_030_000, 970_000)));
+        // A turn still at work at the deadline: ours.
+        assert!(!late_with_the_core_away(&fire(1_030_000, 1_000_000)));
+        assert!(!late_with_the_core_away(&fire(1_030_000, 1_029_000)));
+        // Its end unknown: not claimed.
+        assert!(!late_with_the_core_away(&fire(1_030_000, 0)));
+        // A manual fire has no deadline.
+        assert!(!late_with_the_core_away(&Sample {
+            scheduled_ns: 0,
+            ..fire(1_030_000, 999_950)
+        }));
+    }
 
     fn report_with(unmatched: usize, seq_gaps: usize, loss_pct: u8) -> RunReport {
         let b = BackendReport {

@@ -76,6 +76,8 @@ pub struct Sample {
     /// 0 for the floor (no response) and for fires without one.
     pub first_byte_ns: u64,
     pub scheduled_ns: u64,
+    /// Scheduled fires: when the datapath's turn before the trigger's was done (0 unknown).
+    pub turn_before_end_ns: u64,
     /// Step profiling (0 unless on): request handed to the stack; Tx descriptor pushed.
     pub queued_ns: u64,
     pub pushed_ns: u64,
@@ -242,6 +244,7 @@ impl<'a> Driver<'a> {
                 tx_ns: record.stamps.tx_ns,
                 first_byte_ns: record.stamps.first_byte_ns,
                 scheduled_ns: record.stamps.scheduled_ns,
+                turn_before_end_ns: record.stamps.turn_before_end_ns,
                 queued_ns: record.stamps.queued_ns,
                 pushed_ns: record.stamps.pushed_ns,
                 retransmits: record.stamps.retransmits,
@@ -306,6 +309,7 @@ impl<'a> Driver<'a> {
             tx_ns: stamps.tx_ns,
             first_byte_ns: 0,
             scheduled_ns: 0,
+            turn_before_end_ns: 0,
             queued_ns: 0,
             pushed_ns: 0,
             retransmits: 0,

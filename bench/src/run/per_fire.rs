@@ -44,6 +44,9 @@ pub struct FireLine<'a> {
     pub first_byte_ns: u64,
     /// The deadline of a scheduled fire.
     pub scheduled_ns: u64,
+    /// A scheduled fire: when the datapath's turn before the one that fired it was done
+    /// (0 if unknown; see `scheduled_late_core_away`).
+    pub turn_before_end_ns: u64,
     /// With `--profile-steps` (else 0): the request was queued (the record committed).
     pub queued_ns: u64,
     /// With `--profile-steps` (else 0): its frame was on the Tx ring (the kick follows).
@@ -91,6 +94,7 @@ impl<'a> FireLine<'a> {
             tx_ns: s.tx_ns,
             first_byte_ns: s.first_byte_ns,
             scheduled_ns: s.scheduled_ns,
+            turn_before_end_ns: s.turn_before_end_ns,
             queued_ns: s.queued_ns,
             pushed_ns: s.pushed_ns,
             matched: wire.is_some(),

@@ -53,6 +53,12 @@ pub struct BackendReport {
     /// beside the share of the time the host took the core: `host.noise`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scheduled_late_over_1us: Option<usize>,
+    /// Of those, the ones whose previous turn had done its work before the deadline: the
+    /// loop did not run from then until after the deadline, so the core was away (the
+    /// host, or an interrupt), not busy with our work. The rest were late behind a turn
+    /// of ours still running at the deadline (its work, or the core away during it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scheduled_late_core_away: Option<usize>,
     /// Scheduled runs: the request's first frame at the peer − scheduled instant.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub wire_minus_scheduled_ns: Option<Percentiles>,
@@ -241,11 +247,14 @@ fn table(backends: &BTreeMap<&'static str, BackendReport>) -> String {
             }
         }
         if let Some(late) = b.scheduled_late_over_1us {
+            let away = b.scheduled_late_core_away.unwrap_or(0);
             let _ = writeln!(
                 out,
-                "{name:<8} scheduled fires late by over 1 µs: {late} of {} ({:.1} %)",
+                "{name:<8} scheduled fires late by over 1 µs: {late} of {} ({:.1} %); {away} of \
+                 them with the core away across the deadline, {} behind a turn of ours",
                 b.fires,
-                100.0 * late as f64 / b.fires.max(1) as f64
+                100.0 * late as f64 / b.fires.max(1) as f64,
+                late - away.min(late)
             );
         }
         let outcomes: Vec<String> = b.outcomes.iter().map(|(k, n)| format!("{k} {n}")).collect();

@@ -567,6 +567,36 @@ fn a_rehearsed_fire_leaves_no_trace() {
     assert!(rig.app.fired.len() <= 2);
 }
 
+/// A scheduled fire's stamps carry when the turn before it was done, so a deadline missed
+/// because the loop did not run (here virtual time jumps past it, as when the host takes
+/// the core) shows as a turn done before the deadline and then the late trigger.
+#[test]
+fn a_scheduled_fire_tells_the_turn_before_it() {
+    let mut rig = Rig::new(1);
+    rig.warm_up();
+    let deadline = rig.now + 10 * STEP;
+    rig.arm(5, 1, Trigger::At(deadline));
+    rig.run_for(deadline - 2 * STEP - rig.now);
+    // A turn outside the approach reads the clock once more when done, while a
+    // deadline waits (the memory link's clock stands at the turn's `now`).
+    assert_eq!(rig.app.turned_ns, rig.now);
+    let before = deadline - APPROACH_NS / 2;
+    rig.now = before;
+    assert_eq!(rig.app.turn(before), Work::Busy, "in the final approach");
+    let late = deadline + 30_000;
+    rig.now = late;
+    rig.app.turn(late);
+    rig.take_events();
+    let sent = rig.sents(5);
+    assert_eq!(sent.len(), 1);
+    let s = sent[0].1;
+    assert_eq!(
+        (s.scheduled_ns, s.turn_before_end_ns, s.trigger_ns),
+        (deadline, before, late)
+    );
+    assert_eq!(rig.await_done(5, 1)[0].outcome, Outcome::Status(200));
+}
+
 #[test]
 fn in_the_final_approach_to_a_deadline_a_turn_only_looks_for_it() {
     let mut rig = Rig::new(2);
