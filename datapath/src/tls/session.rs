@@ -305,11 +305,6 @@ impl Session {
         }
     }
 
-    /// Whether a record can be sent now (what sealing and committing check first).
-    pub fn can_send(&self) -> bool {
-        self.check_can_send().is_ok()
-    }
-
     fn check_can_send(&self) -> Result<(), TlsError> {
         if self.failed || self.we_closed {
             return Err(TlsError::Closed);
