@@ -251,7 +251,7 @@ fn table(backends: &BTreeMap<&'static str, BackendReport>) -> String {
             let _ = writeln!(
                 out,
                 "{name:<8} scheduled fires late by over 1 µs: {late} of {} ({:.1} %); {away} of \
-                 them with the core away across the deadline, {} behind a turn of ours",
+                 them with the core away across the deadline, {} behind a turn still running at it",
                 b.fires,
                 100.0 * late as f64 / b.fires.max(1) as f64,
                 late - away.min(late)
